@@ -1,0 +1,2 @@
+"""bench: a comparative benchmark harness for prompt-transfer methods on T5."""
+__version__ = "0.1.0"

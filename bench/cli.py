@@ -1,0 +1,229 @@
+"""The `bench` command line: parse, resolve a config, call the library."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from bench.registry import UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as for every bad input
+        raise UsageError(message)
+
+
+def key_values(pairs: list[str] | None, flag: str) -> dict[str, str]:
+    result = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UsageError(f"{flag} takes name=value, not {pair!r}")
+        name, value = pair.split("=", 1)
+        result[name.strip()] = value.strip()
+    return result
+
+
+def int_list(text: str, flag: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"{flag} takes comma-separated integers, not {text!r}") from None
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="bench", description="Comparative benchmark of prompt-transfer methods on T5.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    run = sub.add_parser("run", help="train and evaluate a method on a suite over seeds")
+    run.add_argument("--method", help="pt, ... (`bench methods`)")
+    run.add_argument("--suite", help="superglue, ... (`bench tasks`)")
+    run.add_argument("--tasks", help="comma-separated task names (a subset of the suite)")
+    run.add_argument("--model", help="tiny-t5, t5-base, a Hub id or a local checkpoint")
+    run.add_argument("--seeds", help="training seeds, e.g. 0,1,2")
+    run.add_argument("--data-seed", type=int, help="split seed (default 42)")
+    run.add_argument("--data-dir", help="folder with the official release files (glue/, superglue/, ...)")
+    run.add_argument("--fixtures", action="store_true", help="use the fixture datasets the project ships")
+    run.add_argument("--preset", help="paper (default) or attempt-code")
+    run.add_argument("--profile", help="smoke or paper (default)")
+    run.add_argument("--output", help="results directory (default runs/)")
+    run.add_argument("--config", help="a YAML/JSON run config, or a results file to rerun")
+    run.add_argument("--option", action="append", metavar="NAME=VALUE", help="method option, e.g. init=normal")
+    run.add_argument("--set", action="append", metavar="SWITCH=VALUE", help="protocol switch, e.g. copa_question=false")
+    run.add_argument("--epochs", type=int)
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--max-train-examples", type=int)
+    run.add_argument("--max-eval-examples", type=int)
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+
+    data = sub.add_parser("data", help="inspect task data")
+    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=Parser)
+    show = data_sub.add_parser("show", help="formatted examples of a split, one JSON object per line")
+    show.add_argument("task")
+    show.add_argument("--split", default="train")
+    show.add_argument("--data-dir")
+    show.add_argument("--fixtures", action="store_true")
+    show.add_argument("--preset", default="paper")
+    show.add_argument("--set", action="append", metavar="SWITCH=VALUE")
+    show.add_argument("--data-seed", type=int, default=42)
+    show.add_argument("--limit", type=int)
+    show.add_argument("--json", action="store_true", help="JSON lines (the default and only format)")
+
+    params = sub.add_parser("params", help="parameter counts without downloading anything")
+    params.add_argument("--method", required=True)
+    params.add_argument("--model", default="t5-base")
+    params.add_argument("--num-tasks", type=int, default=1)
+    params.add_argument("--option", action="append", metavar="NAME=VALUE")
+    params.add_argument("--json", action="store_true")
+
+    board = sub.add_parser("leaderboard", help="render a results directory as markdown")
+    board.add_argument("results_dir")
+    board.add_argument("--out", help="also write the markdown to this file")
+
+    tasks = sub.add_parser("tasks", help="list tasks")
+    tasks.add_argument("--suite")
+    tasks.add_argument("--json", action="store_true")
+
+    methods = sub.add_parser("methods", help="list methods")
+    methods.add_argument("--json", action="store_true")
+    return parser
+
+
+def cmd_run(args) -> int:
+    from bench.config import RunConfig, apply_profile, load_config_file
+    from bench.backbone import check_backbone_name
+    from bench.presets import PRESETS
+    from bench.progress import Progress, RichDisplay
+    from bench.report import leaderboard
+    from bench.results import atomic_write
+    from bench.runner import run
+    from methods.registry import METHODS
+    from tasks.registry import resolve_tasks
+
+    config = load_config_file(args.config) if args.config else RunConfig()
+    if args.profile or not args.config:
+        config = apply_profile(config, args.profile or config.profile)
+    for flag, field in [("method", "method"), ("model", "model"), ("preset", "preset"), ("output", "output"),
+                        ("data_dir", "data_dir"), ("data_seed", "data_seed")]:
+        if getattr(args, flag) is not None:
+            setattr(config, field, getattr(args, flag))
+    if args.fixtures:
+        config.fixtures = True
+    if args.seeds:
+        config.seeds = int_list(args.seeds, "--seeds")
+    for flag, field in [("epochs", "epochs"), ("batch_size", "batch_size"),
+                        ("max_train_examples", "max_train_examples"), ("max_eval_examples", "max_eval_examples")]:
+        if getattr(args, flag) is not None:
+            setattr(config.train, field, getattr(args, flag))
+    config.method_options = {**config.method_options, **key_values(args.option, "--option")}
+    config.protocol_overrides = {**config.protocol_overrides, **key_values(args.set, "--set")}
+    if args.suite or args.tasks:
+        config.suite = args.suite
+        config.tasks = resolve_tasks(args.suite, args.tasks)
+    if not config.tasks:
+        raise UsageError("give --suite or --tasks (see `bench tasks`)")
+    config.method = METHODS.canonical(config.method)
+    config.preset = PRESETS.canonical(config.preset)
+    check_backbone_name(config.model)
+    config.protocol  # validates switches before any work
+    METHODS.get(config.method).make_config(config.method_options)
+
+    progress = Progress() if args.quiet else RichDisplay()
+    try:
+        paths = run(config, progress)
+    finally:
+        progress.close()
+    output = Path(config.output)
+    markdown = leaderboard(output)
+    board_path = output / "leaderboard.md"
+    atomic_write(board_path, markdown)
+    print(markdown)
+    print(f"{len(paths)} results in {output}/; leaderboard written to {board_path}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from bench.presets import PRESETS
+    from tasks.loading import DataSource, load_examples
+    from tasks.registry import TASKS
+
+    task = TASKS.get(args.task)
+    protocol = PRESETS.get(args.preset).with_overrides(key_values(args.set, "--set"))
+    source = DataSource.resolve(args.data_dir, args.fixtures)
+    examples = load_examples(task, args.split, source, protocol, args.data_seed)
+    for example in examples[: args.limit] if args.limit is not None else examples:
+        print(json.dumps({"source": example.source, "target": example.target, "task": example.task,
+                          "extra": example.extra}, ensure_ascii=False))
+    return 0
+
+
+def cmd_params(args) -> int:
+    from bench.counting import count_params
+
+    counts = count_params(args.method, args.model, args.num_tasks, key_values(args.option, "--option"))
+    if args.json:
+        print(json.dumps(counts.as_dict()))
+    else:
+        for key, value in counts.as_dict().items():
+            print(f"{key:>15}: {value:,}")
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from bench.report import leaderboard
+    from bench.results import atomic_write
+
+    directory = Path(args.results_dir)
+    if not directory.is_dir():
+        raise UsageError(f"results directory {args.results_dir!r} does not exist")
+    markdown = leaderboard(directory)
+    if args.out:
+        atomic_write(Path(args.out), markdown)
+    print(markdown)
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    from tasks.registry import SUITES, TASKS
+
+    names = list(SUITES.get(args.suite)) if args.suite else TASKS.names()
+    described = [TASKS.get(name).describe() for name in names]
+    if args.json:
+        print(json.dumps(described, indent=2))
+    else:
+        for d in described:
+            print(f"{d['name']:<12} {d['prefix']:<22} {','.join(d['suites']):<16} {d['split_protocol']:<6} {', '.join(d['metrics'])}")
+    return 0
+
+
+def cmd_methods(args) -> int:
+    from methods.registry import METHODS
+
+    described = [{"name": name, "aliases": METHODS.aliases_of(name), "summary": spec.summary,
+                  "multi_task": spec.cls.multi_task, "overrides": spec.overrides} for name, spec in METHODS.items()]
+    if args.json:
+        print(json.dumps(described, indent=2))
+    else:
+        for d in described:
+            print(f"{d['name']:<16} {d['summary']}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
+            "tasks": cmd_tasks, "methods": cmd_methods}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tasks.base import DataError
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (UsageError, DataError) as error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,140 @@
+"""One run configuration, filled in order: config file, preset, profile, CLI flags.
+
+The resolved config is written into every result and can be fed back with
+`bench run --config results.json` to rerun exactly.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from bench.presets import PRESETS, Protocol
+from bench.registry import Registry, UsageError
+
+
+@dataclass
+class TrainConfig:
+    """Training and evaluation schedule (defaults from the papers)."""
+
+    epochs: int = 0
+    """0: the task's default (20 under 10k training examples, 10 above, 5 for MRQA)."""
+    batch_size: int = 32
+    grad_accum: int = 1
+    eval_batch_size: int = 64
+    warmup_steps: int = 500
+    max_grad_norm: float = 1.0
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    max_source_length: int = 0
+    """0: the task's default (256; MultiRC 348; QA 512)."""
+    max_target_length: int = 0
+    """0: the task's default (longest label; 128 for open-ended targets)."""
+    generation_margin: int = 5
+    """Tokens added to the longest gold target for greedy decoding."""
+    max_train_examples: int = 0
+    """0: all; else the first N training examples (quick experiments)."""
+    max_eval_examples: int = 0
+    """0: all; else the first N dev/test examples."""
+
+
+@dataclass
+class RunConfig:
+    method: str = "pt"
+    method_options: dict = field(default_factory=dict)
+    """Method config overrides, `name=value` (e.g. prompt_length=10, init=normal)."""
+    suite: str | None = None
+    tasks: list[str] = field(default_factory=list)
+    model: str = "google-t5/t5-base"
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    data_seed: int = 42
+    data_dir: str | None = None
+    fixtures: bool = False
+    """Read the fixture datasets the project ships instead of the Hub."""
+    preset: str = "paper"
+    protocol_overrides: dict = field(default_factory=dict)
+    profile: str = "paper"
+    output: str = "runs"
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def protocol(self) -> Protocol:
+        return PRESETS.get(self.preset).with_overrides(self.protocol_overrides)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "protocol": self.protocol.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        data = dict(data.get("config", data))  # a results file holds its config under "config"
+        data.pop("protocol", None)
+        train = TrainConfig(**{k: v for k, v in data.pop("train", {}).items() if k in _names(TrainConfig)})
+        unknown = set(data) - _names(cls)
+        if unknown:
+            raise UsageError(f"unknown config keys {sorted(unknown)}; valid: {', '.join(sorted(_names(cls)))}")
+        if isinstance(train.adam_betas, list):
+            train.adam_betas = tuple(train.adam_betas)
+        return cls(**data, train=train)
+
+
+def _names(cls) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A schedule and data scale; `smoke` runs offline in minutes on 2 CPU cores."""
+
+    description: str
+    model: str | None = None
+    fixtures: bool = False
+    seeds: list[int] | None = None
+    train: dict = field(default_factory=dict)
+    method_options: dict = field(default_factory=dict)
+
+
+PROFILES: Registry[Profile] = Registry("profile")
+PROFILES.register("paper", Profile("the papers' schedule on the chosen backbone and data"))
+PROFILES.register(
+    "smoke",
+    Profile(
+        "tiny-t5, shipped fixture data, 2 epochs, 10-token prompts: a couple of minutes on a laptop CPU",
+        model="tiny-t5",
+        fixtures=True,
+        seeds=[0],
+        train={"epochs": 2, "batch_size": 8, "eval_batch_size": 32, "warmup_steps": 2,
+               "max_source_length": 128, "max_target_length": 16},
+        method_options={"prompt_length": 10},
+    ),
+)
+
+
+def load_config_file(path: str) -> RunConfig:
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"config file {path!r} does not exist")
+    text = file.read_text()
+    try:
+        if file.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as error:
+        raise UsageError(f"config file {path!r} cannot be parsed ({type(error).__name__})") from None
+    return RunConfig.from_dict(data or {})
+
+
+def apply_profile(config: RunConfig, name: str) -> RunConfig:
+    profile = PROFILES.get(name)
+    config.profile = PROFILES.canonical(name)
+    if profile.model:
+        config.model = profile.model
+    config.fixtures = config.fixtures or profile.fixtures
+    if profile.seeds is not None:
+        config.seeds = list(profile.seeds)
+    for key, value in profile.train.items():
+        setattr(config.train, key, value)
+    config.method_options = {**profile.method_options, **config.method_options}
+    return config

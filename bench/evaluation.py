@@ -1,0 +1,33 @@
+"""Decoded strings -> validity -> the task's metrics."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.metrics import METRICS
+from tasks.base import Example, Task
+
+
+@dataclass(frozen=True)
+class Score:
+    metrics: dict[str, float]
+    invalid: int
+    n: int
+
+    @property
+    def mean(self) -> float:
+        """The official code's `average_metrics`: the checkpoint-selection criterion."""
+        return float(np.mean(list(self.metrics.values())))
+
+    def as_dict(self) -> dict:
+        return {"metrics": self.metrics, "mean": self.mean, "invalid": self.invalid, "n": self.n}
+
+
+def score(task: Task, examples: list[Example], predictions: list[str]) -> Score:
+    if len(examples) != len(predictions):
+        raise ValueError(f"{len(predictions)} predictions for {len(examples)} examples")
+    predictions = [p.strip() for p in predictions]
+    metrics = {name: METRICS.get(name)(predictions, examples, task.labels) for name in task.metrics}
+    invalid = sum(not task.is_valid(p) for p in predictions)
+    return Score(metrics, invalid, len(examples))

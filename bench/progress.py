@@ -1,0 +1,42 @@
+"""The live display of a run: a rich progress bar, or nothing (tests, CI logs)."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+
+
+class Progress:
+    """Silent progress: the interface the runner reports to."""
+
+    def start_run(self, label: str, total_steps: int) -> None: ...
+    def advance(self, status: str) -> None: ...
+    def note(self, message: str) -> None: ...
+    def finish_run(self, message: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class RichDisplay(Progress):
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.bar = RichProgress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=self.console, transient=True,
+        )
+        self.bar.start()
+        self.current = None
+
+    def start_run(self, label, total_steps):
+        self.current = self.bar.add_task(label, total=total_steps, status="")
+
+    def advance(self, status):
+        self.bar.update(self.current, advance=1, status=status)
+
+    def note(self, message):
+        self.bar.console.print(f"  {message}", highlight=False)
+
+    def finish_run(self, message):
+        self.bar.remove_task(self.current)
+        self.bar.console.print(f"[green]✓[/green] {message}", highlight=False)
+
+    def close(self):
+        self.bar.stop()

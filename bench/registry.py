@@ -1,0 +1,65 @@
+"""One registry type for everything users name on the command line.
+
+Methods, tasks, suites, backbones and presets are all looked up by a string a
+person typed, so they share one lookup with aliases and "did you mean" errors
+(the lm-evaluation-harness pattern) instead of each growing its own.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Callable, Generic, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit code 2, no traceback."""
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}
+
+    def register(self, name: str, item: T, aliases: tuple[str, ...] = ()) -> T:
+        if name in self._items or name in self._aliases:
+            raise ValueError(f"{self.kind} {name!r} registered twice")
+        self._items[name] = item
+        for alias in aliases:
+            self._aliases[alias] = name
+        return item
+
+    def decorator(self, name: str, aliases: tuple[str, ...] = ()) -> Callable[[T], T]:
+        return lambda item: self.register(name, item, aliases)
+
+    def canonical(self, name: str) -> str:
+        if name in self._items:
+            return name
+        if name in self._aliases:
+            return self._aliases[name]
+        raise UsageError(self.unknown_message(name))
+
+    def get(self, name: str) -> T:
+        return self._items[self.canonical(name)]
+
+    def unknown_message(self, name: str) -> str:
+        known = sorted(self._items) + sorted(self._aliases)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown {self.kind} {name!r}{hint}; valid: {', '.join(sorted(self._items))}"
+
+    def names(self) -> list[str]:
+        return list(self._items)
+
+    def aliases_of(self, name: str) -> list[str]:
+        return sorted(a for a, target in self._aliases.items() if target == name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items or name in self._aliases
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def items(self):
+        return self._items.items()

@@ -1,0 +1,1 @@
+"""Prompt-transfer methods behind one `Method` interface, one folder per method."""

@@ -1,0 +1,107 @@
+"""The `Method` interface every prompt-transfer method implements.
+
+A method owns only its own parameters: it never touches data files, metrics or
+backbone internals. Given the input embeddings, attention mask and task ids of
+a batch it returns the prompt rows `[B, m, d]` the backbone prepends.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from safetensors.torch import load_file, save
+from torch import nn
+
+from bench.presets import Protocol
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """The papers' parameter accounting (definitions in shared/spec/methods.md)."""
+
+    trainable: int
+    per_task: int
+    shared: int
+    frozen_extra: int
+    backbone: int
+    num_tasks: int = 1
+
+    @property
+    def param_per_task(self) -> float:
+        """The papers' "param/task" column: per_task + shared / N."""
+        return self.per_task + self.shared / self.num_tasks
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "param_per_task": self.param_per_task}
+
+
+@dataclass(frozen=True)
+class ParamGroup:
+    """Parameters trained with one learning rate and weight decay."""
+
+    name: str
+    params: list[nn.Parameter]
+    lr: float
+    weight_decay: float
+
+
+@dataclass
+class MethodContext:
+    """What a method may know about its surroundings when it is built."""
+
+    d_model: int
+    embedding: nn.Embedding | None
+    """The backbone's pretrained input embedding (read-only; None when only counting)."""
+    tokenizer: Any
+    task_names: list[str]
+    protocol: Protocol = field(default_factory=Protocol)
+    seed: int = 0
+    backbone_params: int = 0
+
+    @property
+    def generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed)
+
+
+class Method(nn.Module):
+    name: ClassVar[str]
+    multi_task: ClassVar[bool] = False
+    """True when one run trains all tasks of the set jointly."""
+
+    def __init__(self, config, context: MethodContext):
+        super().__init__()
+        self.config = config
+        self.context = context
+
+    def prompts(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def param_groups(self) -> list[ParamGroup]:
+        raise NotImplementedError
+
+    def param_counts(self) -> ParamCounts:
+        raise NotImplementedError
+
+    @classmethod
+    def search_space(cls, trial) -> dict:
+        """Config overrides an optuna trial proposes (sweeps)."""
+        raise NotImplementedError
+
+    def report(self) -> dict:
+        """Method-specific facts for the results file (e.g. attention weights)."""
+        return {}
+
+    def save(self, path: Path) -> None:
+        """Only this method's own tensors, never the backbone's."""
+        from bench.results import atomic_write
+
+        atomic_write(path, save({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}))
+
+    def load(self, path: Path) -> None:
+        self.load_state_dict(load_file(str(path)))
+
+
+def numel(*tensors: torch.Tensor) -> int:
+    return sum(t.numel() for t in tensors)

@@ -1,0 +1,66 @@
+"""Prompt initialisation and prompt files, shared by every method that holds a prompt."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from bench.registry import UsageError
+from methods.base import MethodContext
+
+VOCAB_INIT_RANGE = 5000
+"""Token ids 0..4999: SentencePiece order is roughly frequency order."""
+INITS = ("vocab", "normal", "uniform", "text", "checkpoint")
+
+
+def load_prompt_file(path: str | Path, key: str = "prompt") -> torch.Tensor:
+    """A `[m, d]` prompt from safetensors or a torch file (ATTEMPT's release: a bare
+    tensor saved on a GPU, so it is mapped to the CPU)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"prompt file {str(path)!r} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(path))
+        tensor = tensors[key] if key in tensors else next(iter(tensors.values()))
+    else:
+        tensor = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(tensor, dict):
+            tensor = tensor[key] if key in tensor else next(iter(tensor.values()))
+    if tensor.dim() == 3 and tensor.shape[0] == 1:
+        tensor = tensor[0]
+    if tensor.dim() != 2:
+        raise UsageError(f"prompt file {str(path)!r} holds shape {tuple(tensor.shape)}, expected [m, d]")
+    return tensor.float()
+
+
+def init_prompt(init: str, length: int, context: MethodContext, text: str = "", checkpoint: str = "") -> torch.Tensor:
+    """A fresh `[length, d]` prompt by one of the papers' initialisations."""
+    d, generator = context.d_model, context.generator
+    if init == "vocab" and not context.protocol.vocab_init_pretrained:
+        init = "normal"  # what the official code's "vocab" init really produced
+    if init == "vocab":
+        weight = context.embedding.weight
+        ids = torch.randperm(min(VOCAB_INIT_RANGE, weight.shape[0]), generator=generator)[:length]
+        if len(ids) < length:
+            raise UsageError(f"vocab init needs {length} distinct ids, the vocabulary offers {len(ids)}")
+        return weight.detach()[ids].clone().float()
+    if init == "normal":
+        return torch.randn(length, d, generator=generator)
+    if init == "uniform":
+        return torch.rand(length, d, generator=generator) - 0.5
+    if init == "text":
+        if not text:
+            raise UsageError("init 'text' needs init_text (method option init_text=...)")
+        ids = torch.tensor(context.tokenizer(text, add_special_tokens=False).input_ids)
+        ids = ids.repeat(-(-length // len(ids)))[:length]
+        return context.embedding.weight.detach()[ids].clone().float()
+    if init == "checkpoint":
+        if not checkpoint:
+            raise UsageError("init 'checkpoint' needs init_checkpoint (method option init_checkpoint=PATH)")
+        prompt = load_prompt_file(checkpoint)
+        if prompt.shape != (length, d):
+            raise UsageError(f"checkpoint prompt {checkpoint!r} has shape {tuple(prompt.shape)}, expected {(length, d)}")
+        return prompt
+    raise UsageError(f"unknown prompt init {init!r}; valid: {', '.join(INITS)}")

@@ -1,0 +1,4 @@
+from methods.pt.config import PTConfig
+from methods.pt.model import PromptTuning
+
+__all__ = ["PTConfig", "PromptTuning"]

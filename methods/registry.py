@@ -1,0 +1,58 @@
+"""The method registry: names users type -> (method class, config with overrides).
+
+A variant such as `attempt-token` is a registry entry whose config overrides
+set `attention="token"`, not a new class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from bench.registry import Registry, UsageError
+from methods.base import Method, MethodContext
+from methods.pt import PromptTuning, PTConfig
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    cls: type[Method]
+    config_cls: type
+    overrides: dict = field(default_factory=dict)
+    summary: str = ""
+
+    def make_config(self, options: dict[str, Any] | None = None):
+        config = replace(self.config_cls(), **self.overrides)
+        return apply_options(config, options or {})
+
+    def build(self, config, context: MethodContext) -> Method:
+        return self.cls(config, context)
+
+
+def apply_options(config, options: dict[str, Any]):
+    """Set config fields from `name=value` options, typed by the field's default."""
+    known = {f.name: f for f in fields(config)}
+    typed = {}
+    for name, value in options.items():
+        if name not in known:
+            raise UsageError(f"unknown option {name!r} for {type(config).__name__}; valid: {', '.join(known)}")
+        current = getattr(config, name)
+        typed[name] = _coerce(name, value, current)
+    return replace(config, **typed)
+
+
+def _coerce(name: str, value, current):
+    if not isinstance(value, str) or isinstance(current, str) or current is None:
+        return value
+    try:
+        if isinstance(current, bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return value.lower() in ("true", "1")
+        return type(current)(value)
+    except ValueError:
+        raise UsageError(f"option {name} takes a {type(current).__name__}, not {value!r}") from None
+
+
+METHODS: Registry[MethodSpec] = Registry("method")
+METHODS.register("pt", MethodSpec(PromptTuning, PTConfig, summary="prompt tuning (Lester et al., 2021)"),
+                 aliases=("prompt-tuning",))

@@ -1,0 +1,1 @@
+"""Task registry and definitions: datasets -> text-to-text examples."""

@@ -1,0 +1,132 @@
+"""What a task is: sources, split protocol, formatter, labels, metrics, lengths.
+
+A task never touches tensors. It turns rows in the Hub schema (whichever
+source they came from) into text-to-text `Example`s; everything after that is
+the pipeline's job. One small subclass per dataset, as in Compacter's
+`AbstractTask`, with the declarative parts as class attributes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from bench.presets import Protocol
+
+
+@dataclass(frozen=True)
+class Example:
+    source: str
+    target: str
+    task: str
+    extra: dict = field(default_factory=dict)
+    """Scoring context: `group` (MultiRC question), `answers` (QA gold answers)."""
+
+
+@dataclass(frozen=True)
+class HubSource:
+    path: str
+    config: str | None
+    revision: str
+    """Pinned revision, recorded in every result."""
+
+
+class DataError(Exception):
+    """A data file or record that cannot be used: one line naming file, record, problem."""
+
+
+class Task:
+    name: ClassVar[str]
+    """Registry name (what users type)."""
+    prefix: ClassVar[str]
+    """Source prefix as the official code spells it (e.g. `superglue-boolq`)."""
+    hub: ClassVar[HubSource]
+    split_protocol: ClassVar[str]
+    """`small` (halve validation), `large` (carve dev from train) or `own`: tasks/splits.py."""
+    hub_train: ClassVar[str] = "train"
+    hub_validation: ClassVar[str] = "validation"
+    hub_test: ClassVar[str] = "validation"
+    """Hub split serving as test (large and own protocols)."""
+    max_train: ClassVar[int | None] = None
+    """Cap on training rows (Yelp: 100,000)."""
+    labels: ClassVar[tuple[str, ...] | None] = None
+    """Valid target strings of a classification task; None for open-ended targets."""
+    label_names: ClassVar[tuple[str, ...] | None] = None
+    """Human names of the label ids, for reports."""
+    metrics: ClassVar[tuple[str, ...]] = ("accuracy",)
+    """Metric names, primary first (bench/metrics.py)."""
+    max_source_length: ClassVar[int] = 256
+    max_target_length: ClassVar[int | None] = None
+    """None: the longest label (classification) or 128 (open-ended)."""
+    official_dir: ClassVar[str] = ""
+    """Folder under `--data-dir` holding the official release files."""
+    official_splits: ClassVar[dict[str, str]] = {}
+    """Hub split name -> file name inside `official_dir`."""
+
+    # -- rows -------------------------------------------------------------
+    def read_official(self, data_dir: Path, hub_split: str) -> list[dict]:
+        """Read an official release file and convert it to Hub-schema rows."""
+        raise NotImplementedError
+
+    group_switch: ClassVar[str | None] = None
+    """Protocol switch that turns on grouped dev/test splitting with `group_key`."""
+
+    def group_key(self, row: dict):
+        """Key keeping rows together in a dev/test split (MultiRC: the question)."""
+        raise NotImplementedError
+
+    # -- text ---------------------------------------------------------------
+    def format(self, row: dict, protocol: Protocol, for_training: bool) -> list[Example]:
+        """Text-to-text examples for one Hub row (usually one; ReCoRD: one per answer)."""
+        return [Example(self.source(row, protocol), self.target(row, protocol), self.name, self.extra(row, protocol))]
+
+    def source(self, row: dict, protocol: Protocol) -> str:
+        raise NotImplementedError
+
+    def target(self, row: dict, protocol: Protocol) -> str:
+        return str(row["label"])
+
+    def extra(self, row: dict, protocol: Protocol) -> dict:
+        return {}
+
+    def join(self, *pairs: tuple[str, str]) -> str:
+        """`prefix field: value field: value`, single spaces, as the official code joins."""
+        parts = [self.prefix]
+        for key, value in pairs:
+            parts += [f"{key}:", value]
+        return " ".join(parts)
+
+    @property
+    def report_metric(self) -> str:
+        """The metric the papers' tables print for this task (leaderboard cells)."""
+        return self.metrics[0]
+
+    def is_valid(self, prediction: str) -> bool:
+        """Whether a decoded prediction is a possible target (invalid ones are counted)."""
+        return self.labels is None or prediction in self.labels
+
+    # -- defaults -------------------------------------------------------------
+    def default_max_target_length(self, tokenizer) -> int:
+        if self.max_target_length is not None:
+            return self.max_target_length
+        if self.labels is None:
+            return 128
+        return max(len(tokenizer(label).input_ids) for label in self.labels)
+
+    def default_epochs(self, num_train: int) -> int:
+        return 20 if num_train < 10_000 else 10
+
+    def describe(self) -> dict:
+        from tasks.registry import suites_of
+
+        return {
+            "name": self.name,
+            "prefix": self.prefix,
+            "suites": suites_of(self.name),
+            "hub": {"path": self.hub.path, "config": self.hub.config, "revision": self.hub.revision},
+            "official_files": {s: f"{self.official_dir}/{f}" for s, f in self.official_splits.items()},
+            "split_protocol": self.split_protocol,
+            "labels": list(self.labels) if self.labels else None,
+            "metrics": list(self.metrics),
+            "max_source_length": self.max_source_length,
+        }

@@ -1,0 +1,121 @@
+"""Rows from a source, through the split protocol, to formatted examples.
+
+Three sources feed the same Hub schema: the Hub itself (what users run), the
+official release files under `--data-dir`, and the small fixtures the project
+ships (offline smoke runs and tests). Nothing after this module can tell
+which one it got, except the `source` recorded in results.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from bench.presets import Protocol
+from bench.registry import UsageError
+from tasks.base import DataError, Example, Task
+from tasks.splits import split
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class DataSource:
+    kind: str
+    """`hub`, `dir` (official files) or `fixtures`."""
+    path: str | None = None
+
+    @classmethod
+    def resolve(cls, data_dir: str | None, fixtures: bool) -> "DataSource":
+        if data_dir:
+            if not Path(data_dir).is_dir():
+                raise UsageError(f"--data-dir {data_dir!r} is not a directory")
+            return cls("dir", str(Path(data_dir).resolve()))
+        return cls("fixtures") if fixtures else cls("hub")
+
+    def describe(self, task: Task) -> dict:
+        if self.kind == "hub":
+            return {"kind": "hub", "path": task.hub.path, "config": task.hub.config, "revision": task.hub.revision}
+        if self.kind == "dir":
+            return {"kind": "dir", "path": str(Path(self.path) / task.official_dir)}
+        return {"kind": "fixtures", "path": str(FIXTURES / task.name)}
+
+
+def read_rows(task: Task, hub_split: str, source: DataSource) -> list[dict]:
+    if source.kind == "fixtures":
+        return read_jsonl(FIXTURES / task.name / f"{hub_split}.jsonl")
+    if source.kind == "dir":
+        return task.read_official(Path(source.path), hub_split)
+    return read_hub(task, hub_split)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as error:
+                        raise DataError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror})") from None
+    return rows
+
+
+def read_hub(task: Task, hub_split: str) -> list[dict]:
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset(task.hub.path, task.hub.config, revision=task.hub.revision, split=hub_split)
+    except Exception as error:  # the Hub raises many types when offline or missing
+        hub_id = task.hub.path + (f" ({task.hub.config})" if task.hub.config else "")
+        raise UsageError(
+            f"cannot load {hub_id} at revision {task.hub.revision} from the Hugging Face Hub "
+            f"({type(error).__name__}); offline, pass --data-dir with the official files "
+            f"(expects {task.official_dir}/) or use --profile smoke for the shipped fixtures"
+        ) from None
+    return dataset.to_list()
+
+
+@lru_cache(maxsize=64)
+def _split_rows(task: Task, source: DataSource, data_seed: int, group_by_key: bool):
+    cache: dict[str, list[dict]] = {}
+
+    def read(hub_split: str) -> list[dict]:
+        if hub_split not in cache:
+            cache[hub_split] = read_rows(task, hub_split, source)
+        return cache[hub_split]
+
+    return split(task, read, data_seed, task.group_key if group_by_key else None)
+
+
+def load_examples(
+    task: Task, split_name: str, source: DataSource, protocol: Protocol, data_seed: int = 42
+) -> list[Example]:
+    """Examples of one split (train / validation = dev / test), in split order."""
+    if split_name not in SPLITS:
+        raise UsageError(f"unknown split {split_name!r}; valid: {', '.join(SPLITS)}")
+    group_by_key = getattr(protocol, task.group_switch) if task.group_switch else False
+    rows = _split_rows(task, source, data_seed, group_by_key)[split_name]
+    for_training = split_name == "train"
+    examples = []
+    for index, row in enumerate(rows):
+        try:
+            examples.extend(task.format(row, protocol, for_training))
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataError(f"{task.name} {split_name} row {index}: cannot format ({type(error).__name__}: {error})") from None
+    return examples
+
+
+def fingerprint(examples: list[Example]) -> str:
+    """Hash of exactly what the model sees, to tell two runs' data apart."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(json.dumps([example.source, example.target], ensure_ascii=False).encode())
+    return digest.hexdigest()[:16]
+

@@ -1,0 +1,43 @@
+"""The task and suite registries (names users type -> task objects)."""
+from __future__ import annotations
+
+from bench.registry import Registry
+from tasks import glue, superglue
+from tasks.base import Task
+
+TASKS: Registry[Task] = Registry("task")
+for _cls, _aliases in [
+    (superglue.BoolQ, ("superglue-boolq",)),
+    (superglue.CB, ("superglue-cb",)),
+    (superglue.COPA, ("superglue-copa",)),
+    (superglue.MultiRC, ("superglue-multirc",)),
+    (superglue.RecordTask, ("superglue-record",)),
+    (superglue.WiC, ("superglue-wic",)),
+    (superglue.WSC, ("superglue-wsc", "superglue-wsc.fixed", "wsc.fixed")),
+    (glue.RTE, ()),
+]:
+    TASKS.register(_cls.name, _cls(), aliases=_aliases)
+
+SUITES: Registry[tuple[str, ...]] = Registry("suite")
+SUITES.register("superglue", ("multirc", "boolq", "wic", "wsc", "cb"))
+
+
+def suites_of(task_name: str) -> list[str]:
+    return [name for name, members in SUITES.items() if task_name in members]
+
+
+def resolve_tasks(suite: str | None, tasks: str | None) -> list[str]:
+    """`--suite` and/or `--tasks a,b` -> canonical task names (tasks must be in the suite)."""
+    from bench.registry import UsageError
+
+    members = list(SUITES.get(suite)) if suite else None
+    if not tasks:
+        if members is None:
+            raise UsageError("give --suite or --tasks; suites: " + ", ".join(SUITES.names()))
+        return members
+    chosen = [TASKS.canonical(name.strip()) for name in tasks.split(",") if name.strip()]
+    if members is not None:
+        outside = [name for name in chosen if name not in members]
+        if outside:
+            raise UsageError(f"task {outside[0]!r} is not in suite {suite!r}; its tasks: {', '.join(members)}")
+    return chosen

@@ -1,0 +1,247 @@
+"""SuperGLUE tasks: Hub schema of `aps/super_glue`, official jsonl converters."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bench.presets import Protocol
+from tasks.base import DataError, Example, HubSource, Task
+from tasks.loading import read_jsonl
+
+SUPER_GLUE_REVISION = "refs/convert/parquet"
+
+
+def bool_label(value, path: Path, index: int, names=(False, True)) -> int:
+    """Official booleans / strings / ints -> Hub label ids, refusing anything else."""
+    if isinstance(value, bool) or isinstance(value, int):
+        value = bool(value) if isinstance(names[0], bool) else value
+    if value not in names:
+        raise DataError(f"{path}: record {index}: unknown label {value!r} (valid: {', '.join(map(str, names))})")
+    return names.index(value)
+
+
+def string_label(value, names: tuple[str, ...], path: Path, index: int) -> int:
+    if value not in names:
+        raise DataError(f"{path}: record {index}: unknown label {value!r} (valid: {', '.join(names)})")
+    return names.index(value)
+
+
+def field(record: dict, name: str, path: Path, index: int):
+    try:
+        return record[name]
+    except KeyError:
+        raise DataError(f"{path}: record {index}: missing field {name!r}") from None
+
+
+class SuperGlueTask(Task):
+    official_splits = {"train": "train.jsonl", "validation": "val.jsonl", "test": "test.jsonl"}
+    split_protocol = "small"
+    labels = ("0", "1")
+
+    @classmethod
+    def hub_source(cls, config: str) -> HubSource:
+        return HubSource("aps/super_glue", config, SUPER_GLUE_REVISION)
+
+    def read_official(self, data_dir: Path, hub_split: str) -> list[dict]:
+        path = data_dir / self.official_dir / self.official_splits[hub_split]
+        if not path.is_file():
+            raise DataError(f"{path}: missing (expected the official {self.official_dir} release file)")
+        rows = []
+        for index, record in enumerate(read_jsonl(path)):
+            rows.extend(self.convert(record, path, index))
+        return rows
+
+    def convert(self, record: dict, path: Path, index: int) -> list[dict]:
+        """One official record -> Hub-schema rows (label -1 where the file has none)."""
+        raise NotImplementedError
+
+    def label_of(self, record: dict, path: Path, index: int) -> int:
+        if "label" not in record:
+            return -1  # test files carry no labels, as on the Hub
+        return bool_label(record["label"], path, index)
+
+
+class BoolQ(SuperGlueTask):
+    name, prefix, official_dir = "boolq", "superglue-boolq", "superglue/BoolQ"
+    hub = SuperGlueTask.hub_source("boolq")
+    label_names = ("False", "True")
+
+    def convert(self, record, path, index):
+        return [{
+            "question": field(record, "question", path, index),
+            "passage": field(record, "passage", path, index),
+            "idx": record.get("idx", index),
+            "label": self.label_of(record, path, index),
+        }]
+
+    def source(self, row, protocol):
+        return self.join(("question", row["question"]), ("passage", row["passage"]))
+
+
+class CB(SuperGlueTask):
+    name, prefix, official_dir = "cb", "superglue-cb", "superglue/CB"
+    hub = SuperGlueTask.hub_source("cb")
+    labels = ("0", "1", "2")
+    label_names = ("entailment", "contradiction", "neutral")
+    metrics = ("accuracy", "macro_f1")
+
+    def convert(self, record, path, index):
+        label = record.get("label")
+        return [{
+            "premise": field(record, "premise", path, index),
+            "hypothesis": field(record, "hypothesis", path, index),
+            "idx": record.get("idx", index),
+            "label": -1 if label is None else string_label(label, self.label_names, path, index),
+        }]
+
+    def source(self, row, protocol):
+        return self.join(("premise", row["premise"]), ("hypothesis", row["hypothesis"]))
+
+
+class COPA(SuperGlueTask):
+    name, prefix, official_dir = "copa", "superglue-copa", "superglue/COPA"
+    hub = SuperGlueTask.hub_source("copa")
+    label_names = ("choice1", "choice2")
+
+    def convert(self, record, path, index):
+        label = record.get("label")
+        return [{
+            **{key: field(record, key, path, index) for key in ("premise", "choice1", "choice2", "question")},
+            "idx": record.get("idx", index),
+            "label": -1 if label is None else bool_label(label, path, index, names=(0, 1)),
+        }]
+
+    def source(self, row, protocol):
+        pairs = [("premise", row["premise"]), ("choice1", row["choice1"]), ("choice2", row["choice2"])]
+        if protocol.copa_question:
+            pairs.append(("question", row["question"]))
+        return self.join(*pairs)
+
+
+class MultiRC(SuperGlueTask):
+    """One official record per passage; the Hub flattens to one row per answer option."""
+
+    name, prefix, official_dir = "multirc", "superglue-multirc", "superglue/MultiRC"
+    hub = SuperGlueTask.hub_source("multirc")
+    label_names = ("False", "True")
+    metrics = ("f1a", "em")
+    max_source_length = 348
+    group_switch = "multirc_split_by_question"
+
+    def convert(self, record, path, index):
+        passage = field(record, "passage", path, index)
+        rows = []
+        for question in field(passage, "questions", path, index):
+            for answer in field(question, "answers", path, index):
+                rows.append({
+                    "paragraph": field(passage, "text", path, index),
+                    "question": field(question, "question", path, index),
+                    "answer": field(answer, "text", path, index),
+                    "idx": {"paragraph": record.get("idx", index), "question": question["idx"], "answer": answer["idx"]},
+                    "label": self.label_of(answer, path, index),
+                })
+        return rows
+
+    def group_key(self, row):
+        return row["idx"]["question"]
+
+    @staticmethod
+    def remove_markup(text: str) -> str:
+        return re.sub("<(/)?b>", "", re.sub("<br>", " ", text))
+
+    def source(self, row, protocol):
+        return self.join(
+            ("question", self.remove_markup(row["question"])),
+            ("answer", self.remove_markup(row["answer"])),
+            ("paragraph", self.remove_markup(row["paragraph"])),
+        )
+
+    def extra(self, row, protocol):
+        return {"group": row["idx"]["question"]}
+
+
+class WiC(SuperGlueTask):
+    name, prefix, official_dir = "wic", "superglue-wic", "superglue/WiC"
+    hub = SuperGlueTask.hub_source("wic")
+    label_names = ("False", "True")
+
+    def convert(self, record, path, index):
+        return [{
+            **{key: field(record, key, path, index) for key in ("word", "sentence1", "sentence2", "start1", "start2", "end1", "end2")},
+            "idx": record.get("idx", index),
+            "label": self.label_of(record, path, index),
+        }]
+
+    def source(self, row, protocol):
+        return self.join(("sentence1", row["sentence1"]), ("sentence2", row["sentence2"]), ("word", row["word"]))
+
+
+class WSC(SuperGlueTask):
+    """T5's span marking: `* noun span *` and `# pronoun #`, positions in `text.split()`."""
+
+    name, prefix, official_dir = "wsc", "superglue-wsc.fixed", "superglue/WSC"
+    hub = SuperGlueTask.hub_source("wsc.fixed")
+    label_names = ("False", "True")
+
+    def convert(self, record, path, index):
+        target = field(record, "target", path, index)
+        return [{
+            "text": field(record, "text", path, index),
+            **{key: field(target, key, path, index) for key in ("span1_index", "span2_index", "span1_text", "span2_text")},
+            "idx": record.get("idx", index),
+            "label": self.label_of(record, path, index),
+        }]
+
+    @staticmethod
+    def mark_span(text: str, span: str, word_index: int, mark: str) -> str:
+        pattern = r"^((?:\S+\s){%d})(%s)" % (word_index, re.escape(span))
+        return re.sub(pattern, r"\1{0} \2 {0}".format(mark), text)
+
+    def source(self, row, protocol):
+        text = self.mark_span(row["text"], row["span1_text"], row["span1_index"], "*")
+        # the first marking added two words before the pronoun if it came first
+        span2_index = row["span2_index"] + 2 * int(row["span1_index"] < row["span2_index"])
+        text = self.mark_span(text, row["span2_text"], span2_index, "#")
+        return self.join(("text", text))
+
+
+class RecordTask(SuperGlueTask):
+    """ReCoRD: one training row per gold answer; entity offsets are inclusive."""
+
+    name, prefix, official_dir = "record", "superglue-record", "superglue/ReCoRD"
+    hub = SuperGlueTask.hub_source("record")
+    split_protocol = "large"
+    labels = None
+    metrics = ("squad_f1", "squad_em")
+    max_source_length = 512
+
+    def convert(self, record, path, index):
+        passage = field(record, "passage", path, index)
+        text = field(passage, "text", path, index)
+        spans = [(e["start"], e["end"]) for e in field(passage, "entities", path, index)]
+        entities = sorted({text[start : end + 1] for start, end in spans})
+        rows = []
+        for query in field(record, "qas", path, index):
+            rows.append({
+                "passage": text,
+                "query": field(query, "query", path, index),
+                "entities": entities,
+                "entity_spans": {
+                    "text": [text[s : e + 1] for s, e in spans],
+                    "start": [s for s, _ in spans],
+                    "end": [e + 1 for _, e in spans],
+                },
+                "answers": sorted({a["text"] for a in query.get("answers", [])}),
+                "idx": {"passage": record.get("idx", index), "query": query.get("idx", len(rows))},
+            })
+        return rows
+
+    def format(self, row, protocol, for_training):
+        passage = re.sub(r"(\.|\?|\!|\"|\')\n@highlight\n", r"\1 ", row["passage"])
+        passage = re.sub(r"\n@highlight\n", ". ", passage)
+        source = f"{self.prefix} record query: {row['query']} entities: {', '.join(row['entities'])} passage: {passage}"
+        answers = list(row["answers"])
+        extra = {"answers": answers}
+        if protocol.record_per_query and not for_training:
+            return [Example(source, answers[0] if answers else "<unk>", self.name, extra)]
+        return [Example(source, answer, self.name, extra) for answer in (answers or ["<unk>"])]
