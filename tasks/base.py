@@ -40,6 +40,8 @@ class Task:
     """Registry name (what users type)."""
     prefix: ClassVar[str]
     """Source prefix as the official code spells it (e.g. `superglue-boolq`)."""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    """Other names users may type (the prefix is always an alias)."""
     hub: ClassVar[HubSource]
     split_protocol: ClassVar[str]
     """`small` (halve validation), `large` (carve dev from train) or `own`: tasks/splits.py."""

@@ -90,3 +90,6 @@ class RTE(GlueTask):
 
     def source(self, row, protocol):
         return self.join(("sentence1", row["sentence1"]), ("sentence2", row["sentence2"]))
+
+
+TASK_CLASSES = (RTE,)

@@ -6,20 +6,22 @@ from tasks import glue, superglue
 from tasks.base import Task
 
 TASKS: Registry[Task] = Registry("task")
-for _cls, _aliases in [
-    (superglue.BoolQ, ("superglue-boolq",)),
-    (superglue.CB, ("superglue-cb",)),
-    (superglue.COPA, ("superglue-copa",)),
-    (superglue.MultiRC, ("superglue-multirc",)),
-    (superglue.RecordTask, ("superglue-record",)),
-    (superglue.WiC, ("superglue-wic",)),
-    (superglue.WSC, ("superglue-wsc", "superglue-wsc.fixed", "wsc.fixed")),
-    (glue.RTE, ()),
-]:
-    TASKS.register(_cls.name, _cls(), aliases=_aliases)
+for _module in (glue, superglue):
+    for _cls in _module.TASK_CLASSES:
+        TASKS.register(_cls.name, _cls(), aliases=tuple(a for a in (_cls.prefix, *_cls.aliases) if a != _cls.name))
 
 SUITES: Registry[tuple[str, ...]] = Registry("suite")
-SUITES.register("superglue", ("multirc", "boolq", "wic", "wsc", "cb"))
+for _name, _members in {
+    "source": ("mnli", "qnli", "qqp", "sst2", "squad", "record"),
+    "glue": ("mnli", "qqp", "qnli", "sst2", "stsb", "mrpc", "rte", "cola"),
+    "superglue": ("multirc", "boolq", "wic", "wsc", "cb"),
+    "mrqa": ("nq", "hotpotqa", "searchqa", "newsqa"),
+    "others": ("winogrande", "yelp", "scitail", "paws"),
+    "nlg": ("e2e", "webnlg"),
+    "amp": ("imdb", "sst2", "yelp", "stsb", "mrpc", "rte", "scitail", "cb", "multirc", "boolq", "qnli"),
+    "fewshot": ("boolq", "cb", "scitail"),
+}.items():
+    SUITES.register(_name, _members)
 
 
 def suites_of(task_name: str) -> list[str]:

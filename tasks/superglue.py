@@ -180,6 +180,7 @@ class WSC(SuperGlueTask):
     """T5's span marking: `* noun span *` and `# pronoun #`, positions in `text.split()`."""
 
     name, prefix, official_dir = "wsc", "superglue-wsc.fixed", "superglue/WSC"
+    aliases = ("superglue-wsc", "wsc.fixed")
     hub = SuperGlueTask.hub_source("wsc.fixed")
     label_names = ("False", "True")
 
@@ -245,3 +246,6 @@ class RecordTask(SuperGlueTask):
         if protocol.record_per_query and not for_training:
             return [Example(source, answers[0] if answers else "<unk>", self.name, extra)]
         return [Example(source, answer, self.name, extra) for answer in (answers or ["<unk>"])]
+
+
+TASK_CLASSES = (BoolQ, CB, COPA, MultiRC, WiC, WSC, RecordTask)

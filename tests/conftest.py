@@ -1,0 +1,22 @@
+"""Offline test setup and the path to the real dataset files in ../shared/data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("BENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real official files; tests that need them skip where ../shared is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real dataset files not found at {SHARED_DATA} (set BENCH_SHARED_DATA)")
+    return SHARED_DATA
