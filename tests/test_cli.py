@@ -1,0 +1,85 @@
+"""The command-line contract: bad input is one line and exit 2; listings; params."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["run", "--method", "ptt", "--suite", "superglue"], "unknown method 'ptt' (did you mean 'pt'?); valid: pt"),
+    (["run", "--method", "pt", "--suite", "superglu"], "unknown suite 'superglu' (did you mean 'superglue'?)"),
+    (["run", "--method", "pt", "--tasks", "boolk"], "unknown task 'boolk' (did you mean 'boolq'?)"),
+    (["run", "--method", "pt", "--suite", "superglue", "--preset", "papr"], "unknown preset 'papr' (did you mean 'paper'?)"),
+    (["run", "--method", "pt", "--suite", "superglue", "--model", "t5-bas"], "unknown backbone 't5-bas' (did you mean 't5-base'?)"),
+    (["run", "--method", "pt", "--suite", "superglue", "--profile", "smok"], "unknown profile 'smok' (did you mean 'smoke'?)"),
+    (["run", "--method", "pt", "--suite", "superglue", "--set", "copa_questions=false"], "unknown protocol switch 'copa_questions'"),
+    (["run", "--method", "pt", "--suite", "superglue", "--option", "prompt_len=5"], "unknown option 'prompt_len' for PTConfig"),
+    (["run", "--method", "pt", "--suite", "superglue", "--tasks", "rte"], "task 'rte' is not in suite 'superglue'"),
+    (["data", "show", "boolq", "--split", "dev", "--fixtures"], "unknown split 'dev'; valid: train, validation, test"),
+    (["params", "--method", "pt", "--model", "t5-bse", "--json"], "unknown backbone 't5-bse' (did you mean 't5-base'?)"),
+    (["leaderboard", "/nonexistent/results"], "results directory '/nonexistent/results' does not exist"),
+])
+def test_bad_input_is_one_line_exit_2(capsys, argv, message):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("bench: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_hub_unreachable_names_the_id_and_the_offline_alternatives(capsys):
+    code, _, err = run_cli(capsys, "data", "show", "boolq", "--split", "train", "--json")
+    assert code == 2
+    assert "aps/super_glue (boolq)" in err and "--data-dir" in err and "--profile smoke" in err
+
+
+def test_backbone_unreachable_names_tiny_t5(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--method", "pt", "--tasks", "boolq", "--fixtures", "--quiet",
+                           "--model", "someone/not-a-model", "--output", str(tmp_path))
+    assert code == 2
+    assert "'someone/not-a-model'" in err and "tiny-t5" in err
+
+
+@pytest.mark.parametrize("model,expected", [("t5-base", 76_800), ("t5-small", 51_200), ("t5-large", 102_400)])
+def test_params_pt(capsys, model, expected):
+    code, out, _ = run_cli(capsys, "params", "--method", "pt", "--model", model, "--json")
+    counts = json.loads(out)
+    assert code == 0
+    assert counts["trainable"] == counts["per_task"] == counts["param_per_task"] == expected
+    assert counts["shared"] == counts["frozen_extra"] == 0
+
+
+def test_params_backbone_counts_are_exact_without_download(capsys):
+    _, out, _ = run_cli(capsys, "params", "--method", "pt", "--model", "google-t5/t5-base", "--json")
+    assert json.loads(out)["backbone"] == 222_903_552
+
+
+def test_tasks_and_methods_listings(capsys):
+    _, out, _ = run_cli(capsys, "tasks", "--suite", "superglue", "--json")
+    tasks = json.loads(out)
+    assert [t["name"] for t in tasks] == ["multirc", "boolq", "wic", "wsc", "cb"]
+    boolq = tasks[1]
+    assert boolq["hub"]["path"] == "aps/super_glue" and boolq["split_protocol"] == "small"
+    assert "superglue" in boolq["suites"] and boolq["metrics"] == ["accuracy"]
+    _, out, _ = run_cli(capsys, "methods", "--json")
+    assert "pt" in [m["name"] for m in json.loads(out)]
+
+
+def test_data_show_json_lines_in_split_order(capsys, shared_data):
+    code, out, _ = run_cli(capsys, "data", "show", "copa", "--split", "train", "--data-dir", str(shared_data),
+                           "--preset", "attempt-code", "--limit", "2", "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(lines) == 2
+    first = json.loads((shared_data / "superglue/COPA/train.jsonl").read_text().splitlines()[0])
+    assert lines[0]["source"] == (f"superglue-copa premise: {first['premise']} choice1: {first['choice1']} "
+                                  f"choice2: {first['choice2']}")
+    assert lines[0]["target"] == str(first["label"])

@@ -1,0 +1,168 @@
+"""SuperGLUE (and RTE) on the real official files: converters, splits, exact strings."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bench.presets import PRESETS
+from tasks.base import DataError
+from tasks.loading import DataSource, load_examples, read_rows
+from tasks.registry import TASKS
+from tasks.splits import halve
+
+PAPER, CODE = PRESETS.get("paper"), PRESETS.get("attempt-code")
+
+
+@pytest.fixture(scope="module")
+def source(shared_data):
+    return DataSource("dir", str(shared_data))
+
+
+def examples(task, split, source, protocol=PAPER):
+    return load_examples(TASKS.get(task), split, source, protocol)
+
+
+def oracle_dev_indices(n: int) -> set[int]:
+    """The official code's split call, written out independently."""
+    return set(torch.randperm(n, generator=torch.Generator().manual_seed(42))[: n // 2].tolist())
+
+
+def test_boolq_validation_halves_into_1635_and_1635():
+    rows = [{"i": i} for i in range(3270)]
+    dev, test = halve(rows, 42, None)
+    assert (len(dev), len(test)) == (1635, 1635)
+    assert {r["i"] for r in dev} == oracle_dev_indices(3270)
+    assert {r["i"] for r in dev}.isdisjoint(r["i"] for r in test)
+
+
+@pytest.mark.parametrize("task,train,dev,test", [
+    ("boolq", 32, 20, 20), ("cb", 32, 28, 28), ("copa", 32, 20, 20), ("wic", 32, 20, 20),
+    ("wsc", 32, 20, 20), ("rte", 32, 138, 139),
+])
+def test_split_sizes_from_official_files(source, task, train, dev, test):
+    assert [len(examples(task, s, source)) for s in ("train", "validation", "test")] == [train, dev, test]
+
+
+def test_cb_membership_follows_the_seeded_permutation(source):
+    rows = read_rows(TASKS.get("cb"), "validation", source)
+    assert len(rows) == 56
+    dev_ids = {e.source for e in examples("cb", "validation", source)}
+    expected = {f"superglue-cb premise: {rows[i]['premise']} hypothesis: {rows[i]['hypothesis']}" for i in oracle_dev_indices(56)}
+    assert dev_ids == expected
+
+
+def find(task, source, needle, protocol=PAPER):
+    found = [e for s in ("train", "validation", "test") for e in examples(task, s, source, protocol) if needle in e.source]
+    assert len(found) == 1, f"{needle!r} found {len(found)} times"
+    return found[0]
+
+
+def test_cb_string_and_label(source):
+    e = find("cb", source, "Valence the void-brain")
+    assert e.source == (
+        "superglue-cb premise: Valence the void-brain, Valence the virtuous valet. Why couldn't the figger choose "
+        "his own portion of titanic anatomy to shaft? Did he think he was helping? hypothesis: Valence was helping"
+    )
+    assert e.target == "1"  # contradiction is id 1 in the Hub schema
+
+
+def test_wic_string(source):
+    e = find("wic", source, "An emerging professional class.")
+    assert e.source == (
+        "superglue-wic sentence1: An emerging professional class. sentence2: Apologizing for losing your temper, "
+        "even though you were badly provoked, showed real class. word: class"
+    )
+    assert e.target == "0"
+
+
+def test_copa_question_only_in_paper_preset(source):
+    paper = find("copa", source, "The man turned on the faucet.")
+    code = find("copa", source, "The man turned on the faucet.", CODE)
+    assert code.source == ("superglue-copa premise: The man turned on the faucet. choice1: The toilet filled with water. "
+                           "choice2: Water flowed from the spout.")
+    assert paper.source == code.source + " question: effect"
+    assert paper.target == code.target == "1"
+
+
+def test_wsc_span_marking(source):
+    e = find("wsc", source, "Bernard , who had not told")
+    assert e.source == (
+        "superglue-wsc.fixed text: Bernard , who had not told the government official that he was less than 21 when "
+        "he filed for a homestead claim, did not consider that he had done anything dishonest. Still, * anyone * who "
+        "knew that he was 19 years old could take his claim away from # him # ."
+    )
+    assert e.target == "0"
+
+
+def test_boolq_label_is_the_boolean_as_id(source):
+    e = find("boolq", source, "question: does ethanol take more energy make that produces passage:")
+    assert e.source.startswith("superglue-boolq question: does ethanol take more energy make that produces passage: "
+                               "Ethanol fuel -- All biomass goes through at least some of these steps")
+    assert e.target == "0"
+
+
+def test_rte_reads_glue_tsv_with_sentence_columns(source):
+    e = find("rte", source, "Dana Reeve, the widow")
+    assert e.source == ("rte sentence1: Dana Reeve, the widow of the actor Christopher Reeve, has died of lung cancer "
+                        "at age 44, according to the Christopher Reeve Foundation. sentence2: Christopher Reeve had an accident.")
+    assert e.target == "1"
+
+
+def test_rte_falls_back_to_superglue_jsonl(tmp_path, shared_data):
+    (tmp_path / "superglue" / "RTE").mkdir(parents=True)
+    (tmp_path / "superglue" / "RTE" / "val.jsonl").write_text((shared_data / "superglue/RTE/val.jsonl").read_text())
+    rows = read_rows(TASKS.get("rte"), "validation", DataSource("dir", str(tmp_path)))
+    assert len(rows) == 277
+    assert rows[0] == {"sentence1": rows[0]["sentence1"], "sentence2": "Christopher Reeve had an accident.", "label": 1, "idx": 0}
+
+
+def test_multirc_flattens_one_row_per_answer_option(source):
+    rows = read_rows(TASKS.get("multirc"), "validation", source)
+    assert len(rows) == 341 and len({r["idx"]["question"] for r in rows}) == 76
+    first = rows[0]
+    assert first["question"] == "Would the mass of a baseball affect how much force you have to use to pick it up?"
+    assert (first["answer"], first["label"], first["idx"]) == ("No", 0, {"paragraph": 0, "question": 0, "answer": 0})
+
+
+def test_multirc_split_by_question_in_paper_preset_by_row_in_code(source):
+    paper = [examples("multirc", s, source) for s in ("validation", "test")]
+    code = [examples("multirc", s, source, CODE) for s in ("validation", "test")]
+    assert [len(x) for x in paper] == [167, 174]  # 38 of the 76 questions go to dev
+    assert len({e.extra["group"] for e in paper[0]}) == 38
+    assert {e.extra["group"] for e in paper[0]}.isdisjoint(e.extra["group"] for e in paper[1])
+    assert [len(x) for x in code] == [170, 171]  # 341 rows // 2
+    assert not {e.extra["group"] for e in code[0]}.isdisjoint(e.extra["group"] for e in code[1])
+
+
+def test_multirc_markup_removed():
+    task = TASKS.get("multirc")
+    row = {"question": "Who <b>won</b>?", "answer": "Ada", "paragraph": "<b>Sent 1: </b>Ada won.<br>Bo lost.",
+           "idx": {"paragraph": 0, "question": 5, "answer": 9}, "label": 1}
+    (e,) = task.format(row, PAPER, for_training=False)
+    assert e.source == "superglue-multirc question: Who won? answer: Ada paragraph: Sent 1: Ada won. Bo lost."
+    assert e.extra == {"group": 5}
+
+
+def test_bad_label_names_file_record_and_value(tmp_path):
+    folder = tmp_path / "superglue" / "CB"
+    folder.mkdir(parents=True)
+    (folder / "val.jsonl").write_text(json.dumps({"premise": "a", "hypothesis": "b", "label": "maybe"}) + "\n")
+    with pytest.raises(DataError, match=r"val\.jsonl: record 0: unknown label 'maybe' \(valid: entailment, contradiction, neutral\)"):
+        read_rows(TASKS.get("cb"), "validation", DataSource("dir", str(tmp_path)))
+
+
+def test_missing_field_is_named(tmp_path):
+    folder = tmp_path / "superglue" / "BoolQ"
+    folder.mkdir(parents=True)
+    (folder / "train.jsonl").write_text(json.dumps({"question": "q", "label": True}) + "\n")
+    with pytest.raises(DataError, match=r"train\.jsonl: record 0: missing field 'passage'"):
+        read_rows(TASKS.get("boolq"), "train", DataSource("dir", str(tmp_path)))
+
+
+@pytest.mark.parametrize("task", ["boolq", "cb", "copa", "multirc", "wic", "wsc", "rte", "record"])
+def test_fixtures_load_in_both_presets(task):
+    for protocol in (PAPER, CODE):
+        sizes = [len(load_examples(TASKS.get(task), s, DataSource("fixtures"), protocol)) for s in ("train", "validation", "test")]
+        assert all(sizes), sizes
