@@ -133,9 +133,11 @@ class Backbone(nn.Module):
         return sum(p.numel() for p in self.model.parameters())
 
 
-def _hub_id(name: str) -> str:
-    if name in BACKBONES and BACKBONES.get(name) is not None:
-        return BACKBONES.get(name).hub_id
+def backbone_name(name: str) -> str:
+    """The canonical name of a backbone: `tiny-t5`, a Hub id, or the path given."""
+    if name in BACKBONES:
+        shape = BACKBONES.get(name)
+        return "tiny-t5" if shape is None else shape.hub_id
     return name
 
 
@@ -150,7 +152,7 @@ def load_backbone(name: str) -> Backbone:
         return Backbone(model, ByT5Tokenizer(), "tiny-t5")
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    hub_id = _hub_id(name)
+    hub_id = backbone_name(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(hub_id)
         model = AutoModelForSeq2SeqLM.from_pretrained(hub_id)

@@ -32,11 +32,7 @@ def int_list(text: str, flag: str) -> list[int]:
         raise UsageError(f"{flag} takes comma-separated integers, not {text!r}") from None
 
 
-def build_parser() -> Parser:
-    parser = Parser(prog="bench", description="Comparative benchmark of prompt-transfer methods on T5.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-
-    run = sub.add_parser("run", help="train and evaluate a method on a suite over seeds")
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--method", help="pt, ... (`bench methods`)")
     run.add_argument("--suite", help="superglue, ... (`bench tasks`)")
     run.add_argument("--tasks", help="comma-separated task names (a subset of the suite)")
@@ -48,6 +44,8 @@ def build_parser() -> Parser:
     run.add_argument("--preset", help="paper (default) or attempt-code")
     run.add_argument("--profile", help="smoke or paper (default)")
     run.add_argument("--output", help="results directory (default runs/)")
+    run.add_argument("--library", help="source-prompt library folder (default ~/.cache/bench/library)")
+    run.add_argument("--sources", choices=("library", "imported"), help="source prompts: trained here or imported")
     run.add_argument("--config", help="a YAML/JSON run config, or a results file to rerun")
     run.add_argument("--option", action="append", metavar="NAME=VALUE", help="method option, e.g. init=normal")
     run.add_argument("--set", action="append", metavar="SWITCH=VALUE", help="protocol switch, e.g. copa_question=false")
@@ -56,6 +54,27 @@ def build_parser() -> Parser:
     run.add_argument("--max-train-examples", type=int)
     run.add_argument("--max-eval-examples", type=int)
     run.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="bench", description="Comparative benchmark of prompt-transfer methods on T5.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    run = sub.add_parser("run", help="train and evaluate a method on a suite over seeds")
+    add_run_arguments(run)
+
+    sources = sub.add_parser("sources", help="the source-prompt library")
+    sources_sub = sources.add_subparsers(dest="sources_command", required=True, parser_class=Parser)
+    train = sources_sub.add_parser("train", help="train PT source prompts once (reused by every method and seed)")
+    add_run_arguments(train)
+    listing = sources_sub.add_parser("list", help="library entries")
+    listing.add_argument("--library")
+    listing.add_argument("--json", action="store_true")
+    imports = sources_sub.add_parser("import", help="import a released prompt (e.g. ATTEMPT's [m, d] tensors)")
+    imports.add_argument("file")
+    imports.add_argument("--task", required=True)
+    imports.add_argument("--model", default="t5-base")
+    imports.add_argument("--library")
 
     data = sub.add_parser("data", help="inspect task data")
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=Parser)
@@ -90,14 +109,11 @@ def build_parser() -> Parser:
     return parser
 
 
-def cmd_run(args) -> int:
-    from bench.config import RunConfig, apply_profile, load_config_file
+def resolve_run_config(args):
+    """Config file, then profile, then flags; validated before any work starts."""
     from bench.backbone import check_backbone_name
+    from bench.config import RunConfig, apply_profile, load_config_file
     from bench.presets import PRESETS
-    from bench.progress import Progress, RichDisplay
-    from bench.report import leaderboard
-    from bench.results import atomic_write
-    from bench.runner import run
     from methods.registry import METHODS
     from tasks.registry import resolve_tasks
 
@@ -105,7 +121,8 @@ def cmd_run(args) -> int:
     if args.profile or not args.config:
         config = apply_profile(config, args.profile or config.profile)
     for flag, field in [("method", "method"), ("model", "model"), ("preset", "preset"), ("output", "output"),
-                        ("data_dir", "data_dir"), ("data_seed", "data_seed")]:
+                        ("data_dir", "data_dir"), ("data_seed", "data_seed"), ("library", "library"),
+                        ("sources", "sources")]:
         if getattr(args, flag) is not None:
             setattr(config, field, getattr(args, flag))
     if args.fixtures:
@@ -128,7 +145,16 @@ def cmd_run(args) -> int:
     check_backbone_name(config.model)
     config.protocol  # validates switches before any work
     METHODS.get(config.method).make_config(config.method_options)
+    return config
 
+
+def cmd_run(args) -> int:
+    from bench.progress import Progress, RichDisplay
+    from bench.report import leaderboard
+    from bench.results import atomic_write
+    from bench.runner import run
+
+    config = resolve_run_config(args)
     progress = Progress() if args.quiet else RichDisplay()
     try:
         paths = run(config, progress)
@@ -140,6 +166,64 @@ def cmd_run(args) -> int:
     atomic_write(board_path, markdown)
     print(markdown)
     print(f"{len(paths)} results in {output}/; leaderboard written to {board_path}")
+    return 0
+
+
+def cmd_sources(args) -> int:
+    from methods.library import DEFAULT_ROOT, PromptLibrary
+
+    if args.sources_command == "train":
+        return sources_train(args)
+    library = PromptLibrary(args.library or DEFAULT_ROOT)
+    if args.sources_command == "import":
+        return sources_import(args, library)
+    entries = library.entries()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    for entry in entries:
+        spec = entry["spec"]
+        origin = spec.get("imported") or f"{spec['method']} {spec['train']['epochs']} epochs, {spec['data']['kind']}"
+        print(f"{entry['key']}  {spec['backbone']:<22} {'+'.join(spec['tasks']) if 'tasks' in spec else spec['task']:<16} {origin}")
+    print(f"{len(entries)} entries in {library.root}")
+    return 0
+
+
+def sources_train(args) -> int:
+    from bench.progress import Progress, RichDisplay
+    from bench.runner import run_stage
+
+    if args.method not in (None, "pt"):
+        raise UsageError(f"source prompts are PT prompts; --method {args.method!r} does not apply here")
+    args.method = "pt"
+    if not args.suite and not args.tasks:
+        args.suite = "source"
+    config = resolve_run_config(args)
+    progress = Progress() if args.quiet else RichDisplay()
+    try:
+        for task in config.tasks:
+            tensors = run_stage(config, "pt", [task], config.method_options, None, progress)
+            print(f"{task}: prompt {tuple(tensors['prompt'].shape)} in the library")
+    finally:
+        progress.close()
+    return 0
+
+
+def sources_import(args, library) -> int:
+    from bench.backbone import backbone_name, check_backbone_name, offline_config
+    from methods.library import imported_spec
+    from methods.prompts import load_prompt_file
+    from tasks.registry import TASKS
+
+    task = TASKS.canonical(args.task)
+    check_backbone_name(args.model)
+    prompt = load_prompt_file(args.file)
+    width = offline_config(args.model).d_model
+    if prompt.shape[1] != width:
+        raise UsageError(f"{args.file}: prompt width {prompt.shape[1]} does not match {args.model} (d_model {width})")
+    backbone = backbone_name(args.model)
+    folder = library.put(imported_spec(backbone, task, "attempt-release"), {"prompt": prompt}, {"file": str(Path(args.file).resolve())})
+    print(f"imported {tuple(prompt.shape)} prompt for {task} on {backbone} into {folder}")
     return 0
 
 
@@ -210,7 +294,7 @@ def cmd_methods(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
+COMMANDS = {"run": cmd_run, "sources": cmd_sources, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
             "tasks": cmd_tasks, "methods": cmd_methods}
 
 

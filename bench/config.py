@@ -36,6 +36,8 @@ class TrainConfig:
     """0: all; else the first N training examples (quick experiments)."""
     max_eval_examples: int = 0
     """0: all; else the first N dev/test examples."""
+    source_epochs: int = 5
+    """Epochs of the PT runs that make source prompts for the library."""
 
 
 @dataclass
@@ -55,6 +57,11 @@ class RunConfig:
     protocol_overrides: dict = field(default_factory=dict)
     profile: str = "paper"
     output: str = "runs"
+    library: str = ""
+    """Source-prompt library folder ("" = $BENCH_LIBRARY or ~/.cache/bench/library)."""
+    sources: str = "library"
+    """Where source prompts come from: `library` (trained on demand with this run's settings,
+    then reused) or `imported` (prompts imported with `bench sources import`, e.g. ATTEMPT's release)."""
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @property
@@ -103,7 +110,7 @@ PROFILES.register(
         fixtures=True,
         seeds=[0],
         train={"epochs": 2, "batch_size": 8, "eval_batch_size": 32, "warmup_steps": 2,
-               "max_source_length": 128, "max_target_length": 16},
+               "max_source_length": 128, "max_target_length": 16, "source_epochs": 1},
         method_options={"prompt_length": 10},
     ),
 )

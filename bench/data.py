@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from methods.base import Mixing
 from tasks.base import Example
 
 
@@ -49,16 +50,39 @@ class Collator:
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "task_ids": task_ids}
 
 
-def batches(items: list[Encoded], batch_size: int, collator: Collator, generator: torch.Generator | None = None):
-    """Mini-batches in a seeded shuffled order (or in order without a generator).
+def batches(items: list[Encoded], batch_size: int, collator: Collator):
+    """Evaluation batches, in order."""
+    for start in range(0, len(items), batch_size):
+        yield collator(items[start : start + batch_size])
 
-    Shuffling the concatenation of several tasks mixes them within batches.
+
+def training_plan(per_task: list[list[Encoded]], batch_size: int, generator: torch.Generator, mixing: Mixing) -> list[list[Encoded]]:
+    """One epoch of training batches for one or several tasks.
+
+    Each task's examples are shuffled and capped (examples-proportional mixing
+    with a cap). By default the pooled examples are shuffled together, so
+    batches mix tasks in proportion to their sizes. With stochastic task
+    sampling (MPT) each batch first draws K ~ U[2, κ] of the tasks that still
+    have examples and is filled from them in turn.
     """
-    order = torch.randperm(len(items), generator=generator).tolist() if generator is not None else range(len(items))
-    order = list(order)
-    for start in range(0, len(order), batch_size):
-        yield collator([items[i] for i in order[start : start + batch_size]])
-
-
-def num_batches(n: int, batch_size: int) -> int:
-    return -(-n // batch_size)
+    pools = []
+    for items in per_task:
+        order = torch.randperm(len(items), generator=generator).tolist()
+        pools.append([items[i] for i in order[: mixing.cap or None]])
+    if not mixing.max_tasks_per_batch or len(pools) < 2:
+        pooled = [item for pool in pools for item in pool]
+        order = torch.randperm(len(pooled), generator=generator).tolist()
+        return [[pooled[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
+    plan = []
+    while any(pools):
+        alive = [i for i, pool in enumerate(pools) if pool]
+        high = min(mixing.max_tasks_per_batch, len(alive))
+        k = int(torch.randint(min(2, high), high + 1, (1,), generator=generator))
+        chosen = [alive[i] for i in torch.randperm(len(alive), generator=generator)[:k].tolist()]
+        batch = []
+        while len(batch) < batch_size and any(pools[c] for c in chosen):
+            for c in chosen:
+                if pools[c] and len(batch) < batch_size:
+                    batch.append(pools[c].pop())
+        plan.append(batch)
+    return plan

@@ -24,10 +24,11 @@ class Score:
         return {"metrics": self.metrics, "mean": self.mean, "invalid": self.invalid, "n": self.n}
 
 
-def score(task: Task, examples: list[Example], predictions: list[str]) -> Score:
+def score(task: Task, examples: list[Example], predictions: list[str], metric_names: tuple[str, ...] | None = None) -> Score:
+    """The task's metrics (or `metric_names`, to reproduce the official multi-task evaluation)."""
     if len(examples) != len(predictions):
         raise ValueError(f"{len(predictions)} predictions for {len(examples)} examples")
     predictions = [p.strip() for p in predictions]
-    metrics = {name: METRICS.get(name)(predictions, examples, task.labels) for name in task.metrics}
+    metrics = {name: METRICS.get(name)(predictions, examples, task.labels) for name in metric_names or task.metrics}
     invalid = sum(not task.is_valid(p) for p in predictions)
     return Score(metrics, invalid, len(examples))

@@ -7,6 +7,7 @@ results file.
 from __future__ import annotations
 
 import copy
+import json
 import random
 import time
 from dataclasses import dataclass
@@ -19,11 +20,13 @@ from torch import nn
 from bench import memory
 from bench.backbone import Backbone, load_backbone
 from bench.config import RunConfig
-from bench.data import Collator, Encoded, batches, encode, num_batches
+from bench.data import Collator, Encoded, batches, encode, training_plan
 from bench.evaluation import Score, score
 from bench.progress import Progress
+from bench.registry import UsageError
 from bench.results import SCHEMA_VERSION, git_commit, package_versions, run_path, write_json
 from methods.base import Method, MethodContext
+from methods.library import DEFAULT_ROOT, PromptLibrary, imported_spec
 from methods.registry import METHODS
 from tasks.base import Example, Task
 from tasks.loading import DataSource, fingerprint, load_examples
@@ -65,8 +68,7 @@ class PromptedModel(nn.Module):
         return self.method.prompts(embeds, batch["attention_mask"], batch["task_ids"])
 
     def forward(self, batch):
-        out = self.backbone(batch["input_ids"], batch["attention_mask"], batch["labels"], self.prompt(batch))
-        return out.loss
+        return self.method.training_loss(self.backbone, batch, self.prompt(batch))
 
     @torch.no_grad()
     def generate(self, batch, max_new_tokens: int):
@@ -113,33 +115,97 @@ def max_new_tokens(examples: list[Example], tokenizer, config: RunConfig) -> int
     return longest + config.train.generation_margin
 
 
-def predict(model: PromptedModel, data: TaskData, split: str, config: RunConfig, collator: Collator) -> list[str]:
+def predict(model: PromptedModel, data: TaskData, split: str, config: RunConfig, collator: Collator,
+            task_id: int) -> list[str]:
     tokenizer = model.backbone.tokenizer
     predictions = []
     for batch in batches(data.encoded[split], config.train.eval_batch_size, collator):
         batch = {k: v.to(model.backbone.model.device) for k, v in batch.items()}
+        batch["task_ids"] = torch.full_like(batch["task_ids"], task_id)
         output = model.generate(batch, data.max_new_tokens[split])
         predictions += tokenizer.batch_decode(output, skip_special_tokens=True)
     return predictions
 
 
 def evaluate(model: PromptedModel, tasks: list[TaskData], split: str, config: RunConfig, collator: Collator) -> dict[str, Score]:
+    """Each task with its own prompt and metrics; or, reproducing the official
+    multi-task code, every task with task 0's prompt and task 0's metrics."""
     model.eval()
-    return {d.task.name: score(d.task, d.examples[split], predict(model, d, split, config, collator)) for d in tasks}
+    own = config.protocol.multitask_own_prompt_eval or len(tasks) == 1
+    scores = {}
+    for data in tasks:
+        predictions = predict(model, data, split, config, collator, data.task_id if own else 0)
+        scores[data.task.name] = score(data.task, data.examples[split], predictions,
+                                       metric_names=None if own else tasks[0].task.metrics)
+    return scores
 
 
 def mean_over_tasks(scores: dict[str, Score]) -> float:
     return float(np.mean([s.mean for s in scores.values()]))
 
 
-def build_method(config: RunConfig, backbone: Backbone, task_names: list[str], seed: int) -> Method:
+def build_method(config: RunConfig, backbone: Backbone, task_names: list[str], seed: int, progress: Progress) -> Method:
     spec = METHODS.get(config.method)
     method_config = spec.make_config(config.method_options)
     context = MethodContext(
         d_model=backbone.d_model, embedding=backbone.embedding, tokenizer=backbone.tokenizer,
         task_names=task_names, protocol=config.protocol, seed=seed, backbone_params=backbone.count_parameters(),
+        stage=lambda method, tasks, options, epochs=None: run_stage(config, method, tasks, options, epochs, progress),
+        backbone=backbone,
     )
     return spec.build(method_config, context)
+
+
+STAGE_SEED = 0
+"""Library entries (source prompts, pre-trained modules) are trained once, with this seed,
+whatever the seed of the run that asks for them."""
+
+
+def stage_config(config: RunConfig, method: str, tasks: list[str], options: dict, epochs: int | None) -> RunConfig:
+    stage = copy.deepcopy(config)
+    stage.method, stage.tasks, stage.suite, stage.seeds = method, list(tasks), None, [STAGE_SEED]
+    stage.method_options = dict(options)
+    stage.train.epochs = config.train.source_epochs if epochs is None else epochs
+    return stage
+
+
+def stage_spec(stage: RunConfig, backbone: str) -> dict:
+    """Everything that determines a stage's tensors: the library key."""
+    from dataclasses import asdict
+
+    source = DataSource.resolve(stage.data_dir, stage.fixtures)
+    return {
+        "backbone": backbone, "method": stage.method, "tasks": stage.tasks,
+        "method_config": asdict(METHODS.get(stage.method).make_config(stage.method_options)),
+        "protocol": stage.protocol.as_dict(), "train": asdict(stage.train),
+        "data": {"kind": source.kind, "path": source.path}, "data_seed": stage.data_seed, "seed": STAGE_SEED,
+        "schema_version": SCHEMA_VERSION,
+    }
+
+
+def run_stage(config: RunConfig, method: str, tasks: list[str], options: dict, epochs: int | None,
+              progress: Progress) -> dict[str, torch.Tensor]:
+    """Another method's trained tensors (a source prompt, a pre-trained G, MPT's P*),
+    from the library when already trained under the same settings, else trained now."""
+    library = PromptLibrary(config.library or DEFAULT_ROOT)
+    backbone = cached_backbone(config.model).name
+    if config.sources == "imported" and method == "pt" and len(tasks) == 1:
+        tensors = library.get(imported_spec(backbone, tasks[0], "attempt-release"))
+        if tensors is None:
+            raise UsageError(f"no imported source prompt for {tasks[0]!r} on {backbone}; "
+                             f"run `bench sources import FILE --task {tasks[0]} --model {backbone}` or use --sources library")
+        return tensors
+    stage = stage_config(config, method, tasks, options, epochs)
+    spec = stage_spec(stage, backbone)
+    tensors = library.get(spec)
+    if tensors is None:
+        stage.output = str(library.folder(spec))
+        state = {}
+        path = train_one(stage, list(tasks), STAGE_SEED, progress, keep_state=state)
+        result = json.loads(path.read_text())
+        library.put(spec, state["tensors"], {"results": str(path), "test": result["test"], "dev": result["dev"]})
+        tensors = library.get(spec)
+    return tensors
 
 
 def task_sets(config: RunConfig) -> list[list[str]]:
@@ -148,8 +214,11 @@ def task_sets(config: RunConfig) -> list[list[str]]:
     return [[name] for name in config.tasks]
 
 
-def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Progress) -> Path:
-    """Train one (method, task set, seed) and write its results file; returns its path."""
+def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Progress, keep_state: dict | None = None) -> Path:
+    """Train one (method, task set, seed) and write its results file; returns its path.
+
+    `keep_state`, when given, receives the best checkpoint's tensors under "tensors".
+    """
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
@@ -159,7 +228,8 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     tokenizer = backbone.tokenizer
     source = DataSource.resolve(config.data_dir, config.fixtures)
     tasks = [prepare_task(TASKS.get(name), i, config, source, tokenizer) for i, name in enumerate(task_names)]
-    method = build_method(config, backbone, task_names, seed)
+    method = build_method(config, backbone, task_names, seed, progress)
+    seed_everything(seed)  # building may have trained library stages: start training from the seed
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=config.train.grad_accum)
     model = PromptedModel(backbone, method)
@@ -170,9 +240,12 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
           "name": g.name} for g in groups],
         betas=tuple(config.train.adam_betas), eps=config.train.adam_eps,
     )
-    train_items = [item for data in tasks for item in data.encoded["train"]]
-    epochs = config.train.epochs or tasks[0].task.default_epochs(len(train_items))
-    steps_per_epoch = num_batches(len(train_items), config.train.batch_size * config.train.grad_accum)
+    shuffle = torch.Generator().manual_seed(seed)
+    per_task = [data.encoded["train"] for data in tasks]
+    num_train = sum(len(items) for items in per_task)
+    epochs = config.train.epochs or tasks[0].task.default_epochs(num_train)
+    plan = training_plan(per_task, config.train.batch_size, shuffle, method.mixing)
+    steps_per_epoch = -(-len(plan) // config.train.grad_accum)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.train.warmup_steps, steps_per_epoch * epochs)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     unwrapped: PromptedModel = accelerator.unwrap_model(model)
@@ -180,16 +253,17 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     collator = Collator(tokenizer.pad_token_id, pad_to if config.protocol.pad_to_max_length else None)
     frozen_before = _frozen_checksum(backbone)
 
-    shuffle = torch.Generator().manual_seed(seed)
     history, best, best_state = [], None, None
     saved_bytes, step_times, tokens, padded_tokens = [0], [], 0, 0
     label = f"{config.method} · {'+'.join(task_names)} · seed {seed}"
-    progress.start_run(label, epochs * num_batches(len(train_items), config.train.batch_size))
+    progress.start_run(label, epochs * len(plan))
     for epoch in range(1, epochs + 1):
         model.train()
         epoch_start, losses = time.perf_counter(), []
-        for step, batch in enumerate(batches(train_items, config.train.batch_size, collator, shuffle)):
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+        if epoch > 1:
+            plan = training_plan(per_task, config.train.batch_size, shuffle, method.mixing)
+        for step, items in enumerate(plan):
+            batch = {k: v.to(accelerator.device) for k, v in collator(items).items()}
             step_start = time.perf_counter()
             with accelerator.accumulate(model):
                 if epoch == 1 and step == 0:
@@ -221,6 +295,8 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
         progress.note(f"epoch {epoch}: dev {dev_mean:.2f} (best {best['dev_mean']:.2f} @ {best['epoch']})")
 
     unwrapped.method.load_state_dict(best_state)
+    if keep_state is not None:
+        keep_state["tensors"] = {k: v.detach().clone() for k, v in best_state.items()}
     test = evaluate(unwrapped, tasks, "test", config, collator)
     if _frozen_checksum(backbone) != frozen_before:
         raise RuntimeError("the frozen backbone changed during training")
@@ -254,7 +330,7 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
             "train_seconds": sum(h["train_seconds"] for h in history),
             "seconds_per_step": float(np.mean(step_times)) if step_times else None,
             "seconds_per_epoch": float(np.mean([h["train_seconds"] for h in history])),
-            "examples_per_second": len(train_items) * epochs / max(sum(step_times), 1e-9),
+            "examples_per_second": sum(len(items) for items in plan) * epochs / max(sum(step_times), 1e-9),
             "tokens_per_second": tokens / max(sum(step_times), 1e-9),
             "padded_tokens_per_second": padded_tokens / max(sum(step_times), 1e-9),
             "steps": total_steps,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from safetensors.torch import load_file, save
@@ -47,6 +47,20 @@ class ParamGroup:
     weight_decay: float
 
 
+@dataclass(frozen=True)
+class Mixing:
+    """How a multi-task run draws its training batches (bench/data.py)."""
+
+    cap: int = 0
+    """Examples-proportional mixing: at most this many examples per task and epoch (0: all)."""
+    max_tasks_per_batch: int = 0
+    """Stochastic task sampling: each batch draws K ~ U[2, this] tasks (0: off, batches mix freely)."""
+
+
+Stage = Callable[[str, list[str], dict], dict[str, torch.Tensor]]
+"""Train (or fetch from the library) another method's run: (method, tasks, options) -> its tensors."""
+
+
 @dataclass
 class MethodContext:
     """What a method may know about its surroundings when it is built."""
@@ -59,10 +73,21 @@ class MethodContext:
     protocol: Protocol = field(default_factory=Protocol)
     seed: int = 0
     backbone_params: int = 0
+    stage: Stage | None = None
+    """Provided by the runner; None when the method is only built to count parameters."""
+    backbone: Any = None
+    """The frozen backbone (bench.backbone.Backbone), for methods whose loss needs extra forward
+    passes (MPT's teachers); None when only counting."""
 
     @property
     def generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed)
+
+    def source_prompt(self, task: str, length: int) -> torch.Tensor:
+        """The library's PT prompt for a source task (zeros when only counting)."""
+        if self.stage is None:
+            return torch.zeros(length, self.d_model)
+        return self.stage("pt", [task], {"prompt_length": length})["prompt"]
 
 
 class Method(nn.Module):
@@ -75,8 +100,18 @@ class Method(nn.Module):
         self.config = config
         self.context = context
 
+    mixing: Mixing = Mixing()
+    """Batch drawing for multi-task runs; methods that need more override it."""
+
     def prompts(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def training_loss(self, backbone, batch: dict[str, torch.Tensor], prompt: torch.Tensor) -> torch.Tensor:
+        """The loss to minimise; the default is the LM's token cross-entropy.
+
+        MPT overrides it to add distillation terms from teacher passes.
+        """
+        return backbone(batch["input_ids"], batch["attention_mask"], batch["labels"], prompt).loss
 
     def param_groups(self) -> list[ParamGroup]:
         raise NotImplementedError

@@ -1,0 +1,56 @@
+"""The source-prompt library: trained tensors stored once, content-addressed.
+
+An entry is keyed by a hash of everything that determines its tensors
+(backbone, method and options, tasks, protocol, schedule, data source, seeds),
+so every method and seed that needs the MNLI prompt of T5-base under the
+same settings finds the same file, and a change of any setting trains anew.
+Entries are folders holding `tensors.safetensors` and `entry.json`; the
+run's full results file sits beside them when the entry was trained here.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save
+
+from bench.results import atomic_write
+
+DEFAULT_ROOT = Path(os.environ.get("BENCH_LIBRARY", Path.home() / ".cache" / "bench" / "library"))
+
+
+def entry_key(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class PromptLibrary:
+    def __init__(self, root: Path | str = DEFAULT_ROOT):
+        self.root = Path(root)
+
+    def folder(self, spec: dict) -> Path:
+        return self.root / entry_key(spec)
+
+    def get(self, spec: dict) -> dict[str, torch.Tensor] | None:
+        path = self.folder(spec) / "tensors.safetensors"
+        return load_file(str(path)) if path.is_file() else None
+
+    def put(self, spec: dict, tensors: dict[str, torch.Tensor], summary: dict | None = None) -> Path:
+        """Store tensors; the entry file is written last, so a half-written entry is never listed."""
+        folder = self.folder(spec)
+        atomic_write(folder / "tensors.safetensors", save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
+        atomic_write(folder / "entry.json", json.dumps({"key": entry_key(spec), "spec": spec, **(summary or {})}, indent=2) + "\n")
+        return folder
+
+    def entries(self) -> list[dict]:
+        found = []
+        for path in sorted(self.root.glob("*/entry.json")):
+            found.append(json.loads(path.read_text()))
+        return found
+
+
+def imported_spec(backbone: str, task: str, origin: str) -> dict:
+    """Key of a prompt imported from outside (e.g. the ATTEMPT authors' release)."""
+    return {"imported": origin, "backbone": backbone, "task": task}
