@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save as save_tensors
 from torch import nn
 
 from bench import memory
@@ -24,7 +25,7 @@ from bench.data import Collator, Encoded, batches, encode, training_plan
 from bench.evaluation import Score, score
 from bench.progress import Progress
 from bench.registry import UsageError
-from bench.results import SCHEMA_VERSION, git_commit, package_versions, run_path, write_json
+from bench.results import SCHEMA_VERSION, atomic_write, git_commit, package_versions, run_path, write_json
 from methods.base import Method, MethodContext
 from methods.library import DEFAULT_ROOT, PromptLibrary, imported_spec
 from methods.registry import METHODS
@@ -131,6 +132,7 @@ def evaluate(model: PromptedModel, tasks: list[TaskData], split: str, config: Ru
     """Each task with its own prompt and metrics; or, reproducing the official
     multi-task code, every task with task 0's prompt and task 0's metrics."""
     model.eval()
+    model.method.on_evaluation(split)
     own = config.protocol.multitask_own_prompt_eval or len(tasks) == 1
     scores = {}
     for data in tasks:
@@ -303,6 +305,9 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     path = run_path(Path(config.output), config.method, task_names, seed)
     prompt_path = path.with_suffix(".safetensors")
     unwrapped.method.save(prompt_path)
+    exported = unwrapped.method.export()
+    if exported:
+        atomic_write(path.with_suffix(".export.safetensors"), save_tensors({k: v.detach().contiguous().cpu() for k, v in exported.items()}))
     total_steps = len(step_times)
     wall = time.perf_counter() - started
     result = {
@@ -336,6 +341,7 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
             "steps": total_steps,
         },
         "checkpoint": prompt_path.name,
+        "export": path.with_suffix(".export.safetensors").name if exported else None,
         "environment": {"packages": package_versions(), "git_commit": git_commit(), "torch_threads": torch.get_num_threads()},
     }
     write_json(path, result)

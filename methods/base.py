@@ -124,8 +124,18 @@ class Method(nn.Module):
         """Config overrides an optuna trial proposes (sweeps)."""
         raise NotImplementedError
 
+    def on_evaluation(self, split: str) -> None:
+        """Called before each evaluation pass (dev every epoch, then test), e.g. to reset
+        accumulated attention weights so that `report` describes the last pass."""
+
     def report(self) -> dict:
-        """Method-specific facts for the results file (e.g. attention weights)."""
+        """Method-specific facts for the results file, JSON-ready. Attention-based methods
+        report `{"attention": {"sources": [names], "targets": {task: [weight per source]}}}`,
+        averaged over the examples of the last evaluation pass (the test split)."""
+        return {}
+
+    def export(self) -> dict[str, torch.Tensor]:
+        """Tensors to ship beside the results for inference (AMP's computed target prompts)."""
         return {}
 
     def save(self, path: Path) -> None:

@@ -56,3 +56,21 @@ def _coerce(name: str, value, current):
 METHODS: Registry[MethodSpec] = Registry("method")
 METHODS.register("pt", MethodSpec(PromptTuning, PTConfig, summary="prompt tuning (Lester et al., 2021)"),
                  aliases=("prompt-tuning",))
+
+
+def _discover() -> None:
+    """Method packages register themselves: each `methods/<name>/__init__.py` that defines
+    `register(registry)` adds its entries (plugins need no edit here)."""
+    import importlib
+    import pkgutil
+
+    import methods
+
+    for info in sorted(pkgutil.iter_modules(methods.__path__), key=lambda i: i.name):
+        if info.ispkg and info.name != "pt":
+            module = importlib.import_module(f"methods.{info.name}")
+            if hasattr(module, "register"):
+                module.register(METHODS)
+
+
+_discover()
