@@ -141,21 +141,38 @@ def backbone_name(name: str) -> str:
     return name
 
 
-def load_backbone(name: str) -> Backbone:
+def load_tokenizer(name: str):
+    """The tokenizer of a backbone, or of a SentencePiece `.model` file (T5's `spiece.model`)."""
+    if name.endswith(".model") and Path(name).is_file():
+        from transformers import T5Tokenizer
+
+        return T5Tokenizer(vocab_file=name, legacy=True)
     check_backbone_name(name)
-    if name in BACKBONES and BACKBONES.get(name) is None:
-        from transformers import ByT5Tokenizer, T5ForConditionalGeneration
+    if backbone_name(name) == "tiny-t5":
+        from transformers import ByT5Tokenizer
+
+        return ByT5Tokenizer()
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(backbone_name(name))
+    except Exception as error:
+        raise UsageError(_unreachable(backbone_name(name), error)) from None
+
+
+def load_backbone(name: str) -> Backbone:
+    tokenizer = load_tokenizer(name)
+    if backbone_name(name) == "tiny-t5":
+        from transformers import T5ForConditionalGeneration
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(TINY_SEED)
             model = T5ForConditionalGeneration(tiny_t5_config())
-        return Backbone(model, ByT5Tokenizer(), "tiny-t5")
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        return Backbone(model, tokenizer, "tiny-t5")
+    from transformers import AutoModelForSeq2SeqLM
 
-    hub_id = backbone_name(name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(hub_id)
-        model = AutoModelForSeq2SeqLM.from_pretrained(hub_id)
+        model = AutoModelForSeq2SeqLM.from_pretrained(backbone_name(name))
     except Exception as error:
-        raise UsageError(_unreachable(hub_id, error)) from None
-    return Backbone(model, tokenizer, hub_id)
+        raise UsageError(_unreachable(backbone_name(name), error)) from None
+    return Backbone(model, tokenizer, backbone_name(name))

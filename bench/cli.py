@@ -53,6 +53,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--batch-size", type=int)
     run.add_argument("--max-train-examples", type=int)
     run.add_argument("--max-eval-examples", type=int)
+    run.add_argument("--k-shot", type=int, help="few-shot: train on K examples drawn from train")
+    run.add_argument("--k-shot-draws", type=int, help="few-shot repetitions (different draws; ATTEMPT 3, MPT 10)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -89,6 +91,19 @@ def build_parser() -> Parser:
     show.add_argument("--limit", type=int)
     show.add_argument("--json", action="store_true", help="JSON lines (the default and only format)")
 
+    for name, help_text in [("prepare", "download (Hub) and tokenise every split into the cache"),
+                            ("stats", "split sizes and source/target lengths in tokens")]:
+        command = data_sub.add_parser(name, help=help_text)
+        command.add_argument("--suite")
+        command.add_argument("--tasks")
+        command.add_argument("--data-dir")
+        command.add_argument("--fixtures", action="store_true")
+        command.add_argument("--preset", default="paper")
+        command.add_argument("--data-seed", type=int, default=42)
+        command.add_argument("--model", default="t5-base",
+                             help="whose tokenizer: a backbone name/id/path or a SentencePiece .model file")
+        command.add_argument("--json", action="store_true")
+
     params = sub.add_parser("params", help="parameter counts without downloading anything")
     params.add_argument("--method", required=True)
     params.add_argument("--model", default="t5-base")
@@ -122,7 +137,7 @@ def resolve_run_config(args):
         config = apply_profile(config, args.profile or config.profile)
     for flag, field in [("method", "method"), ("model", "model"), ("preset", "preset"), ("output", "output"),
                         ("data_dir", "data_dir"), ("data_seed", "data_seed"), ("library", "library"),
-                        ("sources", "sources")]:
+                        ("sources", "sources"), ("k_shot", "k_shot"), ("k_shot_draws", "k_shot_draws")]:
         if getattr(args, flag) is not None:
             setattr(config, field, getattr(args, flag))
     if args.fixtures:
@@ -232,6 +247,8 @@ def cmd_data(args) -> int:
     from tasks.loading import DataSource, load_examples
     from tasks.registry import TASKS
 
+    if args.data_command in ("prepare", "stats"):
+        return data_suite_command(args)
     task = TASKS.get(args.task)
     protocol = PRESETS.get(args.preset).with_overrides(key_values(args.set, "--set"))
     source = DataSource.resolve(args.data_dir, args.fixtures)
@@ -239,6 +256,38 @@ def cmd_data(args) -> int:
     for example in examples[: args.limit] if args.limit is not None else examples:
         print(json.dumps({"source": example.source, "target": example.target, "task": example.task,
                           "extra": example.extra}, ensure_ascii=False))
+    return 0
+
+
+def data_suite_command(args) -> int:
+    from tabulate import tabulate
+
+    from bench.backbone import load_tokenizer
+    from bench.datatools import prepare, stats
+    from bench.presets import PRESETS
+    from tasks.loading import DataSource
+    from tasks.registry import resolve_tasks
+
+    names = resolve_tasks(args.suite, args.tasks)
+    protocol = PRESETS.get(args.preset)
+    source = DataSource.resolve(args.data_dir, args.fixtures)
+    tokenizer = load_tokenizer(args.model)
+    if args.data_command == "prepare":
+        summary = prepare(names, source, protocol, args.data_seed, tokenizer,
+                          report=(lambda line: None) if args.json else print)
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        return 0
+    rows = stats(names, source, protocol, args.data_seed, tokenizer)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [[r["task"], r["split"], r["n"],
+              *([f"{r['source_tokens'][k]}" for k in ("mean", "p50", "p95", "max")]
+                + [f"{r['source_tokens']['truncated_pct']}%", r["target_tokens"]["mean"], r["target_tokens"]["max"]]
+                if r["n"] else ["–"] * 7)] for r in rows]
+    print(tabulate(table, ["task", "split", "n", "src mean", "src p50", "src p95", "src max", "truncated",
+                           "tgt mean", "tgt max"], tablefmt="github"))
     return 0
 
 

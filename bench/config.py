@@ -50,6 +50,11 @@ class RunConfig:
     model: str = "google-t5/t5-base"
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     data_seed: int = 42
+    k_shot: int = 0
+    """Few-shot: train on k examples drawn from the train split (0: the full split)."""
+    k_shot_draws: int = 1
+    """Few-shot repetitions: draw r samples its k examples with seed data_seed + r
+    (ATTEMPT used 3, MPT 10); each draw runs every seed."""
     data_dir: str | None = None
     fixtures: bool = False
     """Read the fixture datasets the project ships instead of the Hub."""

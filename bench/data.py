@@ -5,12 +5,20 @@ asks for padding to the maximum length, as the official code did.
 """
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
+from bench.results import atomic_write
 from methods.base import Mixing
 from tasks.base import Example
+from tasks.loading import fingerprint
 
 
 @dataclass(frozen=True)
@@ -20,11 +28,48 @@ class Encoded:
     task_id: int
 
 
+def cache_root() -> Path:
+    return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench")) / "tokens"
+
+
 def encode(examples: list[Example], tokenizer, max_source: int, max_target: int, task_id: int) -> list[Encoded]:
-    """Tokenise sources and targets (truncated, each ending in EOS)."""
-    sources = tokenizer([e.source for e in examples], max_length=max_source, truncation=True).input_ids
-    targets = tokenizer([e.target for e in examples], max_length=max_target, truncation=True).input_ids
+    """Tokenise sources and targets (truncated, each ending in EOS), cached on disk.
+
+    The cache key is the examples' fingerprint plus the tokenizer and lengths, so a
+    change in data, format or tokenizer never reuses stale ids.
+    """
+    key = hashlib.sha256(json.dumps([
+        fingerprint(examples), len(examples), type(tokenizer).__name__, tokenizer.name_or_path, len(tokenizer),
+        max_source, max_target,
+    ]).encode()).hexdigest()[:24]
+    path = cache_root() / f"{key}.npz"
+    if path.is_file():
+        sources, targets = load_ragged(path)
+    else:
+        sources = tokenizer([e.source for e in examples], max_length=max_source, truncation=True).input_ids
+        targets = tokenizer([e.target for e in examples], max_length=max_target, truncation=True).input_ids
+        save_ragged(path, sources, targets)
     return [Encoded(s, t, task_id) for s, t in zip(sources, targets)]
+
+
+def save_ragged(path: Path, *columns: list[list[int]]) -> None:
+    """Lists of id lists as flat arrays plus offsets, written atomically."""
+    arrays = {}
+    for n, column in enumerate(columns):
+        arrays[f"ids{n}"] = np.fromiter((i for ids in column for i in ids), dtype=np.int32)
+        arrays[f"offsets{n}"] = np.cumsum([0] + [len(ids) for ids in column], dtype=np.int64)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write(path, buffer.getvalue())
+
+
+def load_ragged(path: Path) -> list[list[list[int]]]:
+    with np.load(path) as data:
+        columns = []
+        for n in range(len(data.files) // 2):
+            ids, offsets = data[f"ids{n}"].tolist(), data[f"offsets{n}"].tolist()
+            columns.append([ids[a:b] for a, b in zip(offsets[:-1], offsets[1:])])
+    return columns
 
 
 def pad(sequences: list[list[int]], pad_id: int, length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,6 +22,7 @@ REFERENCE_FILES = (  # T5-base tables first: they are the comparable ones
     "attempt_table1_glue_superglue.csv", "attempt_table2_mrqa_others.csv",
     "mpt_table1_glue_superglue.csv", "mpt_table2_mrqa_others.csv", "amp_table1.csv",
 )
+FEWSHOT_FILES = ("attempt_table3_fewshot.csv", "mpt_table3_fewshot.csv", "mpt_table4_fewshot_glue_superglue.csv")
 PAPER_NAMES = {"pt": "PT", "spot": "SPoT", "attempt": "ATTEMPT", "mpt": "MPT", "amp": "AMP"}
 
 
@@ -29,22 +30,24 @@ def report_metric(task_name: str) -> str:
     return TASKS.get(task_name).report_metric
 
 
-def paper_method(method: str) -> tuple[str, str] | None:
+def paper_method(method: str, k_shot: int = 0) -> tuple[str, str] | None:
     """Our method name -> (the papers' method name, setting)."""
     base = method.split("-")[0]
     if base not in PAPER_NAMES:
         return None
+    if k_shot:
+        return PAPER_NAMES[base], f"k={k_shot}"
     multi = method.endswith("-m") or base == "amp"
     return PAPER_NAMES[base], "multi-task" if multi else "single-task"
 
 
-def reference_scores(method: str) -> dict[str, tuple[float, str]]:
+def reference_scores(method: str, k_shot: int = 0) -> dict[str, tuple[float, str]]:
     """dataset -> (published value, citation) for the method's row in the papers."""
-    wanted = paper_method(method)
+    wanted = paper_method(method, k_shot)
     if wanted is None:
         return {}
     found: dict[str, tuple[float, str]] = {}
-    for name in REFERENCE_FILES:
+    for name in REFERENCE_FILES + FEWSHOT_FILES * bool(k_shot):
         with open(REFERENCE_DIR / name, newline="") as handle:
             for row in csv.DictReader(handle):
                 if (row["method"], row["setting"]) == wanted and row["dataset"] not in found:
@@ -100,37 +103,51 @@ def leaderboard(directory: Path) -> str:
 def suite_table(suite: str, results: list[dict]) -> str:
     tasks = list(SUITES.get(suite)) if suite in SUITES else sorted({t for r in results for t in r["run"]["tasks"]})
     present = [t for t in tasks if any(t in r["test"] for r in results)]
+    complete_suite = present == tasks
     rows: dict[tuple, dict] = defaultdict(lambda: {"scores": defaultdict(dict), "results": []})
     for result in results:
         run = result["run"]
-        key = (run["method"], run["preset"], run["backbone"], run["profile"])
+        key = (run["method"], run.get("k_shot", 0), run["preset"], run["backbone"], run["profile"])
         rows[key]["results"].append(result)
         for task, test in result["test"].items():
-            rows[key]["scores"][task][run["seed"]] = test["metrics"][report_metric(task)]
-    headers = ["method", "preset", "backbone", "seeds", *present, "avg", "Δ paper avg", "param/task", "peak memory", "time/run"]
+            rows[key]["scores"][task][(run["seed"], run.get("draw", 0))] = test["metrics"][report_metric(task)]
+    headers = ["method", "setting", "preset", "backbone", "runs", *present, "avg", "Δ paper avg", "param/task",
+               "peak memory", "time/run"]
     table = []
-    for (method, preset, backbone, profile), row in sorted(rows.items()):
+    for (method, k_shot, preset, backbone, profile), row in sorted(rows.items()):
         scores = row["scores"]
-        seeds = sorted({s for per_task in scores.values() for s in per_task})
-        complete = [s for s in seeds if all(s in scores[t] for t in present)]
-        averages = [float(np.mean([scores[t][s] for t in present])) for s in complete]
-        reference = reference_scores(method).get(f"avg_{suite}")
-        delta = f"{np.mean(averages) - reference[0]:+.1f}" if reference and averages else "–"
+        runs = sorted({r for per_task in scores.values() for r in per_task})
+        complete = [r for r in runs if all(r in scores[t] for t in present)]
+        averages = [float(np.mean([scores[t][r] for t in present])) for r in complete]
+        reference = reference_scores(method, k_shot).get(f"avg_{suite}")
+        delta = f"{np.mean(averages) - reference[0]:+.1f}" if reference and averages and complete_suite else "–"
         first = row["results"][0]
         table.append([
-            method, preset, f"{backbone} ({profile})" if profile != "paper" else backbone, len(seeds),
-            *[fmt(list(scores[t].values())) for t in present], fmt(averages), delta,
+            method, setting_label(method, k_shot), preset, f"{backbone} ({profile})" if profile != "paper" else backbone,
+            len(runs), *[fmt(list(scores[t].values())) for t in present], fmt(averages), delta,
             human_count(first["params"]["param_per_task"]),
             human_bytes(max(r["memory"]["peak_device_bytes"] or r["memory"]["peak_rss_bytes"] for r in row["results"])),
-            f"{np.mean([r['timing']['wall_seconds'] for r in row['results']]):.0f} s",
+            human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row["results"]])),
         ])
-    for method in sorted({key[0] for key in rows}):
-        reference = reference_scores(method)
+    for method, k_shot in sorted({(key[0], key[1]) for key in rows}):
+        reference = reference_scores(method, k_shot)
         if reference:
             cite = next(iter(reference.values()))[1]
             avg = reference.get(f"avg_{suite}")
-            table.append([f"*{paper_method(method)[0]} (paper)*", "", cite, "", *[
+            table.append([f"*{paper_method(method, k_shot)[0]} (paper)*", setting_label(method, k_shot), "", cite, "", *[
                 f"{reference[t][0]:.1f}" if t in reference else "–" for t in present
-            ], f"{avg[0]:.1f}" if avg else "–", "", "", "", ""])
+            ], f"{avg[0]:.1f}" if avg and complete_suite else "–", "", "", "", ""])
     metrics = ", ".join(f"{t}: {report_metric(t)}" for t in present)
-    return f"## {suite}\n\nMetrics: {metrics}.\n\n" + tabulate(table, headers, tablefmt="github", disable_numparse=True)
+    note = "" if complete_suite else f" Only {len(present)} of the suite's {len(tasks)} tasks ran: no suite delta."
+    return (f"## {suite}\n\nMetrics: {metrics}. `runs` counts seeds × few-shot draws.{note}\n\n"
+            + tabulate(table, headers, tablefmt="github", disable_numparse=True))
+
+
+def setting_label(method: str, k_shot: int) -> str:
+    if k_shot:
+        return f"k={k_shot}"
+    return "multi-task" if method.endswith("-m") or method.startswith("amp") else "single-task"
+
+
+def human_seconds(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 100 else f"{seconds / 60:.1f} min"

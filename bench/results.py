@@ -56,14 +56,19 @@ def git_commit() -> str | None:
         return None
 
 
-def run_path(output: Path, method: str, tasks: list[str], seed: int) -> Path:
-    return output / method / "+".join(tasks) / f"seed{seed}.json"
+def run_path(output: Path, method: str, tasks: list[str], seed: int, k_shot: int = 0, draw: int = 0) -> Path:
+    shots = f"k{k_shot}-draw{draw}-" if k_shot else ""
+    return output / method / "+".join(tasks) / f"{shots}seed{seed}.json"
 
 
 def load_results(directory: Path) -> list[dict]:
+    """Every results file under a directory (other JSON files are skipped)."""
     results = []
-    for path in sorted(Path(directory).rglob("seed*.json")):
-        data = json.loads(path.read_text())
-        if data.get("schema_version") == SCHEMA_VERSION:
+    for path in sorted(Path(directory).rglob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION and "run" in data:
             results.append(data)
     return results

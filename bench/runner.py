@@ -92,9 +92,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare_task(task: Task, task_id: int, config: RunConfig, source: DataSource, tokenizer) -> TaskData:
+def prepare_task(task: Task, task_id: int, config: RunConfig, source: DataSource, tokenizer, draw: int) -> TaskData:
     protocol, train = config.protocol, config.train
-    examples = {split: load_examples(task, split, source, protocol, config.data_seed) for split in ("train", *EVAL_SPLITS)}
+    examples = {
+        split: load_examples(task, split, source, protocol, config.data_seed, config.k_shot, config.data_seed + draw)
+        for split in ("train", *EVAL_SPLITS)
+    }
     if train.max_train_examples:
         examples["train"] = examples["train"][: train.max_train_examples]
     if train.max_eval_examples:
@@ -216,7 +219,8 @@ def task_sets(config: RunConfig) -> list[list[str]]:
     return [[name] for name in config.tasks]
 
 
-def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Progress, keep_state: dict | None = None) -> Path:
+def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Progress, keep_state: dict | None = None,
+              draw: int = 0) -> Path:
     """Train one (method, task set, seed) and write its results file; returns its path.
 
     `keep_state`, when given, receives the best checkpoint's tensors under "tensors".
@@ -229,7 +233,7 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     backbone = cached_backbone(config.model)
     tokenizer = backbone.tokenizer
     source = DataSource.resolve(config.data_dir, config.fixtures)
-    tasks = [prepare_task(TASKS.get(name), i, config, source, tokenizer) for i, name in enumerate(task_names)]
+    tasks = [prepare_task(TASKS.get(name), i, config, source, tokenizer, draw) for i, name in enumerate(task_names)]
     method = build_method(config, backbone, task_names, seed, progress)
     seed_everything(seed)  # building may have trained library stages: start training from the seed
 
@@ -257,7 +261,7 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
 
     history, best, best_state = [], None, None
     saved_bytes, step_times, tokens, padded_tokens = [0], [], 0, 0
-    label = f"{config.method} · {'+'.join(task_names)} · seed {seed}"
+    label = f"{config.method} · {'+'.join(task_names)} · seed {seed}" + (f" · k={config.k_shot} draw {draw}" if config.k_shot else "")
     progress.start_run(label, epochs * len(plan))
     for epoch in range(1, epochs + 1):
         model.train()
@@ -302,7 +306,7 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     test = evaluate(unwrapped, tasks, "test", config, collator)
     if _frozen_checksum(backbone) != frozen_before:
         raise RuntimeError("the frozen backbone changed during training")
-    path = run_path(Path(config.output), config.method, task_names, seed)
+    path = run_path(Path(config.output), config.method, task_names, seed, config.k_shot, draw)
     prompt_path = path.with_suffix(".safetensors")
     unwrapped.method.save(prompt_path)
     exported = unwrapped.method.export()
@@ -313,7 +317,8 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     result = {
         "schema_version": SCHEMA_VERSION,
         "run": {"method": config.method, "tasks": task_names, "suite": config.suite, "seed": seed,
-                "preset": config.preset, "profile": config.profile, "backbone": backbone.name},
+                "preset": config.preset, "profile": config.profile, "backbone": backbone.name,
+                "k_shot": config.k_shot, "draw": draw},
         "config": config.as_dict(),
         "method_config": _plain(unwrapped.method.config),
         "data": {d.task.name: d.describe() for d in tasks},
@@ -362,7 +367,8 @@ def _plain(config) -> dict:
 def run(config: RunConfig, progress: Progress) -> list[Path]:
     """Every seed of every task set of the config."""
     paths = []
-    for seed in config.seeds:
-        for names in task_sets(config):
-            paths.append(train_one(config, names, seed, progress))
+    for draw in range(config.k_shot_draws if config.k_shot else 1):
+        for seed in config.seeds:
+            for names in task_sets(config):
+                paths.append(train_one(config, names, seed, progress, draw=draw))
     return paths

@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.presets import Protocol
 from bench.registry import UsageError
 from tasks.base import DataError, Example, Task
-from tasks.splits import split
+from tasks.splits import draw, split
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPLITS = ("train", "validation", "test")
@@ -95,13 +95,20 @@ def _split_rows(task: Task, source: DataSource, data_seed: int, group_by_key: bo
 
 
 def load_examples(
-    task: Task, split_name: str, source: DataSource, protocol: Protocol, data_seed: int = 42
+    task: Task, split_name: str, source: DataSource, protocol: Protocol, data_seed: int = 42,
+    k_shot: int = 0, shot_seed: int = 0,
 ) -> list[Example]:
-    """Examples of one split (train / validation = dev / test), in split order."""
+    """Examples of one split (train / validation = dev / test), in split order.
+
+    With `k_shot`, train is `k_shot` rows drawn from the full train split with
+    `shot_seed` (the few-shot tables' protocol); dev and test stay as they are.
+    """
     if split_name not in SPLITS:
         raise UsageError(f"unknown split {split_name!r}; valid: {', '.join(SPLITS)}")
     group_by_key = getattr(protocol, task.group_switch) if task.group_switch else False
     rows = _split_rows(task, source, data_seed, group_by_key)[split_name]
+    if k_shot and split_name == "train":
+        rows = draw(rows, k_shot, shot_seed)
     for_training = split_name == "train"
     examples = []
     for index, row in enumerate(rows):

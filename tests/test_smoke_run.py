@@ -22,7 +22,7 @@ def test_one_result_per_task_with_full_record(smoke):
     assert paths == [f"pt/{t}/seed0.json" for t in ("boolq", "cb", "multirc", "wic", "wsc")]
     result = json.loads((smoke / "pt/cb/seed0.json").read_text())
     assert result["run"] == {"method": "pt", "tasks": ["cb"], "suite": "superglue", "seed": 0, "preset": "paper",
-                             "profile": "smoke", "backbone": "tiny-t5"}
+                             "profile": "smoke", "backbone": "tiny-t5", "k_shot": 0, "draw": 0}
     assert result["data"]["cb"]["sizes"] == {"train": 32, "validation": 12, "test": 12}
     assert result["data"]["cb"]["source"]["kind"] == "fixtures"
     assert len(result["data"]["cb"]["fingerprints"]["test"]) == 16
@@ -48,12 +48,12 @@ def test_leaderboard_has_our_row_and_the_papers(smoke):
     board = (smoke / "leaderboard.md").read_text()
     lines = board.splitlines()
     header = next(line for line in lines if line.startswith("| method"))
-    assert [c.strip() for c in header.strip("|").split("|")][:10] == [
-        "method", "preset", "backbone", "seeds", "multirc", "boolq", "wic", "wsc", "cb", "avg"]
+    assert [c.strip() for c in header.strip("|").split("|")][:11] == [
+        "method", "setting", "preset", "backbone", "runs", "multirc", "boolq", "wic", "wsc", "cb", "avg"]
     ours = next(line for line in lines if line.startswith("| pt "))
     assert "tiny-t5 (smoke)" in ours and "640" in ours
     paper = next(line for line in lines if line.startswith("| *PT (paper)*"))
-    assert [c.strip() for c in paper.strip("|").split("|")][4:10] == ["58.7", "61.7", "48.9", "51.9", "67.9", "57.8"]
+    assert [c.strip() for c in paper.strip("|").split("|")][5:11] == ["58.7", "61.7", "48.9", "51.9", "67.9", "57.8"]
 
 
 def test_rerun_from_results_file_reproduces_numbers(smoke, tmp_path):
