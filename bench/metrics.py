@@ -101,9 +101,12 @@ def grouped_exact_match(predictions, examples, labels=None) -> float:
     return 100 * float(np.mean([all(right) for right in groups.values()]))
 
 
+PUNCTUATION = frozenset(string.punctuation)
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD v1.1 normalisation: lower, drop punctuation, drop a/an/the, fold spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = "".join(ch for ch in text.lower() if ch not in PUNCTUATION)
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
 

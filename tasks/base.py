@@ -70,6 +70,10 @@ class Task:
         """Read an official release file and convert it to Hub-schema rows."""
         raise NotImplementedError
 
+    def select_hub_rows(self, dataset):
+        """The rows of a Hub split that belong to this task (MRQA keeps its subset)."""
+        return dataset
+
     group_switch: ClassVar[str | None] = None
     """Protocol switch that turns on grouped dev/test splitting with `group_key`."""
 

@@ -79,7 +79,7 @@ def read_hub(task: Task, hub_split: str) -> list[dict]:
             f"({type(error).__name__}); offline, pass --data-dir with the official files "
             f"(expects {task.official_dir}/) or use --profile smoke for the shipped fixtures"
         ) from None
-    return dataset.to_list()
+    return task.select_hub_rows(dataset).to_list()
 
 
 @lru_cache(maxsize=64)

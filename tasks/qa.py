@@ -1,0 +1,250 @@
+"""Extractive QA: SQuAD and the MRQA four (NQ, HotpotQA, SearchQA, NewsQA).
+
+All five read `question: ... context: ...` with T5's punctuation padding,
+train on the first gold answer and are scored against every gold answer (max
+over answers, SQuAD normalisation). The answers in `extra` are padded like the
+target because that is what the model learns to write: "35,000" and
+"35 , 000" normalise differently.
+
+Official files accepted under `--data-dir`:
+- `squad/train-v1.1.json`, `squad/dev-v1.1.json`: SQuAD v1.1 (data -> paragraphs -> qas;
+  a top-level `version` key is not needed).
+- `mrqa/train/<Subset>.jsonl.gz`, `mrqa/dev/<Subset>.jsonl.gz`: the MRQA 2019 release
+  layout, or the same names uncompressed (`.jsonl`). Subset is the release's file
+  name: NaturalQuestionsShort, HotpotQA, SearchQA, NewsQA. The `{"header": ...}`
+  first line is optional (the release's sample file has none); when present, its
+  `dataset` must be the subset, so a misplaced file is refused.
+
+What the official ATTEMPT code did (attempt/data/tasks.py): `TASK_MAPPING` maps
+`nq`, `hotpotqa`, `searchqa` and `newsqa` to its `Squad` class, whose name, and
+so source prefix, is `squad`. That class's Hub path (`load_dataset("squad")`)
+cannot run, since it pads `example["answers"]`, a dict on the Hub, so every QA
+run read the per-task CSV files passed as `--train_files` / `--validation_files`
+/ `--test_files`: each task did train on its own data. What differs from the
+paper is the prefix, which is what `Protocol.mrqa_own_data` switches.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import regex
+
+from bench.presets import Protocol
+from tasks.base import DataError, HubSource, Task
+
+NOT_WORD_CHARACTER = regex.compile(r"([^_\s\p{N}\p{L}\p{M}])")
+WHITESPACE = regex.compile(r"\s+")
+
+
+def pad_punctuation(text: str) -> str:
+    """T5's `_pad_punctuation`, as the official code copies it: spaces around
+    every character that is not a letter, digit, mark or underscore, then
+    whitespace collapsed. The ends are stripped as well: T5's SentencePiece
+    normaliser drops leading and trailing spaces, so the token ids are the
+    official code's, while the strings stay joined by single spaces."""
+    return WHITESPACE.sub(" ", NOT_WORD_CHARACTER.sub(r" \1 ", text)).strip()
+
+
+def need(record, name: str, path: Path, where: str):
+    """`record[name]`, or a DataError naming the file, the record and the field."""
+    if not isinstance(record, dict) or name not in record:
+        raise DataError(f"{path}: {where}: missing field {name!r}")
+    return record[name]
+
+
+def gold_answers(answers: list[str], path: Path, where: str) -> list[str]:
+    """Training needs a first answer; an official QA record without one is broken."""
+    if not answers:
+        raise DataError(f"{path}: {where}: no answers")
+    return answers
+
+
+def read_json(path: Path):
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing (expected the official release file)") from None
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read ({error})") from None
+
+
+def read_json_lines(path: Path) -> list[tuple[int, dict]]:
+    """(line number, record) of a jsonl or jsonl.gz file, blank lines skipped."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    records = []
+    try:
+        with opener(path, "rt", encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        records.append((number, json.loads(line)))
+                    except json.JSONDecodeError as error:
+                        raise DataError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read ({error})") from None
+    return records
+
+
+class QaTask(Task):
+    split_protocol = "large"
+    metrics = ("squad_f1", "squad_em")
+    max_source_length = 512
+
+    def answers(self, row: dict) -> list[str]:
+        """Gold answer strings of a Hub row, as stored."""
+        raise NotImplementedError
+
+    def source_prefix(self, protocol: Protocol) -> str:
+        return self.prefix
+
+    def source(self, row, protocol):
+        question, context = pad_punctuation(row["question"]), pad_punctuation(row["context"])
+        return f"{self.source_prefix(protocol)} question: {question} context: {context}"
+
+    def target(self, row, protocol):
+        return pad_punctuation(self.answers(row)[0])
+
+    def extra(self, row, protocol):
+        return {"answers": [pad_punctuation(answer) for answer in self.answers(row)]}
+
+
+class Squad(QaTask):
+    name, prefix, official_dir = "squad", "squad", "squad"
+    hub = HubSource("rajpurkar/squad", "plain_text", "main")
+    official_splits = {"train": "train-v1.1.json", "validation": "dev-v1.1.json"}
+
+    def answers(self, row):
+        return row["answers"]["text"]
+
+    def read_official(self, data_dir, hub_split):
+        path = data_dir / self.official_dir / self.official_splits[hub_split]
+        rows = []
+        for a, article in enumerate(need(read_json(path), "data", path, "top level")):
+            for p, paragraph in enumerate(need(article, "paragraphs", path, f"article {a}")):
+                context = need(paragraph, "context", path, f"article {a} paragraph {p}")
+                for q, qa in enumerate(need(paragraph, "qas", path, f"article {a} paragraph {p}")):
+                    where = f"article {a} paragraph {p} question {q}"
+                    answers = gold_answers(need(qa, "answers", path, where), path, where)
+                    rows.append({
+                        "id": need(qa, "id", path, where),
+                        "title": article.get("title", ""),
+                        "context": context,
+                        "question": need(qa, "question", path, where),
+                        "answers": {
+                            "text": [need(answer, "text", path, where) for answer in answers],
+                            "answer_start": [need(answer, "answer_start", path, where) for answer in answers],
+                        },
+                    })
+        return rows
+
+
+def release_files(subset: str) -> dict[str, str]:
+    return {"train": f"train/{subset}.jsonl.gz", "validation": f"dev/{subset}.jsonl.gz"}
+
+
+def token_columns(pairs) -> dict:
+    """MRQA `[[token, offset], ...]` -> the Hub's `{tokens: [...], offsets: [...]}`."""
+    return {"tokens": [token for token, _ in pairs], "offsets": [offset for _, offset in pairs]}
+
+
+def span_columns(pairs) -> dict:
+    return {"start": [start for start, _ in pairs], "end": [end for _, end in pairs]}
+
+
+class MrqaTask(QaTask):
+    """One subset of the MRQA 2019 shared task: the Hub table holds all of them in one."""
+
+    hub = HubSource("mrqa-workshop/mrqa", "plain_text", "refs/convert/parquet")
+    official_dir = "mrqa"
+    subset: ClassVar[str]
+    """The Hub's `subset` value, the release's file name and its header's `dataset`."""
+
+    def source_prefix(self, protocol):
+        return self.prefix if protocol.mrqa_own_data else Squad.prefix
+
+    def source(self, row, protocol):
+        if row["subset"] != self.subset:
+            raise ValueError(f"row of MRQA subset {row['subset']!r}, expected {self.subset!r}")
+        return super().source(row, protocol)
+
+    def answers(self, row):
+        return row["answers"]
+
+    def default_epochs(self, num_train):
+        return 5
+
+    def select_hub_rows(self, dataset):
+        """This task's rows of a Hub split (a `datasets.Dataset`), before they are listed."""
+        return dataset.filter(lambda subset: subset == self.subset, input_columns="subset")
+
+    def read_official(self, data_dir, hub_split):
+        path = data_dir / self.official_dir / self.official_splits[hub_split]
+        if not path.is_file() and path.with_suffix("").is_file():
+            path = path.with_suffix("")
+        if not path.is_file():
+            raise DataError(f"{path}: missing (nor {path.with_suffix('').name}; expected the MRQA 2019 release file)")
+        rows = []
+        for number, record in read_json_lines(path):
+            if number == 1 and "header" in record:
+                dataset = need(record["header"], "dataset", path, "header")
+                if dataset != self.subset:
+                    raise DataError(f"{path}: header: dataset {dataset!r}, expected {self.subset!r}")
+                continue
+            rows.extend(self.convert(record, path, f"line {number}"))
+        return rows
+
+    def convert(self, record: dict, path: Path, where: str) -> list[dict]:
+        """One context line -> one Hub row per question, as the Hub's script converts it."""
+        context = need(record, "context", path, where)
+        context_tokens = need(record, "context_tokens", path, where)
+        rows = []
+        for q, qa in enumerate(need(record, "qas", path, where)):
+            at = f"{where} question {q}"
+            detected = need(qa, "detected_answers", path, at)
+            try:
+                rows.append({
+                    "subset": self.subset,
+                    "context": context.strip(),
+                    "context_tokens": token_columns(context_tokens),
+                    "qid": need(qa, "qid", path, at),
+                    "question": need(qa, "question", path, at).strip(),
+                    "question_tokens": token_columns(need(qa, "question_tokens", path, at)),
+                    "detected_answers": {
+                        "text": [need(d, "text", path, at).strip() for d in detected],
+                        "char_spans": [span_columns(need(d, "char_spans", path, at)) for d in detected],
+                        "token_spans": [span_columns(need(d, "token_spans", path, at)) for d in detected],
+                    },
+                    "answers": gold_answers(need(qa, "answers", path, at), path, at),
+                })
+            except (AttributeError, TypeError, ValueError) as error:
+                raise DataError(f"{path}: {at}: malformed ({type(error).__name__}: {error})") from None
+        return rows
+
+
+class NaturalQuestions(MrqaTask):
+    name, prefix, subset = "nq", "nq", "NaturalQuestionsShort"
+    official_splits = release_files(subset)
+
+
+class HotpotQA(MrqaTask):
+    name, prefix, subset = "hotpotqa", "hotpotqa", "HotpotQA"
+    official_splits = release_files(subset)
+
+
+class SearchQA(MrqaTask):
+    name, prefix, subset = "searchqa", "searchqa", "SearchQA"
+    official_splits = release_files(subset)
+
+
+class NewsQA(MrqaTask):
+    name, prefix, subset = "newsqa", "newsqa", "NewsQA"
+    official_splits = release_files(subset)
+
+
+TASK_CLASSES = (Squad, NaturalQuestions, HotpotQA, SearchQA, NewsQA)
