@@ -1,0 +1,96 @@
+"""PT: every initialisation, own-parameter save/load, parameter groups, frozen backbone."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.backbone import load_backbone
+from bench.presets import PRESETS
+from bench.registry import UsageError
+from methods.base import MethodContext
+from methods.prompts import VOCAB_INIT_RANGE
+from methods.pt import PromptTuning, PTConfig
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return load_backbone("tiny-t5")
+
+
+def build(backbone, preset="paper", seed=0, **options):
+    context = MethodContext(backbone.d_model, backbone.embedding, backbone.tokenizer, ["cb"],
+                            PRESETS.get(preset), seed=seed)
+    return PromptTuning(PTConfig(**{"prompt_length": 12, **options}), context)
+
+
+def test_vocab_init_copies_distinct_pretrained_rows_from_the_first_5000_ids(backbone):
+    prompt = build(backbone).prompt.detach()
+    weight = backbone.embedding.weight.detach()
+    vocab = min(VOCAB_INIT_RANGE, weight.shape[0])
+    ids = torch.randperm(vocab, generator=torch.Generator().manual_seed(0))[:12]
+    assert torch.equal(prompt, weight[ids])
+    assert len({tuple(row.tolist()) for row in prompt}) == 12
+
+
+def test_attempt_code_vocab_init_is_standard_normal_as_the_official_code_ran(backbone):
+    prompt = build(backbone, preset="attempt-code").prompt.detach()
+    assert torch.equal(prompt, torch.randn(12, backbone.d_model, generator=torch.Generator().manual_seed(0)))
+
+
+def test_uniform_and_normal_inits(backbone):
+    uniform = build(backbone, init="uniform").prompt.detach()
+    assert uniform.min() >= -0.5 and uniform.max() < 0.5
+    assert torch.equal(build(backbone, init="normal").prompt.detach(), build(backbone, preset="attempt-code").prompt.detach())
+
+
+def test_text_init_repeats_the_string_embeddings(backbone):
+    prompt = build(backbone, init="text", init_text="abc").prompt.detach()
+    ids = backbone.tokenizer("abc", add_special_tokens=False).input_ids * 4
+    assert torch.equal(prompt, backbone.embedding.weight.detach()[ids])
+
+
+def test_checkpoint_init_and_own_state_round_trip(backbone, tmp_path):
+    trained = build(backbone, seed=5)
+    path = tmp_path / "prompt.safetensors"
+    trained.save(path)
+    restored = build(backbone, init="checkpoint", init_checkpoint=str(path))
+    assert torch.equal(restored.prompt, trained.prompt)
+    fresh = build(backbone, seed=9)
+    fresh.load(path)
+    assert torch.equal(fresh.prompt, trained.prompt)
+    assert list(fresh.state_dict()) == ["prompt"]
+
+
+def test_bad_init_options_are_usage_errors(backbone, tmp_path):
+    with pytest.raises(UsageError, match="init 'text' needs init_text"):
+        build(backbone, init="text")
+    with pytest.raises(UsageError, match="unknown prompt init 'random'; valid: vocab, normal, uniform, text, checkpoint"):
+        build(backbone, init="random")
+    torch.save(torch.zeros(3, backbone.d_model), tmp_path / "short.pt")
+    with pytest.raises(UsageError, match=r"has shape \(3, 64\), expected \(12, 64\)"):
+        build(backbone, init="checkpoint", init_checkpoint=str(tmp_path / "short.pt"))
+
+
+def test_one_parameter_group_at_the_papers_defaults(backbone):
+    (group,) = build(backbone).param_groups()
+    assert (group.name, group.lr, group.weight_decay) == ("prompt", 0.3, 1e-5)
+
+
+def test_training_changes_only_the_prompt(backbone):
+    from bench.data import Collator, encode
+    from bench.runner import PromptedModel
+    from tasks.base import Example
+
+    method = build(backbone)
+    model = PromptedModel(backbone, method)
+    before = {name: p.detach().clone() for name, p in backbone.model.named_parameters()}
+    prompt_before = method.prompt.detach().clone()
+    optimizer = torch.optim.AdamW([g.params[0] for g in method.param_groups()], lr=0.3)
+    batch = Collator(0)(encode([Example("cb premise: a", "1", "cb")] * 2, backbone.tokenizer, 32, 4, 0))
+    model.train()
+    for _ in range(3):
+        model(batch).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert all(torch.equal(before[name], p) for name, p in backbone.model.named_parameters())
+    assert not torch.equal(prompt_before, method.prompt)
