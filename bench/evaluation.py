@@ -14,11 +14,13 @@ class Score:
     metrics: dict[str, float]
     invalid: int
     n: int
+    selection: tuple[str, ...] = ()
+    """Metrics the checkpoint-selection mean averages (empty: all)."""
 
     @property
     def mean(self) -> float:
         """The official code's `average_metrics`: the checkpoint-selection criterion."""
-        return float(np.mean(list(self.metrics.values())))
+        return float(np.mean([self.metrics[name] for name in self.selection or self.metrics]))
 
     def as_dict(self) -> dict:
         return {"metrics": self.metrics, "mean": self.mean, "invalid": self.invalid, "n": self.n}
@@ -31,4 +33,5 @@ def score(task: Task, examples: list[Example], predictions: list[str], metric_na
     predictions = [p.strip() for p in predictions]
     metrics = {name: METRICS.get(name)(predictions, examples, task.labels) for name in metric_names or task.metrics}
     invalid = sum(not task.is_valid(p) for p in predictions)
-    return Score(metrics, invalid, len(examples))
+    selection = tuple(name for name in task.selection_metrics or () if name in metrics)
+    return Score(metrics, invalid, len(examples), selection)

@@ -133,3 +133,146 @@ def squad_f1(predictions, examples, labels=None) -> float:
 @metric("squad_em")
 def squad_em(predictions, examples, labels=None) -> float:
     return _best_over_answers(lambda p, g: float(normalize_answer(p) == normalize_answer(g)), predictions, examples)
+
+
+# -- text generation (E2E, WebNLG) ----------------------------------------------
+# Scored against `extra["references"]`, every reference of an input. Included:
+# corpus BLEU, chrF and TER (sacrebleu), and ROUGE-L and CIDEr-D implemented
+# below after the MS-COCO caption code that the E2E challenge scored with.
+# Left out, because they cannot be computed here offline *correctly*: NIST
+# (sacrebleu has none, and a reimplementation could not be checked against
+# mteval-v13a) and METEOR (it needs WordNet and the METEOR 1.5 paraphrase
+# tables: downloads and Java). sacrebleu is imported where used so that
+# classification runs never load it.
+
+GENERATION_PUNCTUATION = frozenset(".,;:!?'\"`-()[]{}")
+ROUGE_L_BETA = 1.2
+CIDER_SIGMA = 6.0
+CIDER_MAX_N = 4
+
+
+def reference_streams(examples: Sequence[Example]) -> list[list[str | None]]:
+    """sacrebleu's layout: stream k holds every input's k-th reference, None where an input has fewer."""
+    references = [e.extra["references"] for e in examples]
+    width = max(len(texts) for texts in references)
+    return [[texts[k] if k < len(texts) else None for texts in references] for k in range(width)]
+
+
+@metric("bleu")
+def corpus_bleu(predictions, examples, labels=None) -> float:
+    """Corpus BLEU-4, multi-reference (sacrebleu, 13a tokens), case-insensitive as mteval-v13a scored E2E."""
+    from sacrebleu.metrics import BLEU
+
+    return float(BLEU(lowercase=True).corpus_score(list(predictions), reference_streams(examples)).score)
+
+
+@metric("chrf")
+def corpus_chrf(predictions, examples, labels=None) -> float:
+    """Corpus chrF, multi-reference (sacrebleu defaults: character 6-grams, beta 2)."""
+    from sacrebleu.metrics import CHRF
+
+    return float(CHRF().corpus_score(list(predictions), reference_streams(examples)).score)
+
+
+@metric("ter")
+def corpus_ter(predictions, examples, labels=None) -> float:
+    """Corpus TER in percent, multi-reference (sacrebleu defaults, case-insensitive).
+
+    Lower is better, unlike every other metric: it is reported as is and left
+    out of checkpoint selection (the generation tasks' `selection_metrics`).
+    """
+    from sacrebleu.metrics import TER
+
+    return float(TER().corpus_score(list(predictions), reference_streams(examples)).score)
+
+
+def generation_tokens(text: str) -> list[str]:
+    """Lower-cased 13a tokens minus punctuation-only ones.
+
+    An offline stand-in for the Stanford PTB tokenizer of the COCO caption
+    code (Java), which also lower-cases and drops punctuation tokens.
+    """
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+    return [t for t in Tokenizer13a()(text.lower()).split() if not set(t) <= GENERATION_PUNCTUATION]
+
+
+def lcs_length(first: Sequence[str], second: Sequence[str]) -> int:
+    """Length of the longest common subsequence (dynamic programming, one row at a time)."""
+    previous = [0] * (len(second) + 1)
+    for token in first:
+        current = [0]
+        for j, other in enumerate(second):
+            current.append(previous[j] + 1 if token == other else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
+
+
+def rouge_l_segment(hypothesis: list[str], references: list[list[str]]) -> float:
+    lcs = [lcs_length(hypothesis, reference) for reference in references]
+    precision = max(length / len(hypothesis) if hypothesis else 0.0 for length in lcs)
+    recall = max(length / len(reference) if reference else 0.0 for length, reference in zip(lcs, references))
+    if precision == 0 or recall == 0:
+        return 0.0
+    return (1 + ROUGE_L_BETA**2) * precision * recall / (recall + ROUGE_L_BETA**2 * precision)
+
+
+@metric("rouge_l")
+def rouge_l(predictions, examples, labels=None) -> float:
+    """Sentence-level ROUGE-L as the COCO caption code (the E2E scorer) computes it, averaged over inputs.
+
+    Per input, with LCS the longest common subsequence of `generation_tokens`:
+    P = max over references of LCS / |hypothesis|, R = max over references of
+    LCS / |reference| (each maximised on its own, not the F of the best
+    reference), F = (1 + beta^2) P R / (R + beta^2 P) with beta = 1.2, and 0
+    when P or R is 0. Reported as the mean F x 100.
+    """
+    return 100 * float(np.mean([
+        rouge_l_segment(generation_tokens(p), [generation_tokens(r) for r in e.extra["references"]])
+        for p, e in zip(predictions, examples)
+    ]))
+
+
+def ngram_counts(tokens: list[str]) -> Counter:
+    return Counter(tuple(tokens[i : i + n]) for n in range(1, CIDER_MAX_N + 1) for i in range(len(tokens) - n + 1))
+
+
+@metric("cider")
+def cider_d(predictions, examples, labels=None) -> float:
+    """CIDEr-D as the COCO caption code (`Cider`, the E2E scorer) computes it, x100.
+
+    n-grams n = 1..4 of `generation_tokens`. Document frequency df(g) = the
+    number of inputs whose references contain g, over the scored set itself;
+    weight of g with count tf: tf * (log(#inputs) - log(max(1, df(g)))). Per
+    reference and n: the hypothesis weights clipped at the reference's, dotted
+    with the reference's, over the two norms (0 where a norm is 0), times
+    exp(-(l_h - l_r)^2 / (2 * 6^2)), where l counts *bigrams* (the COCO code's
+    length). An input's score is 10 x the mean over n, summed over its
+    references and divided by their number; the metric is the mean over
+    inputs x 100 (papers print it unscaled: their 2.3 is 230 here).
+    """
+    hypotheses = [ngram_counts(generation_tokens(p)) for p in predictions]
+    references = [[ngram_counts(generation_tokens(r)) for r in e.extra["references"]] for e in examples]
+    document_frequency = Counter(g for counts in references for g in set().union(*counts))
+    log_inputs = np.log(len(references))
+
+    def weights(counts: Counter):
+        vector: list[dict] = [{} for _ in range(CIDER_MAX_N)]
+        for gram, tf in counts.items():
+            vector[len(gram) - 1][gram] = tf * (log_inputs - np.log(max(1, document_frequency[gram])))
+        norms = [np.sqrt(sum(w * w for w in v.values())) for v in vector]
+        return vector, norms, sum(tf for gram, tf in counts.items() if len(gram) == 2)
+
+    scores = []
+    for hypothesis, counts_of_references in zip(hypotheses, references):
+        vector, norms, length = weights(hypothesis)
+        total = np.zeros(CIDER_MAX_N)
+        for counts in counts_of_references:
+            ref_vector, ref_norms, ref_length = weights(counts)
+            penalty = np.exp(-((length - ref_length) ** 2) / (2 * CIDER_SIGMA**2))
+            for n in range(CIDER_MAX_N):
+                dot = sum(min(w, ref_vector[n].get(g, 0.0)) * ref_vector[n].get(g, 0.0) for g, w in vector[n].items())
+                if norms[n] and ref_norms[n]:
+                    total[n] += dot / (norms[n] * ref_norms[n]) * penalty
+        scores.append(10 * total.mean() / len(counts_of_references))
+    return 100 * float(np.mean(scores))

@@ -114,7 +114,7 @@ def max_new_tokens(examples: list[Example], tokenizer, config: RunConfig) -> int
     """The longest tokenised gold target plus a margin, or the preset's fixed cap."""
     if config.protocol.generation_max_new_tokens:
         return config.protocol.generation_max_new_tokens
-    golds = {answer for e in examples for answer in (e.extra.get("answers") or [e.target])}
+    golds = {gold for e in examples for gold in (e.extra.get("answers") or e.extra.get("references") or [e.target])}
     longest = max((len(ids) for ids in tokenizer(sorted(golds)).input_ids), default=1)
     return longest + config.train.generation_margin
 
@@ -155,7 +155,7 @@ def build_method(config: RunConfig, backbone: Backbone, task_names: list[str], s
     context = MethodContext(
         d_model=backbone.d_model, embedding=backbone.embedding, tokenizer=backbone.tokenizer,
         task_names=task_names, protocol=config.protocol, seed=seed, backbone_params=backbone.count_parameters(),
-        stage=lambda method, tasks, options, epochs=None: run_stage(config, method, tasks, options, epochs, progress),
+        stage=lambda method, tasks, options, epochs=None, source=False: run_stage(config, method, tasks, options, epochs, progress, source),
         backbone=backbone,
     )
     return spec.build(method_config, context)
@@ -189,12 +189,13 @@ def stage_spec(stage: RunConfig, backbone: str) -> dict:
 
 
 def run_stage(config: RunConfig, method: str, tasks: list[str], options: dict, epochs: int | None,
-              progress: Progress) -> dict[str, torch.Tensor]:
+              progress: Progress, source: bool = False) -> dict[str, torch.Tensor]:
     """Another method's trained tensors (a source prompt, a pre-trained G, MPT's P*),
-    from the library when already trained under the same settings, else trained now."""
+    from the library when already trained under the same settings, else trained now.
+    `source`: a source prompt, taken from the imported release under `--sources imported`."""
     library = PromptLibrary(config.library or DEFAULT_ROOT)
     backbone = cached_backbone(config.model).name
-    if config.sources == "imported" and method == "pt" and len(tasks) == 1:
+    if source and config.sources == "imported":
         tensors = library.get(imported_spec(backbone, tasks[0], "attempt-release"))
         if tensors is None:
             raise UsageError(f"no imported source prompt for {tasks[0]!r} on {backbone}; "

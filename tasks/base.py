@@ -57,6 +57,9 @@ class Task:
     """Human names of the label ids, for reports."""
     metrics: ClassVar[tuple[str, ...]] = ("accuracy",)
     """Metric names, primary first (bench/metrics.py)."""
+    selection_metrics: ClassVar[tuple[str, ...] | None] = None
+    """Metrics averaged for checkpoint selection (None: all, the official `average_metrics`);
+    generation tasks select on BLEU since TER falls as quality rises."""
     max_source_length: ClassVar[int] = 256
     max_target_length: ClassVar[int | None] = None
     """None: the longest label (classification) or 128 (open-ended)."""
@@ -69,6 +72,10 @@ class Task:
     def read_official(self, data_dir: Path, hub_split: str) -> list[dict]:
         """Read an official release file and convert it to Hub-schema rows."""
         raise NotImplementedError
+
+    def evaluation_rows(self, rows: list[dict]) -> list[dict]:
+        """A dev/test split's rows as `format` takes them (E2E: one row per input with all its references)."""
+        return rows
 
     def select_hub_rows(self, dataset):
         """The rows of a Hub split that belong to this task (MRQA keeps its subset)."""

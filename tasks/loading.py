@@ -70,8 +70,13 @@ def read_jsonl(path: Path) -> list[dict]:
 def read_hub(task: Task, hub_split: str) -> list[dict]:
     import datasets
 
+    # the auto-converted parquet branch stores configs as folders, not as builder configs
+    by_folder = task.hub.revision == "refs/convert/parquet"
     try:
-        dataset = datasets.load_dataset(task.hub.path, task.hub.config, revision=task.hub.revision, split=hub_split)
+        dataset = datasets.load_dataset(
+            task.hub.path, None if by_folder else task.hub.config, data_dir=task.hub.config if by_folder else None,
+            revision=task.hub.revision, split=hub_split,
+        )
     except Exception as error:  # the Hub raises many types when offline or missing
         hub_id = task.hub.path + (f" ({task.hub.config})" if task.hub.config else "")
         raise UsageError(
@@ -110,6 +115,8 @@ def load_examples(
     if k_shot and split_name == "train":
         rows = draw(rows, k_shot, shot_seed)
     for_training = split_name == "train"
+    if not for_training:
+        rows = task.evaluation_rows(rows)
     examples = []
     for index, row in enumerate(rows):
         try:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from bench.registry import Registry
-from tasks import glue, qa, superglue
+from tasks import glue, nlg, others, qa, superglue
 from tasks.base import Task
 
 TASKS: Registry[Task] = Registry("task")
-for _module in (glue, superglue, qa):
+for _module in (glue, superglue, qa, others, nlg):
     for _cls in _module.TASK_CLASSES:
         TASKS.register(_cls.name, _cls(), aliases=tuple(a for a in (_cls.prefix, *_cls.aliases) if a != _cls.name))
 
