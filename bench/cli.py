@@ -119,6 +119,12 @@ def build_parser() -> Parser:
     tasks.add_argument("--suite")
     tasks.add_argument("--json", action="store_true")
 
+    plot = sub.add_parser("plot", help="figures from results files")
+    plot_sub = plot.add_subparsers(dest="plot_command", required=True, parser_class=Parser)
+    attention = plot_sub.add_parser("attention", help="attention heatmap: source prompt × target task (ATTEMPT's Figure 6)")
+    attention.add_argument("results", nargs="+", help="results files or folders")
+    attention.add_argument("--out", help="PNG file (default: attention.png in the first folder given)")
+
     methods = sub.add_parser("methods", help="list methods")
     methods.add_argument("--json", action="store_true")
     return parser
@@ -339,11 +345,18 @@ def cmd_methods(args) -> int:
         print(json.dumps(described, indent=2))
     else:
         for d in described:
-            print(f"{d['name']:<16} {d['summary']}")
+            print(f"{d['name']:<18} {d['summary']}")
     return 0
 
 
-COMMANDS = {"run": cmd_run, "sources": cmd_sources, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
+def cmd_plot(args) -> int:
+    from bench.plots import plot_attention_command
+
+    print(f"attention heatmap written to {plot_attention_command(args.results, args.out)}")
+    return 0
+
+
+COMMANDS = {"plot": cmd_plot, "run": cmd_run, "sources": cmd_sources, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
             "tasks": cmd_tasks, "methods": cmd_methods}
 
 

@@ -57,8 +57,10 @@ class Mixing:
     """Stochastic task sampling: each batch draws K ~ U[2, this] tasks (0: off, batches mix freely)."""
 
 
-Stage = Callable[[str, list[str], dict], dict[str, torch.Tensor]]
-"""Train (or fetch from the library) another method's run: (method, tasks, options) -> its tensors."""
+Stage = Callable[..., dict[str, torch.Tensor]]
+"""Train (or fetch from the library) another method's run: (method, tasks, options, epochs=None,
+source=False) -> its tensors. `source=True` marks a source prompt, which `--sources imported`
+takes from the imported release; other PT stages (SPoT's mixture and task embeddings) train."""
 
 
 @dataclass
@@ -87,7 +89,7 @@ class MethodContext:
         """The library's PT prompt for a source task (zeros when only counting)."""
         if self.stage is None:
             return torch.zeros(length, self.d_model)
-        return self.stage("pt", [task], {"prompt_length": length})["prompt"]
+        return self.stage("pt", [task], {"prompt_length": length}, source=True)["prompt"]
 
 
 class Method(nn.Module):

@@ -15,7 +15,7 @@ def run_cli(capsys, *argv):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["run", "--method", "ptt", "--suite", "superglue"], "unknown method 'ptt' (did you mean 'pt'?); valid: pt"),
+    (["run", "--method", "ptt", "--suite", "superglue"], "unknown method 'ptt' (did you mean 'pt'?); valid: amp, amp-maxpool, attempt"),
     (["run", "--method", "pt", "--suite", "superglu"], "unknown suite 'superglu' (did you mean 'superglue'?)"),
     (["run", "--method", "pt", "--tasks", "boolk"], "unknown task 'boolk' (did you mean 'boolq'?)"),
     (["run", "--method", "pt", "--suite", "superglue", "--preset", "papr"], "unknown preset 'papr' (did you mean 'paper'?)"),

@@ -1,0 +1,38 @@
+"""What ATTEMPT transfers from the source tasks besides the source prompts themselves:
+the prompt a target starts from, and a G pre-trained by ATTEMPT-m on the source tasks.
+
+Both follow the paper's split between question answering and everything else.
+"""
+from __future__ import annotations
+
+import torch
+
+from methods.base import MethodContext
+
+QA_TASKS = ("squad", "nq", "hotpotqa", "searchqa", "newsqa", "record")
+"""Targets whose prompt starts from SQuAD's and whose G comes from the QA source group."""
+G_GROUPS = {"glue": ("mnli", "sst2", "qqp", "qnli"), "qa": ("squad", "record")}
+"""The paper's two ATTEMPT-m pre-training groups of source tasks."""
+
+
+def is_qa(tasks: list[str]) -> bool:
+    """A run counts as QA when all its targets are (MRQA and the QA source tasks)."""
+    return all(task in QA_TASKS for task in tasks)
+
+
+def init_source(tasks: list[str]) -> str:
+    """The source prompt a target is initialised from: SQuAD's for QA, MNLI's otherwise."""
+    return "squad" if is_qa(tasks) else "mnli"
+
+
+def pretrained_g(context: MethodContext, prompt_length: int, bottleneck: int, temperature: float) -> dict[str, torch.Tensor]:
+    """G's tensors from an ATTEMPT-m run on the source group that matches the targets.
+
+    The stage uses the default ATTEMPT-m config with only the fields that shape G
+    and its scores, so every variant (token-level, single source, no target) and
+    every seed shares one library entry; G itself does not depend on the sources.
+    """
+    group = G_GROUPS["qa" if is_qa(context.task_names) else "glue"]
+    options = {"prompt_length": prompt_length, "bottleneck": bottleneck, "temperature": temperature, "pretrain_g": False}
+    tensors = context.stage("attempt-m", list(group), options)
+    return {key.removeprefix("g."): value for key, value in tensors.items() if key.startswith("g.")}

@@ -1,0 +1,163 @@
+"""MPT: distil the source tasks' PT prompts into one shared prompt, then adapt it.
+
+`mpt-source` trains P* and one (u, v) per source task against the library's PT
+prompts (the teachers); `mpt` / `mpt-m` start from its P* and from the average
+source task vectors, and train them on the target task(s).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from methods.base import Method, MethodContext, Mixing, ParamCounts, ParamGroup, numel
+from methods.mpt.config import MPTConfig
+from methods.mpt.decomposition import decompose
+from methods.mpt.distillation import eval_mode, hidden_mse, logits_kl
+from methods.tables import TaskTable
+
+
+def source_task_names(spec: str) -> list[str]:
+    """A suite name or comma-separated task names -> task names."""
+    from tasks.registry import SUITES, resolve_tasks
+
+    return resolve_tasks(spec, None) if spec in SUITES else resolve_tasks(None, spec)
+
+
+class _MPTPrompts(Method):
+    """P* `[l, d]` and, with decomposition, `u [N, l]`, `v [N, d]` for the run's N tasks.
+
+    Parameters outside `param_groups` are frozen, so the counts and the optimiser
+    agree on what trains.
+    """
+
+    def __init__(self, config: MPTConfig, context: MethodContext, shared: torch.Tensor,
+                 u: torch.Tensor | None, v: torch.Tensor | None):
+        super().__init__(config, context)
+        n = len(context.task_names)
+        self.shared = nn.Parameter(shared.detach().float().clone())
+        self.u = TaskTable(u.detach().float().repeat(n, 1)) if config.decomposition else None
+        self.v = TaskTable(v.detach().float().repeat(n, 1)) if config.decomposition else None
+        trained = {id(p) for group in self.param_groups() for p in group.params}
+        for parameter in self.parameters():
+            parameter.requires_grad_(id(parameter) in trained)
+
+    def prompts(self, inputs_embeds, attention_mask, task_ids):
+        if self.u is None:
+            return self.shared.expand(len(task_ids), -1, -1)
+        return decompose(self.shared, self.u(task_ids), self.v(task_ids))
+
+    def _groups(self, shared_lr: float, task_lr: float, update: str = "both") -> list[ParamGroup]:
+        decay, groups = self.config.weight_decay, []
+        if update in ("both", "shared"):
+            groups.append(ParamGroup("shared", [self.shared], shared_lr, decay))
+        if self.u is not None and update in ("both", "vectors"):
+            groups.append(ParamGroup("task_vectors", [self.u.weight, self.v.weight], task_lr, decay))
+        return groups
+
+    def param_counts(self):
+        """P* is `shared`, (u, v) `per_task`; what does not train (teachers, a frozen P* or
+        frozen vectors) is `frozen_extra`."""
+        shared = self.shared.numel() if self.shared.requires_grad else 0
+        per_task = 0
+        if self.u is not None and self.u.weight.requires_grad:
+            per_task = self.u.per_task_numel() + self.v.per_task_numel()
+        n = len(self.context.task_names)
+        trainable = shared + per_task * n
+        total = numel(*self.parameters(), *self.buffers())
+        return ParamCounts(trainable, per_task, shared, total - trainable, self.context.backbone_params, n)
+
+    @classmethod
+    def search_space(cls, trial):
+        return {"lr_shared": trial.suggest_float("lr_shared", 1e-2, 1.0, log=True),
+                "lr_task": trial.suggest_float("lr_task", 1e-2, 1.0, log=True)}
+
+
+class MPTSource(_MPTPrompts):
+    """Source training: students `P* ∘ (u_k ⊗ v_k)` distilled from the frozen PT teachers.
+
+    Initialisation (the paper does not say): P* is the mean of the teacher prompts and
+    u, v are ones, so every student starts at the teachers' average prompt.
+    """
+
+    name = "mpt-source"
+    multi_task = True
+
+    def __init__(self, config: MPTConfig, context: MethodContext):
+        length, d = config.prompt_length, context.d_model
+        teachers = torch.stack([context.source_prompt(task, length) for task in context.task_names]).float()
+        super().__init__(config, context, teachers.mean(dim=0), torch.ones(length), torch.ones(d))
+        # not persistent: only the loss needs them, and they stay in the library
+        self.register_buffer("teachers", teachers, persistent=False)
+        kappa = (config.max_tasks_per_batch or len(context.task_names)) if config.task_sampling else 0
+        self.mixing = Mixing(cap=config.mixing_cap, max_tasks_per_batch=kappa)
+        self.loss_sums: dict[str, float] = {}
+        self.loss_steps = 0
+
+    def param_groups(self):
+        return self._groups(self.config.source_lr, self.config.source_lr)
+
+    def training_loss(self, backbone, batch, prompt):
+        """`L = L_PLM + λ (L_logits + L_hidden)`, or the ablations' variants of the λ term."""
+        config = self.config
+        inputs = (batch["input_ids"], batch["attention_mask"], batch["labels"])
+        with_hidden = config.distillation == "full"
+        student = backbone(*inputs, prompt, output_hidden_states=with_hidden)
+        teacher_prompt = self.teachers[batch["task_ids"]]
+        terms = {"plm": student.loss}
+        if config.distillation == "prompt":
+            terms["prompt"] = (prompt - teacher_prompt).pow(2).mean()
+        elif config.distillation in ("full", "logits"):
+            with torch.no_grad(), eval_mode(backbone):
+                teacher = backbone(*inputs, teacher_prompt, output_hidden_states=with_hidden)
+            targets = batch["labels"] != backbone.tokenizer.pad_token_id
+            terms["logits"] = logits_kl(teacher.logits, student.logits, targets, config.temperature)
+            if with_hidden:
+                layer = config.hidden_layer
+                sources = backbone.with_prompt(prompt.detach(), batch["input_ids"], batch["attention_mask"])[1]
+                terms["hidden"] = (
+                    hidden_mse(teacher.encoder_hidden_states[layer], student.encoder_hidden_states[layer], sources)
+                    + hidden_mse(teacher.decoder_hidden_states[layer], student.decoder_hidden_states[layer], targets)
+                )
+        self._record(terms)
+        return terms["plm"] + config.distill_weight * sum(v for k, v in terms.items() if k != "plm")
+
+    def _record(self, terms: dict[str, torch.Tensor]) -> None:
+        for name, value in terms.items():
+            self.loss_sums[name] = self.loss_sums.get(name, 0.0) + float(value.detach())
+        self.loss_steps += 1
+
+    def report(self):
+        """Mean of each loss term over all training steps (is the distillation doing anything?)."""
+        return {"mean_loss_terms": {k: v / self.loss_steps for k, v in self.loss_sums.items()}} if self.loss_steps else {}
+
+
+class MPT(_MPTPrompts):
+    """Target adaptation: P* from source training, u_t and v_t from the average source vectors."""
+
+    name = "mpt"
+
+    def __init__(self, config: MPTConfig, context: MethodContext):
+        length, d = config.prompt_length, context.d_model
+        source_tasks = source_task_names(config.source_tasks)
+        if context.stage is None:  # only counting parameters: shapes suffice
+            shared, u, v = torch.zeros(length, d), torch.ones(length), torch.ones(d)
+        else:
+            source = context.stage("mpt-source", source_tasks, config.source_options())
+            shared = source["shared"]
+            u, v = (source["u.weight"].mean(dim=0), source["v.weight"].mean(dim=0)) if config.decomposition else (None, None)
+        super().__init__(config, context, shared, u, v)
+        self.source_tasks = source_tasks
+        self.mixing = Mixing(cap=config.mixing_cap)
+
+    def param_groups(self):
+        return self._groups(self.config.lr_shared, self.config.lr_task, self.config.update)
+
+    def report(self):
+        return {"source_tasks": self.source_tasks}
+
+
+class MPTMulti(MPT):
+    """Multi-target adaptation: one P* shared by the target tasks, one (u, v) per task."""
+
+    name = "mpt-m"
+    multi_task = True

@@ -1,0 +1,163 @@
+"""The source-prompt library: content-addressed keys, `bench sources train/list/import`, and runs
+with `--sources imported` (ATTEMPT's release: bare `[m, d]` tensors saved on a GPU)."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+import torch.serialization
+
+from bench.cli import main
+from methods.library import PromptLibrary, entry_key, imported_spec
+from methods.spot.model import mean_similarity, token_similarity
+
+SPEC = {"backbone": "tiny-t5", "method": "pt", "tasks": ["cb"], "method_config": {"prompt_length": 10, "lr": 0.3},
+        "train": {"epochs": 1, "batch_size": 8}, "seed": 0}
+
+
+def changed(path: tuple, value) -> dict:
+    spec = copy.deepcopy(SPEC)
+    node = spec
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return spec
+
+
+def test_same_spec_same_folder_any_change_a_new_key(tmp_path):
+    library = PromptLibrary(tmp_path)
+    reordered = dict(reversed(list(copy.deepcopy(SPEC).items())))
+    assert library.folder(reordered) == library.folder(copy.deepcopy(SPEC)) == tmp_path / entry_key(SPEC)
+    variants = [changed(("backbone",), "google-t5/t5-base"), changed(("tasks",), ["boolq"]),
+                changed(("method_config", "prompt_length"), 100), changed(("method_config", "lr"), 0.30001),
+                changed(("train", "epochs"), 5), changed(("seed",), 1), {**SPEC, "data_seed": 7}]
+    keys = {entry_key(spec) for spec in variants}
+    assert len(keys) == len(variants) and entry_key(SPEC) not in keys
+
+
+def test_put_get_and_entries(tmp_path):
+    library = PromptLibrary(tmp_path)
+    assert library.get(SPEC) is None and library.entries() == []
+    prompt = torch.randn(10, 64)
+    folder = library.put(SPEC, {"prompt": prompt}, {"note": "x"})
+    assert torch.equal(library.get(SPEC)["prompt"], prompt)
+    assert library.entries() == [{"key": entry_key(SPEC), "spec": SPEC, "note": "x"}]
+    assert sorted(p.name for p in folder.iterdir()) == ["entry.json", "tensors.safetensors"]
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def listed(capsys, library) -> list[dict]:
+    code, out, _ = run_cli(capsys, "sources", "list", "--library", str(library), "--json")
+    assert code == 0
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """Smoke-profile PT prompts of CB and BoolQ, trained once for this module."""
+    root = tmp_path_factory.mktemp("library")
+    assert main(["sources", "train", "--tasks", "cb,boolq", "--profile", "smoke", "--library", str(root), "--quiet"]) == 0
+    return root
+
+
+def test_sources_train_then_list(capsys, library):
+    entries = listed(capsys, library)
+    assert sorted(e["spec"]["tasks"] for e in entries) == [["boolq"], ["cb"]]
+    for entry in entries:
+        assert entry["spec"]["method"] == "pt" and entry["spec"]["backbone"] == "tiny-t5"
+        assert entry["spec"]["train"]["epochs"] == 1 and entry["spec"]["method_config"]["prompt_length"] == 10
+        assert set(entry["test"]) == set(entry["spec"]["tasks"])
+        results = json.loads(open(entry["results"]).read())
+        assert results["run"]["method"] == "pt" and results["run"]["tasks"] == entry["spec"]["tasks"]
+
+
+def test_sources_train_again_trains_nothing(capsys, library, monkeypatch):
+    before = {p: p.stat().st_mtime_ns for p in library.glob("*/*")}
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a library entry was trained again")
+
+    monkeypatch.setattr("bench.runner.train_one", no_training)
+    code, out, _ = run_cli(capsys, "sources", "train", "--tasks", "cb,boolq", "--profile", "smoke",
+                           "--library", str(library), "--quiet")
+    assert code == 0 and out.splitlines() == ["cb: prompt (10, 64) in the library", "boolq: prompt (10, 64) in the library"]
+    assert {p: p.stat().st_mtime_ns for p in library.glob("*/*")} == before
+
+
+def save_as_on_gpu(tensor: torch.Tensor, path, monkeypatch) -> None:
+    """What the ATTEMPT authors' `torch.save(prompt)` of a CUDA tensor writes, made on a CPU-only
+    machine: the file records its storages as `cuda:0`."""
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(tensor, path)
+
+
+@pytest.fixture(scope="module")
+def released_mnli():
+    return torch.randn(10, 64, generator=torch.Generator().manual_seed(3))
+
+
+@pytest.fixture
+def imported(capsys, library, released_mnli, tmp_path, monkeypatch):
+    path = tmp_path / "mnli.pt"
+    save_as_on_gpu(released_mnli, path, monkeypatch)
+    code, out, err = run_cli(capsys, "sources", "import", str(path), "--task", "mnli", "--model", "tiny-t5",
+                             "--library", str(library))
+    assert code == 0, err
+    assert out.startswith("imported (10, 64) prompt for mnli on tiny-t5 into ")
+    return path
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA-saved file loads as is where CUDA exists")
+def test_a_gpu_saved_release_does_not_load_plainly(released_mnli, tmp_path, monkeypatch):
+    path = tmp_path / "prompt.pt"
+    save_as_on_gpu(released_mnli, path, monkeypatch)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(path, weights_only=True)
+
+
+def test_import_maps_to_cpu_and_is_listed(capsys, imported, library, released_mnli):
+    tensors = PromptLibrary(library).get(imported_spec("tiny-t5", "mnli", "attempt-release"))
+    assert tensors["prompt"].device.type == "cpu" and torch.equal(tensors["prompt"], released_mnli)
+    entry = next(e for e in listed(capsys, library) if e["spec"].get("imported"))
+    assert entry["spec"] == {"imported": "attempt-release", "backbone": "tiny-t5", "task": "mnli"}
+    assert entry["file"] == str(imported.resolve())
+
+
+def test_import_rejects_a_width_that_is_not_the_backbones(capsys, library, tmp_path, monkeypatch):
+    path = tmp_path / "wide.pt"
+    save_as_on_gpu(torch.randn(100, 768), path, monkeypatch)
+    code, _, err = run_cli(capsys, "sources", "import", str(path), "--task", "mnli", "--model", "tiny-t5",
+                           "--library", str(library))
+    assert code == 2 and err.count("\n") == 1
+    assert "prompt width 768 does not match tiny-t5 (d_model 64)" in err
+
+
+def test_spot_t_with_imported_sources_uses_the_imported_prompt(capsys, imported, library, released_mnli, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--method", "spot-t", "--tasks", "cb", "--profile", "smoke", "--quiet",
+                           "--sources", "imported", "--option", "sources=mnli",
+                           "--output", str(tmp_path), "--library", str(library))
+    assert code == 0, err
+    report = json.loads((tmp_path / "spot-t/cb/seed0.json").read_text())["method_report"]
+    # the task embedding is a PT stage on the target, not an imported prompt: here the library's CB
+    # entry from `sources train`, which has the same settings
+    embedding = next(PromptLibrary(library).get(e["spec"]) for e in PromptLibrary(library).entries()
+                     if e["spec"].get("tasks") == ["cb"])["prompt"]
+    assert report["chosen"] == ["mnli"]
+    assert report["similarities"]["mean"]["mnli"] == pytest.approx(mean_similarity(released_mnli, embedding))
+    assert report["similarities"]["tokens"]["mnli"] == pytest.approx(token_similarity(released_mnli, embedding))
+
+
+def test_imported_sources_missing_is_one_clear_line(capsys, library, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--method", "spot-t", "--tasks", "cb", "--profile", "smoke", "--quiet",
+                           "--sources", "imported", "--option", "sources=qnli",
+                           "--output", str(tmp_path), "--library", str(library))
+    assert code == 2 and err.count("\n") == 1
+    assert "no imported source prompt for 'qnli' on tiny-t5; run `bench sources import FILE --task qnli" in err
