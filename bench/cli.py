@@ -108,6 +108,7 @@ def build_parser() -> Parser:
     params.add_argument("--method", required=True)
     params.add_argument("--model", default="t5-base")
     params.add_argument("--num-tasks", type=int, default=1)
+    params.add_argument("--preset", default="paper", help="e.g. attempt-code freezes ATTEMPT's LayerNorm")
     params.add_argument("--option", action="append", metavar="NAME=VALUE")
     params.add_argument("--json", action="store_true")
 
@@ -300,7 +301,7 @@ def data_suite_command(args) -> int:
 def cmd_params(args) -> int:
     from bench.counting import count_params
 
-    counts = count_params(args.method, args.model, args.num_tasks, key_values(args.option, "--option"))
+    counts = count_params(args.method, args.model, args.num_tasks, key_values(args.option, "--option"), args.preset)
     if args.json:
         print(json.dumps(counts.as_dict()))
     else:

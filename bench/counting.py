@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from bench.backbone import offline_config
+from bench.presets import PRESETS
 from methods.base import MethodContext, ParamCounts
 from methods.registry import METHODS
 
@@ -16,7 +17,8 @@ def backbone_parameters(config) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_params(method: str, model: str, num_tasks: int = 1, options: dict | None = None) -> ParamCounts:
+def count_params(method: str, model: str, num_tasks: int = 1, options: dict | None = None,
+                 preset: str = "paper") -> ParamCounts:
     spec = METHODS.get(method)
     config = offline_config(model)
     options = dict(options or {})
@@ -26,5 +28,6 @@ def count_params(method: str, model: str, num_tasks: int = 1, options: dict | No
     context = MethodContext(
         d_model=config.d_model, embedding=None, tokenizer=None,
         task_names=[f"task{i}" for i in range(num_tasks)], backbone_params=backbone_parameters(config),
+        protocol=PRESETS.get(preset),
     )
     return spec.build(method_config, context).param_counts()
