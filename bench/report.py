@@ -21,9 +21,25 @@ REFERENCE_DIR = Path(__file__).parent / "reference"
 REFERENCE_FILES = (  # T5-base tables first: they are the comparable ones
     "attempt_table1_glue_superglue.csv", "attempt_table2_mrqa_others.csv",
     "mpt_table1_glue_superglue.csv", "mpt_table2_mrqa_others.csv", "amp_table1.csv",
+    "attempt_table4_ablation.csv", "mpt_table6_ablation.csv",
 )
 FEWSHOT_FILES = ("attempt_table3_fewshot.csv", "mpt_table3_fewshot.csv", "mpt_table4_fewshot_glue_superglue.csv")
-PAPER_NAMES = {"pt": "PT", "spot": "SPoT", "attempt": "ATTEMPT", "mpt": "MPT", "amp": "AMP"}
+PAPER_ROWS = {
+    "pt": ("PT", "single-task"),
+    "spot-g": ("SPoT", "single-task"),
+    "spot-t": ("SPoT", "single-task"),
+    "attempt": ("ATTEMPT", "single-task"),
+    "attempt-m": ("ATTEMPT", "multi-task"),
+    "attempt-no-target": ("ATTEMPT", "ablation: no target"),
+    "attempt-const": ("ATTEMPT", "ablation: no attention"),
+    "attempt-single": ("ATTEMPT", "ablation: single prompt"),
+    "mpt": ("MPT", "single-task"),
+    "mpt-m": ("MPT", "multi-task"),
+    "mpt-no-decomp": ("MPT", "ablation: decomposition=no, distillation=yes"),
+    "mpt-no-distill": ("MPT", "ablation: decomposition=yes, distillation=no"),
+    "amp": ("AMP", "multi-task"),
+}
+"""Our method -> the row of the papers' tables it reproduces (variants without one are absent)."""
 
 
 def report_metric(task_name: str) -> str:
@@ -31,14 +47,11 @@ def report_metric(task_name: str) -> str:
 
 
 def paper_method(method: str, k_shot: int = 0) -> tuple[str, str] | None:
-    """Our method name -> (the papers' method name, setting)."""
-    base = method.split("-")[0]
-    if base not in PAPER_NAMES:
+    """Our method name -> (the papers' method name, setting); few-shot rows are `k=K`."""
+    row = PAPER_ROWS.get(method)
+    if row is None:
         return None
-    if k_shot:
-        return PAPER_NAMES[base], f"k={k_shot}"
-    multi = method.endswith("-m") or base == "amp"
-    return PAPER_NAMES[base], "multi-task" if multi else "single-task"
+    return (row[0], f"k={k_shot}") if k_shot else row
 
 
 def reference_scores(method: str, k_shot: int = 0) -> dict[str, tuple[float, str]]:
@@ -129,12 +142,13 @@ def suite_table(suite: str, results: list[dict]) -> str:
             human_bytes(max(r["memory"]["peak_device_bytes"] or r["memory"]["peak_rss_bytes"] for r in row["results"])),
             human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row["results"]])),
         ])
-    for method, k_shot in sorted({(key[0], key[1]) for key in rows}):
+    papers = {paper_method(method, k_shot): (method, k_shot) for method, k_shot in sorted({key[:2] for key in rows})}
+    for paper_row, (method, k_shot) in papers.items():
         reference = reference_scores(method, k_shot)
         if reference:
             cite = next(iter(reference.values()))[1]
             avg = reference.get(f"avg_{suite}")
-            table.append([f"*{paper_method(method, k_shot)[0]} (paper)*", setting_label(method, k_shot), "", cite, "", *[
+            table.append([f"*{paper_row[0]} (paper)*", paper_row[1], "", cite, "", *[
                 f"{reference[t][0]:.1f}" if t in reference else "–" for t in present
             ], f"{avg[0]:.1f}" if avg and complete_suite else "–", "", "", "", ""])
     metrics = ", ".join(f"{t}: {report_metric(t)}" for t in present)
@@ -146,7 +160,9 @@ def suite_table(suite: str, results: list[dict]) -> str:
 def setting_label(method: str, k_shot: int) -> str:
     if k_shot:
         return f"k={k_shot}"
-    return "multi-task" if method.endswith("-m") or method.startswith("amp") else "single-task"
+    from methods.registry import METHODS
+
+    return "multi-task" if METHODS.get(method).cls.multi_task else "single-task"
 
 
 def human_seconds(seconds: float) -> str:
