@@ -7,6 +7,7 @@ which one it got, except the `source` recorded in results.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from dataclasses import dataclass
@@ -52,19 +53,27 @@ def read_rows(task: Task, hub_split: str, source: DataSource) -> list[dict]:
     return read_hub(task, hub_split)
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    rows = []
+def read_json_lines(path: Path) -> list[tuple[int, dict]]:
+    """(line number, record) of a jsonl or jsonl.gz file, blank lines skipped."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    records = []
     try:
-        with open(path, encoding="utf-8-sig") as handle:
+        with opener(path, "rt", encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
                     try:
-                        rows.append(json.loads(line))
+                        records.append((number, json.loads(line)))
                     except json.JSONDecodeError as error:
                         raise DataError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error.strerror})") from None
-    return rows
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing") from None
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read ({error})") from None
+    return records
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [record for _, record in read_json_lines(path)]
 
 
 def read_hub(task: Task, hub_split: str) -> list[dict]:

@@ -25,7 +25,6 @@ paper is the prefix, which is what `Protocol.mrqa_own_data` switches.
 """
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 from typing import ClassVar
@@ -34,6 +33,7 @@ import regex
 
 from bench.presets import Protocol
 from tasks.base import DataError, HubSource, Task
+from tasks.loading import read_json_lines
 
 NOT_WORD_CHARACTER = regex.compile(r"([^_\s\p{N}\p{L}\p{M}])")
 WHITESPACE = regex.compile(r"\s+")
@@ -72,23 +72,6 @@ def read_json(path: Path):
         raise DataError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from None
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"{path}: cannot read ({error})") from None
-
-
-def read_json_lines(path: Path) -> list[tuple[int, dict]]:
-    """(line number, record) of a jsonl or jsonl.gz file, blank lines skipped."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    records = []
-    try:
-        with opener(path, "rt", encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        records.append((number, json.loads(line)))
-                    except json.JSONDecodeError as error:
-                        raise DataError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
-    except (OSError, EOFError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read ({error})") from None
-    return records
 
 
 class QaTask(Task):
