@@ -45,7 +45,9 @@ class DataSource:
         return {"kind": "fixtures", "path": str(FIXTURES / task.name)}
 
 
+@lru_cache(maxsize=64)
 def read_rows(task: Task, hub_split: str, source: DataSource) -> list[dict]:
+    """Hub-schema rows of one Hub split (cached: dev and test often come from the same split)."""
     if source.kind == "fixtures":
         return read_jsonl(FIXTURES / task.name / f"{hub_split}.jsonl")
     if source.kind == "dir":
@@ -96,18 +98,6 @@ def read_hub(task: Task, hub_split: str) -> list[dict]:
     return task.select_hub_rows(dataset).to_list()
 
 
-@lru_cache(maxsize=64)
-def _split_rows(task: Task, source: DataSource, data_seed: int, group_by_key: bool):
-    cache: dict[str, list[dict]] = {}
-
-    def read(hub_split: str) -> list[dict]:
-        if hub_split not in cache:
-            cache[hub_split] = read_rows(task, hub_split, source)
-        return cache[hub_split]
-
-    return split(task, read, data_seed, task.group_key if group_by_key else None)
-
-
 def load_examples(
     task: Task, split_name: str, source: DataSource, protocol: Protocol, data_seed: int = 42,
     k_shot: int = 0, shot_seed: int = 0,
@@ -119,8 +109,8 @@ def load_examples(
     """
     if split_name not in SPLITS:
         raise UsageError(f"unknown split {split_name!r}; valid: {', '.join(SPLITS)}")
-    group_by_key = getattr(protocol, task.group_switch) if task.group_switch else False
-    rows = _split_rows(task, source, data_seed, group_by_key)[split_name]
+    group_key = task.group_key if task.group_switch and getattr(protocol, task.group_switch) else None
+    rows = split(task, lambda hub_split: read_rows(task, hub_split, source), data_seed, group_key, split_name)
     if k_shot and split_name == "train":
         rows = draw(rows, k_shot, shot_seed)
     for_training = split_name == "train"

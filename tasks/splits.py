@@ -51,22 +51,32 @@ def carve_dev(rows: list[dict], data_seed: int) -> tuple[list[dict], list[dict]]
     return [rows[i] for i in order[:size]], [rows[i] for i in order[size:]]
 
 
-def split(task, read: Callable[[str], list[dict]], data_seed: int, group_key=None) -> dict[str, list[dict]]:
-    """Apply the task's protocol; `read(hub_split)` returns Hub-schema rows."""
+def split(task, read: Callable[[str], list[dict]], data_seed: int, group_key, name: str) -> list[dict]:
+    """One split (train / validation = dev / test) under the task's protocol.
+
+    `read(hub_split)` returns Hub-schema rows; only the Hub splits that this
+    split is made from are read, so a test set can be shown without the train file.
+    """
     protocol = task.split_protocol
     if protocol == "small":
-        dev, test = halve(read(task.hub_validation), data_seed, group_key)
-        train = read(task.hub_train)
+        if name == "train":
+            rows = read(task.hub_train)
+        else:
+            dev, test = halve(read(task.hub_validation), data_seed, group_key)
+            rows = dev if name == "validation" else test
     elif protocol == "large":
-        dev, train = carve_dev(read(task.hub_train), data_seed)
-        test = read(task.hub_test)
+        if name == "test":
+            rows = read(task.hub_test)
+        else:
+            dev, train = carve_dev(read(task.hub_train), data_seed)
+            rows = dev if name == "validation" else train
     elif protocol == "own":
-        train, dev, test = read(task.hub_train), read(task.hub_validation), read(task.hub_test)
+        rows = read({"train": task.hub_train, "validation": task.hub_validation, "test": task.hub_test}[name])
     else:
         raise ValueError(f"task {task.name}: unknown split protocol {protocol!r}")
-    if task.max_train is not None:
-        train = train[: task.max_train]
-    return {"train": train, "validation": dev, "test": test}
+    if name == "train" and task.max_train is not None:
+        rows = rows[: task.max_train]
+    return rows
 
 
 def draw(rows: list[dict], k: int, seed: int) -> list[dict]:
