@@ -1,0 +1,25 @@
+"""`bench run --profile smoke --suite S --method pt` passes offline for every suite."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.cli import main
+from tasks.registry import SUITES
+
+
+@pytest.mark.parametrize("suite", SUITES.names())
+def test_every_suite_runs_offline_on_fixtures(tmp_path, suite):
+    assert main(["run", "--method", "pt", "--suite", suite, "--profile", "smoke", "--quiet", "--output", str(tmp_path)]) == 0
+    results = sorted(tmp_path.rglob("seed0.json"))
+    assert sorted(p.parent.name for p in results) == sorted(SUITES.get(suite))
+    for path in results:
+        result = json.loads(path.read_text())
+        (task,) = result["run"]["tasks"]
+        assert result["data"][task]["source"]["kind"] == "fixtures"
+        assert result["test"][task]["n"] == result["data"][task]["sizes"]["test"] > 0
+    board = (tmp_path / "leaderboard.md").read_text()
+    assert f"## {suite}" in board
+    header = next(line for line in board.splitlines() if line.startswith("| method"))
+    assert all(f" {task} " in header for task in SUITES.get(suite))
