@@ -241,9 +241,8 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=config.train.grad_accum)
     model = PromptedModel(backbone, method)
     groups = method.param_groups()
-    weight_decay_override = config.protocol.attempt_weight_decay if method.name.startswith("attempt") else None
     optimizer = torch.optim.AdamW(
-        [{"params": g.params, "lr": g.lr, "weight_decay": g.weight_decay if weight_decay_override is None else weight_decay_override,
+        [{"params": g.params, "lr": g.lr, "weight_decay": g.weight_decay,
           "name": g.name} for g in groups],
         betas=tuple(config.train.adam_betas), eps=config.train.adam_eps,
     )

@@ -251,6 +251,11 @@ def test_g_learning_rate_is_its_own_only_when_effective():
     assert {g.name: g.lr for g in build(g_lr=0.1, protocol=CODE)[0].param_groups()} == {"prompt": 0.3, "attention": 0.3}
 
 
+def test_official_code_trains_attempt_without_weight_decay():
+    assert {g.weight_decay for g in build()[0].param_groups()} == {1e-5}
+    assert {g.weight_decay for g in build(protocol=CODE)[0].param_groups()} == {0.0}
+
+
 def test_search_space_proposes_g_lr_first():
     class Trial:
         def __init__(self):

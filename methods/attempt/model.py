@@ -107,12 +107,14 @@ class Attempt(Method):
     # -- training and accounting ----------------------------------------------
     def param_groups(self):
         config, groups = self.config, []
+        decay = self.context.protocol.attempt_weight_decay
+        decay = config.weight_decay if decay is None else decay  # the official code trained ATTEMPT with 0
         if self.target is not None:
-            groups.append(ParamGroup("prompt", [self.target.weight], config.lr, config.weight_decay))
+            groups.append(ParamGroup("prompt", [self.target.weight], config.lr, decay))
         if self.g is not None:
             lr = config.g_lr if self.context.protocol.g_lr_effective else config.lr
             trainable = [p for p in self.g.parameters() if p.requires_grad]
-            groups.append(ParamGroup("attention", trainable, lr, config.weight_decay))
+            groups.append(ParamGroup("attention", trainable, lr, decay))
         return groups
 
     def param_counts(self):
