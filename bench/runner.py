@@ -10,7 +10,7 @@ import copy
 import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from torch import nn
 
 from bench import memory
 from bench.backbone import Backbone, load_backbone
-from bench.config import RunConfig
+from bench.config import RunConfig, TrainConfig
 from bench.data import Collator, Encoded, batches, encode, training_plan
 from bench.evaluation import Score, score
 from bench.progress import Progress
@@ -176,8 +176,6 @@ def stage_config(config: RunConfig, method: str, tasks: list[str], options: dict
 
 def stage_spec(stage: RunConfig, backbone: str) -> dict:
     """Everything that determines a stage's tensors: the library key."""
-    from dataclasses import asdict
-
     source = DataSource.resolve(stage.data_dir, stage.fixtures)
     return {
         "backbone": backbone, "method": stage.method, "tasks": stage.tasks,
@@ -220,9 +218,94 @@ def task_sets(config: RunConfig) -> list[list[str]]:
     return [[name] for name in config.tasks]
 
 
+@dataclass
+class Meter:
+    """Time, throughput and memory of the training steps."""
+
+    step_seconds: list[float] = field(default_factory=list)
+    examples: int = 0
+    tokens: int = 0
+    padded_tokens: int = 0
+    saved_bytes: list[int] = field(default_factory=lambda: [0])
+
+    def step(self, batch: dict, seconds: float) -> None:
+        self.step_seconds.append(seconds)
+        self.examples += len(batch["input_ids"])
+        self.tokens += int(batch["attention_mask"].sum())
+        self.padded_tokens += batch["attention_mask"].numel()
+
+    def timing(self, history: list[dict], wall: float) -> dict:
+        busy = max(sum(self.step_seconds), 1e-9)
+        return {
+            "wall_seconds": wall,
+            "train_seconds": sum(h["train_seconds"] for h in history),
+            "seconds_per_step": float(np.mean(self.step_seconds)) if self.step_seconds else None,
+            "seconds_per_epoch": float(np.mean([h["train_seconds"] for h in history])),
+            "examples_per_second": self.examples / busy,
+            "tokens_per_second": self.tokens / busy,
+            "padded_tokens_per_second": self.padded_tokens / busy,
+            "steps": len(self.step_seconds),
+        }
+
+    def memory(self, device: torch.device) -> dict:
+        return {
+            "peak_rss_bytes": memory.peak_rss_bytes(),
+            "peak_device_bytes": memory.peak_device_bytes(device),
+            "autograd_saved_bytes_first_step": self.saved_bytes[0],
+            "device": str(device),
+        }
+
+
+def make_optimizer(method: Method, train: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with one parameter group (own lr and weight decay) per group the method declares."""
+    return torch.optim.AdamW(
+        [{"params": g.params, "lr": g.lr, "weight_decay": g.weight_decay, "name": g.name} for g in method.param_groups()],
+        betas=tuple(train.adam_betas), eps=train.adam_eps,
+    )
+
+
+def shard(plan: list, accelerator) -> list:
+    """This process's share of an epoch's batches (every process builds the same seeded plan).
+
+    Processes must take equal counts or they wait on each other forever: the
+    remainder is dropped, and a plan shorter than the process count is run by all.
+    """
+    processes = accelerator.num_processes
+    if len(plan) < processes:
+        return plan
+    return plan[accelerator.process_index : len(plan) - len(plan) % processes : processes]
+
+
+def train_epoch(model, batches_of_items, collator: Collator, accelerator, optimizer, scheduler, train: TrainConfig,
+                meter: Meter, progress: Progress, status: str, first: bool) -> list[float]:
+    """One pass over the epoch's batches: forward, backward, clip, step; returns the losses."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    losses = []
+    model.train()
+    for step, items in enumerate(batches_of_items):
+        batch = {k: v.to(accelerator.device) for k, v in collator(items).items()}
+        started = time.perf_counter()
+        with accelerator.accumulate(model):
+            if first and step == 0:
+                with memory.saved_tensor_bytes(meter.saved_bytes):
+                    loss = model(batch)
+            else:
+                loss = model(batch)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(params, train.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        meter.step(batch, time.perf_counter() - started)
+        losses.append(loss.item())
+        progress.advance(f"{status} loss {np.mean(losses):.3f}")
+    return losses
+
+
 def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Progress, keep_state: dict | None = None,
               draw: int = 0) -> Path:
-    """Train one (method, task set, seed) and write its results file; returns its path.
+    """Train one (method, task set, seed), select on dev, test, and write its results file.
 
     `keep_state`, when given, receives the best checkpoint's tensors under "tensors".
     """
@@ -239,66 +322,37 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     seed_everything(seed)  # building may have trained library stages: start training from the seed
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=config.train.grad_accum)
-    model = PromptedModel(backbone, method)
-    groups = method.param_groups()
-    optimizer = torch.optim.AdamW(
-        [{"params": g.params, "lr": g.lr, "weight_decay": g.weight_decay,
-          "name": g.name} for g in groups],
-        betas=tuple(config.train.adam_betas), eps=config.train.adam_eps,
-    )
     shuffle = torch.Generator().manual_seed(seed)
     per_task = [data.encoded["train"] for data in tasks]
-    num_train = sum(len(items) for items in per_task)
-    epochs = config.train.epochs or tasks[0].task.default_epochs(num_train)
+    epochs = config.train.epochs or tasks[0].task.default_epochs(sum(len(items) for items in per_task))
     plan = training_plan(per_task, config.train.batch_size, shuffle, method.mixing)
-    steps_per_epoch = -(-len(plan) // config.train.grad_accum)
-    scheduler = get_linear_schedule_with_warmup(optimizer, config.train.warmup_steps, steps_per_epoch * epochs)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    optimizer = make_optimizer(method, config.train)
+    total_steps = -(-len(plan) // config.train.grad_accum) * epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, config.train.warmup_steps, total_steps)
+    model, optimizer, scheduler = accelerator.prepare(PromptedModel(backbone, method), optimizer, scheduler)
     unwrapped: PromptedModel = accelerator.unwrap_model(model)
-    pad_to = max(t.task.max_source_length if not config.train.max_source_length else config.train.max_source_length for t in tasks)
-    collator = Collator(tokenizer.pad_token_id, pad_to if config.protocol.pad_to_max_length else None)
+    max_source = config.train.max_source_length or max(t.task.max_source_length for t in tasks)
+    collator = Collator(tokenizer.pad_token_id, max_source if config.protocol.pad_to_max_length else None)
     frozen_before = _frozen_checksum(backbone)
 
-    history, best, best_state = [], None, None
-    saved_bytes, step_times, tokens, padded_tokens = [0], [], 0, 0
+    meter, history, best, best_state = Meter(), [], None, None
     label = f"{config.method} · {'+'.join(task_names)} · seed {seed}" + (f" · k={config.k_shot} draw {draw}" if config.k_shot else "")
-    progress.start_run(label, epochs * len(plan))
+    progress.start_run(label, epochs * len(shard(plan, accelerator)))
     for epoch in range(1, epochs + 1):
-        model.train()
-        epoch_start, losses = time.perf_counter(), []
         if epoch > 1:
             plan = training_plan(per_task, config.train.batch_size, shuffle, method.mixing)
-        for step, items in enumerate(plan):
-            batch = {k: v.to(accelerator.device) for k, v in collator(items).items()}
-            step_start = time.perf_counter()
-            with accelerator.accumulate(model):
-                if epoch == 1 and step == 0:
-                    with memory.saved_tensor_bytes(saved_bytes):
-                        loss = model(batch)
-                else:
-                    loss = model(batch)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_([p for g in groups for p in g.params], config.train.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            step_times.append(time.perf_counter() - step_start)
-            losses.append(loss.item())
-            tokens += int(batch["attention_mask"].sum())
-            padded_tokens += batch["attention_mask"].numel()
-            progress.advance(f"epoch {epoch}/{epochs} loss {np.mean(losses):.3f}")
+        epoch_start = time.perf_counter()
+        losses = train_epoch(model, shard(plan, accelerator), collator, accelerator, optimizer, scheduler, config.train,
+                             meter, progress, f"epoch {epoch}/{epochs}", first=epoch == 1)
         train_seconds = time.perf_counter() - epoch_start
         dev = evaluate(unwrapped, tasks, "validation", config, collator)
-        dev_mean = mean_over_tasks(dev)
         history.append({
             "epoch": epoch, "train_loss": float(np.mean(losses)), "train_seconds": train_seconds,
-            "dev": {name: s.as_dict() for name, s in dev.items()}, "dev_mean": dev_mean,
+            "dev": {name: s.as_dict() for name, s in dev.items()}, "dev_mean": mean_over_tasks(dev),
         })
-        if best is None or dev_mean > best["dev_mean"]:
-            best = history[-1]
-            best_state = copy.deepcopy(unwrapped.method.state_dict())
-        progress.note(f"epoch {epoch}: dev {dev_mean:.2f} (best {best['dev_mean']:.2f} @ {best['epoch']})")
+        if best is None or history[-1]["dev_mean"] > best["dev_mean"]:
+            best, best_state = history[-1], copy.deepcopy(unwrapped.method.state_dict())
+        progress.note(f"epoch {epoch}: dev {history[-1]['dev_mean']:.2f} (best {best['dev_mean']:.2f} @ {best['epoch']})")
 
     unwrapped.method.load_state_dict(best_state)
     if keep_state is not None:
@@ -307,61 +361,47 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     if _frozen_checksum(backbone) != frozen_before:
         raise RuntimeError("the frozen backbone changed during training")
     path = run_path(Path(config.output), config.method, task_names, seed, config.k_shot, draw)
-    prompt_path = path.with_suffix(".safetensors")
-    unwrapped.method.save(prompt_path)
-    exported = unwrapped.method.export()
-    if exported:
-        atomic_write(path.with_suffix(".export.safetensors"), save_tensors({k: v.detach().contiguous().cpu() for k, v in exported.items()}))
-    total_steps = len(step_times)
-    wall = time.perf_counter() - started
-    result = {
-        "schema_version": SCHEMA_VERSION,
-        "run": {"method": config.method, "tasks": task_names, "suite": config.suite, "seed": seed,
-                "preset": config.preset, "profile": config.profile, "backbone": backbone.name,
-                "k_shot": config.k_shot, "draw": draw},
-        "config": config.as_dict(),
-        "method_config": _plain(unwrapped.method.config),
-        "data": {d.task.name: d.describe() for d in tasks},
-        "epochs": history,
-        "best_epoch": best["epoch"],
-        "dev": best["dev"],
-        "test": {name: s.as_dict() for name, s in test.items()},
-        "test_mean": mean_over_tasks(test),
-        "params": unwrapped.method.param_counts().as_dict(),
-        "method_report": unwrapped.method.report(),
-        "memory": {
-            "peak_rss_bytes": memory.peak_rss_bytes(),
-            "peak_device_bytes": memory.peak_device_bytes(accelerator.device),
-            "autograd_saved_bytes_first_step": saved_bytes[0],
-            "device": str(accelerator.device),
-        },
-        "timing": {
-            "wall_seconds": wall,
-            "train_seconds": sum(h["train_seconds"] for h in history),
-            "seconds_per_step": float(np.mean(step_times)) if step_times else None,
-            "seconds_per_epoch": float(np.mean([h["train_seconds"] for h in history])),
-            "examples_per_second": sum(len(items) for items in plan) * epochs / max(sum(step_times), 1e-9),
-            "tokens_per_second": tokens / max(sum(step_times), 1e-9),
-            "padded_tokens_per_second": padded_tokens / max(sum(step_times), 1e-9),
-            "steps": total_steps,
-        },
-        "checkpoint": prompt_path.name,
-        "export": path.with_suffix(".export.safetensors").name if exported else None,
-        "environment": {"packages": package_versions(), "git_commit": git_commit(), "torch_threads": torch.get_num_threads()},
-    }
-    write_json(path, result)
-    progress.finish_run(f"{label}: test {result['test_mean']:.2f}")
+    if accelerator.is_main_process:
+        result = {
+            "schema_version": SCHEMA_VERSION,
+            "run": {"method": config.method, "tasks": task_names, "suite": config.suite, "seed": seed,
+                    "preset": config.preset, "profile": config.profile, "backbone": backbone.name,
+                    "k_shot": config.k_shot, "draw": draw},
+            "config": config.as_dict(),
+            "method_config": asdict(unwrapped.method.config),
+            "data": {d.task.name: d.describe() for d in tasks},
+            "epochs": history,
+            "best_epoch": best["epoch"],
+            "dev": best["dev"],
+            "test": {name: s.as_dict() for name, s in test.items()},
+            "test_mean": mean_over_tasks(test),
+            "params": unwrapped.method.param_counts().as_dict(),
+            "method_report": unwrapped.method.report(),
+            "memory": meter.memory(accelerator.device),
+            "timing": meter.timing(history, time.perf_counter() - started),
+            **write_checkpoints(unwrapped.method, path),
+            "environment": {"packages": package_versions(), "git_commit": git_commit(),
+                            "torch_threads": torch.get_num_threads(), "processes": accelerator.num_processes},
+        }
+        write_json(path, result)
+        progress.finish_run(f"{label}: test {result['test_mean']:.2f}")
+    accelerator.wait_for_everyone()
     return path
+
+
+def write_checkpoints(method: Method, path: Path) -> dict:
+    """The method's own tensors (and its inference exports) beside the results file."""
+    method.save(path.with_suffix(".safetensors"))
+    exported = method.export()
+    if exported:
+        tensors = {k: v.detach().contiguous().cpu() for k, v in exported.items()}
+        atomic_write(path.with_suffix(".export.safetensors"), save_tensors(tensors))
+    return {"checkpoint": path.with_suffix(".safetensors").name,
+            "export": path.with_suffix(".export.safetensors").name if exported else None}
 
 
 def _frozen_checksum(backbone: Backbone) -> float:
     return float(sum(p.detach().double().sum() for p in backbone.model.parameters()))
-
-
-def _plain(config) -> dict:
-    from dataclasses import asdict
-
-    return asdict(config)
 
 
 def run(config: RunConfig, progress: Progress) -> list[Path]:
