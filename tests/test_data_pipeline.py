@@ -114,3 +114,18 @@ def test_unreadable_record_stops_with_one_line(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert f"{folder / 'train.jsonl'}: line 1: not valid JSON" in err
+
+
+@pytest.mark.parametrize("processes,plan_length,expected", [
+    (1, 5, [[0, 1, 2, 3, 4]]),
+    (2, 5, [[0, 2], [1, 3]]),  # the remainder is dropped: equal step counts on every process
+    (3, 2, [[0, 1], [0, 1], [0, 1]]),  # fewer batches than processes: all run them
+])
+def test_shard_gives_every_process_the_same_number_of_batches(processes, plan_length, expected):
+    from types import SimpleNamespace
+
+    from bench.runner import shard
+
+    shares = [shard(list(range(plan_length)), SimpleNamespace(num_processes=processes, process_index=i))
+              for i in range(processes)]
+    assert shares == expected
