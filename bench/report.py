@@ -1,8 +1,10 @@
 """Results directory -> markdown leaderboard, with the papers' numbers beside ours.
 
-One table per suite: a row per (method, preset, backbone, profile), a column
-per task and the suite average, cells `mean ± std` over seeds of the metric
-the papers report for that task; then param/task, memory and time, and
+One table per suite: a row per (method, setting, preset, backbone, profile), a
+column per task and the suite average, cells `mean ± std` over seeds of the
+metric the papers report for that task; then param/task, peak memory (device
+memory on CUDA, resident memory on CPU), the bytes autograd saves for backward
+in one training step (deterministic, comparable on any device) and time; and
 reference rows from the published tables with the delta of our average.
 """
 from __future__ import annotations
@@ -125,7 +127,7 @@ def suite_table(suite: str, results: list[dict]) -> str:
         for task, test in result["test"].items():
             rows[key]["scores"][task][(run["seed"], run.get("draw", 0))] = test["metrics"][report_metric(task)]
     headers = ["method", "setting", "preset", "backbone", "runs", *present, "avg", "Δ paper avg", "param/task",
-               "peak memory", "time/run"]
+               "peak memory", "saved activations", "time/run"]
     table = []
     for (method, k_shot, preset, backbone, profile), row in sorted(rows.items()):
         scores = row["scores"]
@@ -140,6 +142,7 @@ def suite_table(suite: str, results: list[dict]) -> str:
             len(runs), *[fmt(list(scores[t].values())) for t in present], fmt(averages), delta,
             human_count(first["params"]["param_per_task"]),
             human_bytes(max(r["memory"]["peak_device_bytes"] or r["memory"]["peak_rss_bytes"] for r in row["results"])),
+            human_bytes(max(r["memory"]["autograd_saved_bytes_first_step"] for r in row["results"])),
             human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row["results"]])),
         ])
     papers = {paper_method(method, k_shot): (method, k_shot) for method, k_shot in sorted({key[:2] for key in rows})}
@@ -150,7 +153,7 @@ def suite_table(suite: str, results: list[dict]) -> str:
             avg = reference.get(f"avg_{suite}")
             table.append([f"*{paper_row[0]} (paper)*", paper_row[1], "", cite, "", *[
                 f"{reference[t][0]:.1f}" if t in reference else "–" for t in present
-            ], f"{avg[0]:.1f}" if avg and complete_suite else "–", "", "", "", ""])
+            ], f"{avg[0]:.1f}" if avg and complete_suite else "–", "", "", "", "", ""])
     metrics = ", ".join(f"{t}: {report_metric(t)}" for t in present)
     note = "" if complete_suite else f" Only {len(present)} of the suite's {len(tasks)} tasks ran: no suite delta."
     return (f"## {suite}\n\nMetrics: {metrics}. `runs` counts seeds × few-shot draws.{note}\n\n"
