@@ -19,8 +19,10 @@ class TrainConfig:
 
     epochs: int = 0
     """0: the task's default (20 under 10k training examples, 10 above, 5 for MRQA)."""
-    batch_size: int = 32
-    grad_accum: int = 1
+    batch_size: int = 0
+    """0: the task's default (32; MRQA 16 with 2 accumulation steps)."""
+    grad_accum: int = 0
+    """0: the task's default (1; MRQA 2)."""
     eval_batch_size: int = 64
     warmup_steps: int = 500
     max_grad_norm: float = 1.0

@@ -256,6 +256,15 @@ class Meter:
         }
 
 
+def resolve_schedule(train: TrainConfig, task: Task, num_train: int) -> dict:
+    """The config's epochs and batch, or where it says 0 the (first) task's defaults."""
+    return {
+        "epochs": train.epochs or task.default_epochs(num_train),
+        "batch_size": train.batch_size or task.batch_size,
+        "grad_accum": train.grad_accum or task.grad_accum,
+    }
+
+
 def make_optimizer(method: Method, train: TrainConfig) -> torch.optim.Optimizer:
     """AdamW with one parameter group (own lr and weight decay) per group the method declares."""
     return torch.optim.AdamW(
@@ -321,13 +330,14 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     method = build_method(config, backbone, task_names, seed, progress)
     seed_everything(seed)  # building may have trained library stages: start training from the seed
 
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=config.train.grad_accum)
-    shuffle = torch.Generator().manual_seed(seed)
     per_task = [data.encoded["train"] for data in tasks]
-    epochs = config.train.epochs or tasks[0].task.default_epochs(sum(len(items) for items in per_task))
-    plan = training_plan(per_task, config.train.batch_size, shuffle, method.mixing)
+    schedule = resolve_schedule(config.train, tasks[0].task, sum(len(items) for items in per_task))
+    epochs, batch_size = schedule["epochs"], schedule["batch_size"]
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=schedule["grad_accum"])
+    shuffle = torch.Generator().manual_seed(seed)
+    plan = training_plan(per_task, batch_size, shuffle, method.mixing)
     optimizer = make_optimizer(method, config.train)
-    total_steps = -(-len(plan) // config.train.grad_accum) * epochs
+    total_steps = -(-len(plan) // schedule["grad_accum"]) * epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, config.train.warmup_steps, total_steps)
     model, optimizer, scheduler = accelerator.prepare(PromptedModel(backbone, method), optimizer, scheduler)
     unwrapped: PromptedModel = accelerator.unwrap_model(model)
@@ -340,7 +350,7 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     progress.start_run(label, epochs * len(shard(plan, accelerator)))
     for epoch in range(1, epochs + 1):
         if epoch > 1:
-            plan = training_plan(per_task, config.train.batch_size, shuffle, method.mixing)
+            plan = training_plan(per_task, batch_size, shuffle, method.mixing)
         epoch_start = time.perf_counter()
         losses = train_epoch(model, shard(plan, accelerator), collator, accelerator, optimizer, scheduler, config.train,
                              meter, progress, f"epoch {epoch}/{epochs}", first=epoch == 1)
@@ -368,6 +378,7 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
                     "preset": config.preset, "profile": config.profile, "backbone": backbone.name,
                     "k_shot": config.k_shot, "draw": draw},
             "config": config.as_dict(),
+            "schedule": schedule,
             "method_config": asdict(unwrapped.method.config),
             "data": {d.task.name: d.describe() for d in tasks},
             "epochs": history,

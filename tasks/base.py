@@ -63,6 +63,9 @@ class Task:
     max_source_length: ClassVar[int] = 256
     max_target_length: ClassVar[int | None] = None
     """None: the longest label (classification) or 128 (open-ended)."""
+    batch_size: ClassVar[int] = 32
+    grad_accum: ClassVar[int] = 1
+    """The papers' batch: 32, or for MRQA 16 with 2 accumulation steps."""
     official_dir: ClassVar[str] = ""
     """Folder under `--data-dir` holding the official release files."""
     official_splits: ClassVar[dict[str, str]] = {}

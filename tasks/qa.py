@@ -145,6 +145,7 @@ class MrqaTask(QaTask):
 
     hub = HubSource("mrqa-workshop/mrqa", "plain_text", "refs/convert/parquet")
     official_dir = "mrqa"
+    batch_size, grad_accum = 16, 2
     subset: ClassVar[str]
     """The Hub's `subset` value, the release's file name and its header's `dataset`."""
 

@@ -129,3 +129,14 @@ def test_shard_gives_every_process_the_same_number_of_batches(processes, plan_le
     shares = [shard(list(range(plan_length)), SimpleNamespace(num_processes=processes, process_index=i))
               for i in range(processes)]
     assert shares == expected
+
+
+def test_schedule_defaults_follow_the_papers_unless_set():
+    from bench.config import TrainConfig
+    from bench.runner import resolve_schedule
+
+    assert resolve_schedule(TrainConfig(), TASKS.get("newsqa"), 74_000) == {"epochs": 5, "batch_size": 16, "grad_accum": 2}
+    assert resolve_schedule(TrainConfig(), TASKS.get("cb"), 250) == {"epochs": 20, "batch_size": 32, "grad_accum": 1}
+    assert resolve_schedule(TrainConfig(), TASKS.get("mnli"), 392_702) == {"epochs": 10, "batch_size": 32, "grad_accum": 1}
+    assert resolve_schedule(TrainConfig(epochs=3, batch_size=8), TASKS.get("newsqa"), 10) == {
+        "epochs": 3, "batch_size": 8, "grad_accum": 2}
