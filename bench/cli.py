@@ -56,6 +56,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--k-shot", type=int, help="few-shot: train on K examples drawn from train")
     run.add_argument("--k-shot-draws", type=int, help="few-shot repetitions (different draws; ATTEMPT 3, MPT 10)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument("--resume", action="store_true", help="skip runs whose results already record this config")
 
 
 def build_parser() -> Parser:
@@ -179,7 +180,7 @@ def cmd_run(args) -> int:
     config = resolve_run_config(args)
     progress = Progress() if args.quiet else RichDisplay()
     try:
-        paths = run(config, progress)
+        paths = run(config, progress, resume=args.resume)
     finally:
         progress.close()
     output = Path(config.output)

@@ -415,11 +415,24 @@ def _frozen_checksum(backbone: Backbone) -> float:
     return float(sum(p.detach().double().sum() for p in backbone.model.parameters()))
 
 
-def run(config: RunConfig, progress: Progress) -> list[Path]:
-    """Every seed of every task set of the config."""
+def run(config: RunConfig, progress: Progress, resume: bool = False) -> list[Path]:
+    """Every seed of every task set of the config (with `resume`, skipping finished ones)."""
     paths = []
     for draw in range(config.k_shot_draws if config.k_shot else 1):
         for seed in config.seeds:
             for names in task_sets(config):
-                paths.append(train_one(config, names, seed, progress, draw=draw))
+                path = run_path(Path(config.output), config.method, names, seed, config.k_shot, draw)
+                if resume and finished(path, config):
+                    progress.note(f"{path}: already done, skipped")
+                else:
+                    path = train_one(config, names, seed, progress, draw=draw)
+                paths.append(path)
     return paths
+
+
+def finished(path: Path, config: RunConfig) -> bool:
+    """A results file that records exactly this config (written atomically, so never partial)."""
+    if not path.is_file():
+        return False
+    recorded = json.loads(path.read_text()).get("config")
+    return recorded == json.loads(json.dumps(config.as_dict()))

@@ -65,3 +65,13 @@ def test_rerun_from_results_file_reproduces_numbers(smoke, tmp_path):
     assert again["test"] == original["test"]
     assert (load_file(str(tmp_path / "pt/wsc/seed0.safetensors"))["prompt"]
             .equal(load_file(str(smoke / "pt/wsc/seed0.safetensors"))["prompt"]))
+
+
+def test_resume_skips_finished_runs_and_reruns_changed_ones(smoke, capsys):
+    before = {p: p.stat().st_mtime_ns for p in smoke.rglob("seed0.json")}
+    assert main(["run", "--method", "pt", "--suite", "superglue", "--profile", "smoke", "--quiet", "--resume",
+                 "--output", str(smoke)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in smoke.rglob("seed0.json")} == before
+    assert main(["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--quiet", "--resume",
+                 "--epochs", "1", "--output", str(smoke)]) == 0
+    assert (smoke / "pt/cb/seed0.json").stat().st_mtime_ns != before[smoke / "pt/cb/seed0.json"]
