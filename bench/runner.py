@@ -92,7 +92,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare_task(task: Task, task_id: int, config: RunConfig, source: DataSource, tokenizer, draw: int) -> TaskData:
+def source_length(task: Task, config: RunConfig, multi_task: bool) -> int:
+    """Tokens of source kept: the config's, else the task's single- or multi-task default."""
+    return config.train.max_source_length or (task.multitask_max_source_length if multi_task else task.max_source_length)
+
+
+def prepare_task(task: Task, task_id: int, config: RunConfig, source: DataSource, tokenizer, draw: int,
+                 multi_task: bool) -> TaskData:
     protocol, train = config.protocol, config.train
     examples = {
         split: load_examples(task, split, source, protocol, config.data_seed, config.k_shot, config.data_seed + draw)
@@ -103,7 +109,7 @@ def prepare_task(task: Task, task_id: int, config: RunConfig, source: DataSource
     if train.max_eval_examples:
         for split in EVAL_SPLITS:
             examples[split] = examples[split][: train.max_eval_examples]
-    max_source = train.max_source_length or task.max_source_length
+    max_source = source_length(task, config, multi_task)
     max_target = train.max_target_length or task.default_max_target_length(tokenizer)
     encoded = {split: encode(ex, tokenizer, max_source, max_target, task_id) for split, ex in examples.items()}
     max_new = {split: max_new_tokens(ex, tokenizer, config) for split, ex in examples.items() if split in EVAL_SPLITS}
@@ -326,7 +332,8 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     backbone = cached_backbone(config.model)
     tokenizer = backbone.tokenizer
     source = DataSource.resolve(config.data_dir, config.fixtures)
-    tasks = [prepare_task(TASKS.get(name), i, config, source, tokenizer, draw) for i, name in enumerate(task_names)]
+    multi_task = len(task_names) > 1
+    tasks = [prepare_task(TASKS.get(name), i, config, source, tokenizer, draw, multi_task) for i, name in enumerate(task_names)]
     method = build_method(config, backbone, task_names, seed, progress)
     seed_everything(seed)  # building may have trained library stages: start training from the seed
 
@@ -341,7 +348,7 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     scheduler = get_linear_schedule_with_warmup(optimizer, config.train.warmup_steps, total_steps)
     model, optimizer, scheduler = accelerator.prepare(PromptedModel(backbone, method), optimizer, scheduler)
     unwrapped: PromptedModel = accelerator.unwrap_model(model)
-    max_source = config.train.max_source_length or max(t.task.max_source_length for t in tasks)
+    max_source = max(source_length(t.task, config, multi_task) for t in tasks)
     collator = Collator(tokenizer.pad_token_id, max_source if config.protocol.pad_to_max_length else None)
     frozen_before = _frozen_checksum(backbone)
 

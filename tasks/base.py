@@ -61,6 +61,8 @@ class Task:
     """Metrics averaged for checkpoint selection (None: all, the official `average_metrics`);
     generation tasks select on BLEU since TER falls as quality rises."""
     max_source_length: ClassVar[int] = 256
+    multitask_max_source_length: ClassVar[int] = 256
+    """In multi-task runs the papers used 256 for GLUE, SuperGLUE and Others, 512 for MRQA."""
     max_target_length: ClassVar[int | None] = None
     """None: the longest label (classification) or 128 (open-ended)."""
     batch_size: ClassVar[int] = 32

@@ -77,7 +77,7 @@ def read_json(path: Path):
 class QaTask(Task):
     split_protocol = "large"
     metrics = ("squad_f1", "squad_em")
-    max_source_length = 512
+    max_source_length = multitask_max_source_length = 512
 
     def answers(self, row: dict) -> list[str]:
         """Gold answer strings of a Hub row, as stored."""

@@ -214,7 +214,6 @@ class RecordTask(SuperGlueTask):
     split_protocol = "large"
     labels = None
     metrics = ("squad_f1", "squad_em")
-    max_source_length = 512
 
     def convert(self, record, path, index):
         passage = field(record, "passage", path, index)

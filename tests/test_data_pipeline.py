@@ -140,3 +140,16 @@ def test_schedule_defaults_follow_the_papers_unless_set():
     assert resolve_schedule(TrainConfig(), TASKS.get("mnli"), 392_702) == {"epochs": 10, "batch_size": 32, "grad_accum": 1}
     assert resolve_schedule(TrainConfig(epochs=3, batch_size=8), TASKS.get("newsqa"), 10) == {
         "epochs": 3, "batch_size": 8, "grad_accum": 2}
+
+
+def test_source_lengths_single_and_multi_task():
+    from bench.config import RunConfig
+    from bench.runner import source_length
+
+    config = RunConfig()
+    lengths = {name: (source_length(TASKS.get(name), config, False), source_length(TASKS.get(name), config, True))
+               for name in ("boolq", "multirc", "record", "squad", "newsqa")}
+    assert lengths == {"boolq": (256, 256), "multirc": (348, 256), "record": (256, 256), "squad": (512, 512),
+                       "newsqa": (512, 512)}
+    config.train.max_source_length = 100
+    assert source_length(TASKS.get("multirc"), config, False) == 100
