@@ -127,7 +127,8 @@ def build_parser() -> Parser:
     attention.add_argument("results", nargs="+", help="results files or folders")
     attention.add_argument("--out", help="PNG file (default: attention.png in the first folder given)")
 
-    methods = sub.add_parser("methods", help="list methods")
+    methods = sub.add_parser("methods", help="list methods, or one method's options")
+    methods.add_argument("name", nargs="?", help="a method: show its options with defaults and meaning")
     methods.add_argument("--json", action="store_true")
     return parser
 
@@ -341,6 +342,17 @@ def cmd_tasks(args) -> int:
 def cmd_methods(args) -> int:
     from methods.registry import METHODS
 
+    if args.name:
+        spec = METHODS.get(args.name)
+        options = spec.options()
+        if args.json:
+            print(json.dumps({"name": METHODS.canonical(args.name), "summary": spec.summary, "options": options},
+                             indent=2, default=str))
+        else:
+            print(f"{METHODS.canonical(args.name)}: {spec.summary}\n(set with --option NAME=VALUE)\n")
+            for option in options:
+                print(f"  {option['name']} = {option['default']!r}\n      {option['doc']}")
+        return 0
     described = [{"name": name, "aliases": METHODS.aliases_of(name), "summary": spec.summary,
                   "multi_task": spec.cls.multi_task, "overrides": spec.overrides} for name, spec in METHODS.items()]
     if args.json:

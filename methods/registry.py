@@ -27,6 +27,32 @@ class MethodSpec:
     def build(self, config, context: MethodContext) -> Method:
         return self.cls(config, context)
 
+    def options(self) -> list[dict]:
+        """Every config field with its default (variant overrides applied) and its docstring."""
+        config, docs = self.make_config(), field_docs(self.config_cls)
+        return [{"name": f.name, "default": getattr(config, f.name), "doc": docs.get(f.name, "")} for f in fields(config)]
+
+
+def field_docs(cls) -> dict[str, str]:
+    """The docstrings written under dataclass fields (and those of its bases), read from the source."""
+    import ast
+    import inspect
+    import textwrap
+
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body
+        for node, following in zip(body, body[1:]):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+                    and isinstance(following.value.value, str)):
+                docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
 
 def apply_options(config, options: dict[str, Any]):
     """Set config fields from `name=value` options, typed by the field's default."""

@@ -83,3 +83,19 @@ def test_data_show_json_lines_in_split_order(capsys, shared_data):
     assert lines[0]["source"] == (f"superglue-copa premise: {first['premise']} choice1: {first['choice1']} "
                                   f"choice2: {first['choice2']}")
     assert lines[0]["target"] == str(first["label"])
+
+
+def test_method_options_are_listed_with_defaults_and_meaning(capsys):
+    code, out, _ = run_cli(capsys, "methods", "attempt-token", "--json")
+    described = json.loads(out)
+    options = {o["name"]: o for o in described["options"]}
+    assert code == 0 and described["name"] == "attempt-token"
+    assert options["attention"]["default"] == "token" and options["prompt_length"]["default"] == 100
+    assert "d·e" in options["temperature"]["doc"]
+
+
+def test_every_option_of_every_method_is_documented():
+    from methods.registry import METHODS
+
+    undocumented = {name: [o["name"] for o in spec.options() if not o["doc"]] for name, spec in METHODS.items()}
+    assert {name: fields for name, fields in undocumented.items() if fields} == {}

@@ -16,4 +16,6 @@ class PTConfig:
     init_checkpoint: str = ""
     """A saved [m, d] prompt when init = checkpoint (safetensors or torch file)."""
     lr: float = 0.3
+    """Prompt learning rate (the papers: 0.3)."""
     weight_decay: float = 1e-5
+    """AdamW weight decay (the papers' PT setting: 1e-5)."""

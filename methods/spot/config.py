@@ -20,7 +20,9 @@ class SpotConfig:
     prompt_length: int = 100
     """m: rows of the soft prompt (100 in every paper); also the length of the source prompts."""
     lr: float = 0.3
+    """Prompt learning rate (the papers: 0.3)."""
     weight_decay: float = 1e-5
+    """AdamW weight decay (the papers' PT setting: 1e-5)."""
     sources: str = ALL_SOURCES
     """Comma-separated source tasks whose PT prompts (the library's) the target starts from."""
 
