@@ -5,9 +5,9 @@ import json
 
 import pytest
 import torch
+from transformers import T5ForConditionalGeneration
 
 from bench.cli import main
-from transformers import T5ForConditionalGeneration
 
 
 @pytest.fixture(scope="module")
