@@ -167,7 +167,8 @@ def resolve_run_config(args):
     config.method = METHODS.canonical(config.method)
     config.preset = PRESETS.canonical(config.preset)
     check_backbone_name(config.model)
-    config.protocol  # validates switches before any work
+    # build once what the run will build, so bad switches and options fail before any work
+    PRESETS.get(config.preset).with_overrides(config.protocol_overrides)
     METHODS.get(config.method).make_config(config.method_options)
     return config
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bench.presets import Protocol
 from tasks.base import DataError, Example, HubSource, Task
 from tasks.loading import read_jsonl
 

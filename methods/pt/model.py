@@ -1,7 +1,6 @@
 """PT: one trainable `[m, d]` matrix in front of every input; the LM stays frozen."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from methods.base import Method, MethodContext, ParamCounts, ParamGroup, numel
