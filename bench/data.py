@@ -32,14 +32,16 @@ def cache_root() -> Path:
     return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench")) / "tokens"
 
 
-def encode(examples: list[Example], tokenizer, max_source: int, max_target: int, task_id: int) -> list[Encoded]:
+def encode(examples: list[Example], tokenizer, max_source: int, max_target: int, task_id: int,
+           digest: str | None = None) -> list[Encoded]:
     """Tokenise sources and targets (truncated, each ending in EOS), cached on disk.
 
     The cache key is the examples' fingerprint plus the tokenizer and lengths, so a
-    change in data, format or tokenizer never reuses stale ids.
+    change in data, format or tokenizer never reuses stale ids. `digest` is the
+    examples' fingerprint when the caller already has it.
     """
     key = hashlib.sha256(json.dumps([
-        fingerprint(examples), len(examples), type(tokenizer).__name__, tokenizer.name_or_path, len(tokenizer),
+        digest or fingerprint(examples), len(examples), type(tokenizer).__name__, tokenizer.name_or_path, len(tokenizer),
         max_source, max_target,
     ]).encode()).hexdigest()[:24]
     path = cache_root() / f"{key}.npz"

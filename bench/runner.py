@@ -45,13 +45,14 @@ class TaskData:
     examples: dict[str, list[Example]]
     encoded: dict[str, list[Encoded]]
     source: dict
+    fingerprints: dict[str, str]
     max_new_tokens: dict[str, int]
 
     def describe(self) -> dict:
         return {
             "source": self.source,
             "sizes": {split: len(examples) for split, examples in self.examples.items()},
-            "fingerprints": {split: fingerprint(examples) for split, examples in self.examples.items()},
+            "fingerprints": self.fingerprints,
             "max_new_tokens": self.max_new_tokens,
         }
 
@@ -111,9 +112,10 @@ def prepare_task(task: Task, task_id: int, config: RunConfig, source: DataSource
             examples[split] = examples[split][: train.max_eval_examples]
     max_source = source_length(task, config, multi_task)
     max_target = train.max_target_length or task.default_max_target_length(tokenizer)
-    encoded = {split: encode(ex, tokenizer, max_source, max_target, task_id) for split, ex in examples.items()}
+    prints = {split: fingerprint(ex) for split, ex in examples.items()}
+    encoded = {split: encode(ex, tokenizer, max_source, max_target, task_id, prints[split]) for split, ex in examples.items()}
     max_new = {split: max_new_tokens(ex, tokenizer, config) for split, ex in examples.items() if split in EVAL_SPLITS}
-    return TaskData(task, task_id, examples, encoded, source.describe(task), max_new)
+    return TaskData(task, task_id, examples, encoded, source.describe(task), prints, max_new)
 
 
 def max_new_tokens(examples: list[Example], tokenizer, config: RunConfig) -> int:
