@@ -10,7 +10,6 @@ from typing import Any
 
 from bench.registry import Registry, UsageError
 from methods.base import Method, MethodContext
-from methods.pt import PromptTuning, PTConfig
 
 
 @dataclass(frozen=True)
@@ -80,23 +79,23 @@ def _coerce(name: str, value, current):
 
 
 METHODS: Registry[MethodSpec] = Registry("method")
-METHODS.register("pt", MethodSpec(PromptTuning, PTConfig, summary="prompt tuning (Lester et al., 2021)"),
-                 aliases=("prompt-tuning",))
 
 
 def _discover() -> None:
     """Method packages register themselves: each `methods/<name>/__init__.py` that defines
-    `register(registry)` adds its entries (plugins need no edit here)."""
+    `register(registry)` adds its entries (plugins need no edit here). PT, the baseline
+    the others build on, comes first; the rest in name order."""
     import importlib
     import pkgutil
 
     import methods
 
-    for info in sorted(pkgutil.iter_modules(methods.__path__), key=lambda i: i.name):
-        if info.ispkg and info.name != "pt":
-            module = importlib.import_module(f"methods.{info.name}")
-            if hasattr(module, "register"):
-                module.register(METHODS)
+    packages = sorted((info.name for info in pkgutil.iter_modules(methods.__path__) if info.ispkg),
+                      key=lambda name: (name != "pt", name))
+    for name in packages:
+        module = importlib.import_module(f"methods.{name}")
+        if hasattr(module, "register"):
+            module.register(METHODS)
 
 
 _discover()
