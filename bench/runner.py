@@ -235,6 +235,7 @@ class Meter:
     tokens: int = 0
     padded_tokens: int = 0
     saved_bytes: list[int] = field(default_factory=lambda: [0])
+    peak_scope: str = "process"
 
     def step(self, batch: dict, seconds: float) -> None:
         self.step_seconds.append(seconds)
@@ -258,6 +259,7 @@ class Meter:
     def memory(self, device: torch.device) -> dict:
         return {
             "peak_rss_bytes": memory.peak_rss_bytes(),
+            "peak_rss_scope": self.peak_scope,
             "peak_device_bytes": memory.peak_device_bytes(device),
             "autograd_saved_bytes_first_step": self.saved_bytes[0],
             "device": str(device),
@@ -354,7 +356,7 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     collator = Collator(tokenizer.pad_token_id, max_source if config.protocol.pad_to_max_length else None)
     frozen_before = _frozen_checksum(backbone)
 
-    meter, history, best, best_state = Meter(), [], None, None
+    meter, history, best, best_state = Meter(peak_scope=memory.reset_peaks(accelerator.device)), [], None, None
     label = f"{config.method} · {'+'.join(task_names)} · seed {seed}" + (f" · k={config.k_shot} draw {draw}" if config.k_shot else "")
     progress.start_run(label, epochs * len(shard(plan, accelerator)))
     for epoch in range(1, epochs + 1):

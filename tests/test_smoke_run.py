@@ -35,6 +35,7 @@ def test_one_result_per_task_with_full_record(smoke):
     assert result["config"]["protocol"]["copa_question"] is True
     assert result["config"]["train"]["epochs"] == 2 and result["method_config"]["prompt_length"] == 10
     assert result["memory"]["peak_rss_bytes"] > 0 and result["memory"]["autograd_saved_bytes_first_step"] > 0
+    assert result["memory"]["peak_rss_scope"] == "run"  # Linux: the peak is reset at the start of each run
     assert result["timing"]["steps"] == 8  # 32 examples / batch 8 x 2 epochs
     assert result["environment"]["packages"]["torch"]
 
