@@ -35,6 +35,26 @@ class DataError(Exception):
     """A data file or record that cannot be used: one line naming file, record, problem."""
 
 
+def locate(where: int | str) -> str:
+    """A record's place in a file: its number, or a description such as "article 0 paragraph 2"."""
+    return f"record {where}" if isinstance(where, int) else where
+
+
+def field(record, name: str, path: Path, where: int | str):
+    """`record[name]`, or a DataError naming the file, the record and the missing field."""
+    if not isinstance(record, dict) or name not in record:
+        raise DataError(f"{path}: {locate(where)}: missing field {name!r}")
+    return record[name]
+
+
+def label_index(value, names: tuple, path: Path, where: int | str) -> int:
+    """An official label (string, boolean or integer) -> its Hub id, its position in `names`;
+    anything else is a DataError that lists the valid labels."""
+    if value not in names:
+        raise DataError(f"{path}: {locate(where)}: unknown label {value!r} (valid: {', '.join(map(str, names))})")
+    return names.index(value)
+
+
 class Task:
     name: ClassVar[str]
     """Registry name (what users type)."""

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from tasks.base import DataError, HubSource, Task
+from tasks.base import DataError, HubSource, Task, label_index
 from tasks.loading import read_jsonl
 
 GLUE_REVISION = "main"
@@ -61,12 +61,6 @@ def tsv_records(path: Path, required: tuple[str, ...] = (), columns: tuple[str, 
     return records
 
 
-def label_id(value: str, names: tuple[str, ...], path: Path, index: int) -> int:
-    if value not in names:
-        raise DataError(f"{path}: record {index}: unknown label {value!r} (valid: {', '.join(names)})")
-    return names.index(value)
-
-
 class GlueTask(Task):
     official_splits = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
     labels = ("0", "1")
@@ -102,7 +96,7 @@ class GlueTask(Task):
 
     def label(self, value: str, path: Path, index: int) -> int | float:
         """Official label string -> Hub label."""
-        return label_id(value, self.file_labels, path, index)
+        return label_index(value, self.file_labels, path, index)
 
     def source(self, row, protocol):
         return self.join(*((column, row[column]) for column in self.columns))

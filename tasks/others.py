@@ -12,10 +12,9 @@ import csv
 import re
 from pathlib import Path
 
-from tasks.base import DataError, HubSource, Task
-from tasks.glue import label_id, tsv_records
+from tasks.base import DataError, HubSource, Task, field, label_index
+from tasks.glue import tsv_records
 from tasks.loading import read_jsonl
-from tasks.superglue import field
 
 
 def release_file(task: Task, data_dir: Path, hub_split: str) -> Path:
@@ -115,7 +114,7 @@ class Yelp(Task):
                     raise DataError(f"{path}: line {reader.line_num}: {len(fields)} fields, expected class and text")
                 klass, text = fields
                 rows.append({"text": text.replace('"', '""').strip(),
-                             "label": label_id(klass, self.CLASSES, path, reader.line_num)})
+                             "label": label_index(klass, self.CLASSES, path, reader.line_num)})
         return rows
 
     def source(self, row, protocol):
@@ -141,7 +140,7 @@ class SciTail(Task):
         rows = []
         for index, record in enumerate(read_jsonl(path)):
             row = {key: field(record, key, path, index) for key in self.COLUMNS}
-            label_id(row["gold_label"], self.label_names, path, index)
+            label_index(row["gold_label"], self.label_names, path, index)
             rows.append(row)
         return rows
 
@@ -171,7 +170,7 @@ class PAWS(Task):
             if not record["id"].isdigit():
                 raise DataError(f"{path}: record {index}: id {record['id']!r} is not an integer")
             rows.append({"id": int(record["id"]), "sentence1": record["sentence1"], "sentence2": record["sentence2"],
-                         "label": label_id(record["label"], self.labels, path, index)})
+                         "label": label_index(record["label"], self.labels, path, index)})
         return rows
 
     def source(self, row, protocol):

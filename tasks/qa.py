@@ -32,7 +32,7 @@ from typing import ClassVar
 import regex
 
 from bench.presets import Protocol
-from tasks.base import DataError, HubSource, Task
+from tasks.base import DataError, HubSource, Task, field
 from tasks.loading import read_json_lines
 
 NOT_WORD_CHARACTER = regex.compile(r"([^_\s\p{N}\p{L}\p{M}])")
@@ -46,13 +46,6 @@ def pad_punctuation(text: str) -> str:
     normaliser drops leading and trailing spaces, so the token ids are the
     official code's, while the strings stay joined by single spaces."""
     return WHITESPACE.sub(" ", NOT_WORD_CHARACTER.sub(r" \1 ", text)).strip()
-
-
-def need(record, name: str, path: Path, where: str):
-    """`record[name]`, or a DataError naming the file, the record and the field."""
-    if not isinstance(record, dict) or name not in record:
-        raise DataError(f"{path}: {where}: missing field {name!r}")
-    return record[name]
 
 
 def gold_answers(answers: list[str], path: Path, where: str) -> list[str]:
@@ -108,20 +101,20 @@ class Squad(QaTask):
     def read_official(self, data_dir, hub_split):
         path = data_dir / self.official_dir / self.official_splits[hub_split]
         rows = []
-        for a, article in enumerate(need(read_json(path), "data", path, "top level")):
-            for p, paragraph in enumerate(need(article, "paragraphs", path, f"article {a}")):
-                context = need(paragraph, "context", path, f"article {a} paragraph {p}")
-                for q, qa in enumerate(need(paragraph, "qas", path, f"article {a} paragraph {p}")):
+        for a, article in enumerate(field(read_json(path), "data", path, "top level")):
+            for p, paragraph in enumerate(field(article, "paragraphs", path, f"article {a}")):
+                context = field(paragraph, "context", path, f"article {a} paragraph {p}")
+                for q, qa in enumerate(field(paragraph, "qas", path, f"article {a} paragraph {p}")):
                     where = f"article {a} paragraph {p} question {q}"
-                    answers = gold_answers(need(qa, "answers", path, where), path, where)
+                    answers = gold_answers(field(qa, "answers", path, where), path, where)
                     rows.append({
-                        "id": need(qa, "id", path, where),
+                        "id": field(qa, "id", path, where),
                         "title": article.get("title", ""),
                         "context": context,
-                        "question": need(qa, "question", path, where),
+                        "question": field(qa, "question", path, where),
                         "answers": {
-                            "text": [need(answer, "text", path, where) for answer in answers],
-                            "answer_start": [need(answer, "answer_start", path, where) for answer in answers],
+                            "text": [field(answer, "text", path, where) for answer in answers],
+                            "answer_start": [field(answer, "answer_start", path, where) for answer in answers],
                         },
                     })
         return rows
@@ -176,7 +169,7 @@ class MrqaTask(QaTask):
         rows = []
         for number, record in read_json_lines(path):
             if number == 1 and "header" in record:
-                dataset = need(record["header"], "dataset", path, "header")
+                dataset = field(record["header"], "dataset", path, "header")
                 if dataset != self.subset:
                     raise DataError(f"{path}: header: dataset {dataset!r}, expected {self.subset!r}")
                 continue
@@ -185,26 +178,26 @@ class MrqaTask(QaTask):
 
     def convert(self, record: dict, path: Path, where: str) -> list[dict]:
         """One context line -> one Hub row per question, as the Hub's script converts it."""
-        context = need(record, "context", path, where)
-        context_tokens = need(record, "context_tokens", path, where)
+        context = field(record, "context", path, where)
+        context_tokens = field(record, "context_tokens", path, where)
         rows = []
-        for q, qa in enumerate(need(record, "qas", path, where)):
+        for q, qa in enumerate(field(record, "qas", path, where)):
             at = f"{where} question {q}"
-            detected = need(qa, "detected_answers", path, at)
+            detected = field(qa, "detected_answers", path, at)
             try:
                 rows.append({
                     "subset": self.subset,
                     "context": context.strip(),
                     "context_tokens": token_columns(context_tokens),
-                    "qid": need(qa, "qid", path, at),
-                    "question": need(qa, "question", path, at).strip(),
-                    "question_tokens": token_columns(need(qa, "question_tokens", path, at)),
+                    "qid": field(qa, "qid", path, at),
+                    "question": field(qa, "question", path, at).strip(),
+                    "question_tokens": token_columns(field(qa, "question_tokens", path, at)),
                     "detected_answers": {
-                        "text": [need(d, "text", path, at).strip() for d in detected],
-                        "char_spans": [span_columns(need(d, "char_spans", path, at)) for d in detected],
-                        "token_spans": [span_columns(need(d, "token_spans", path, at)) for d in detected],
+                        "text": [field(d, "text", path, at).strip() for d in detected],
+                        "char_spans": [span_columns(field(d, "char_spans", path, at)) for d in detected],
+                        "token_spans": [span_columns(field(d, "token_spans", path, at)) for d in detected],
                     },
-                    "answers": gold_answers(need(qa, "answers", path, at), path, at),
+                    "answers": gold_answers(field(qa, "answers", path, at), path, at),
                 })
             except (AttributeError, TypeError, ValueError) as error:
                 raise DataError(f"{path}: {at}: malformed ({type(error).__name__}: {error})") from None

@@ -4,32 +4,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tasks.base import DataError, Example, HubSource, Task
+from tasks.base import DataError, Example, HubSource, Task, field, label_index
 from tasks.loading import read_jsonl
 
 SUPER_GLUE_REVISION = "refs/convert/parquet"
-
-
-def bool_label(value, path: Path, index: int, names=(False, True)) -> int:
-    """Official booleans / strings / ints -> Hub label ids, refusing anything else."""
-    if isinstance(value, bool) or isinstance(value, int):
-        value = bool(value) if isinstance(names[0], bool) else value
-    if value not in names:
-        raise DataError(f"{path}: record {index}: unknown label {value!r} (valid: {', '.join(map(str, names))})")
-    return names.index(value)
-
-
-def string_label(value, names: tuple[str, ...], path: Path, index: int) -> int:
-    if value not in names:
-        raise DataError(f"{path}: record {index}: unknown label {value!r} (valid: {', '.join(names)})")
-    return names.index(value)
-
-
-def field(record: dict, name: str, path: Path, index: int):
-    try:
-        return record[name]
-    except KeyError:
-        raise DataError(f"{path}: record {index}: missing field {name!r}") from None
 
 
 class SuperGlueTask(Task):
@@ -57,7 +35,7 @@ class SuperGlueTask(Task):
     def label_of(self, record: dict, path: Path, index: int) -> int:
         if "label" not in record:
             return -1  # test files carry no labels, as on the Hub
-        return bool_label(record["label"], path, index)
+        return label_index(record["label"], (False, True), path, index)
 
 
 class BoolQ(SuperGlueTask):
@@ -90,7 +68,7 @@ class CB(SuperGlueTask):
             "premise": field(record, "premise", path, index),
             "hypothesis": field(record, "hypothesis", path, index),
             "idx": record.get("idx", index),
-            "label": -1 if label is None else string_label(label, self.label_names, path, index),
+            "label": -1 if label is None else label_index(label, self.label_names, path, index),
         }]
 
     def source(self, row, protocol):
@@ -107,7 +85,7 @@ class COPA(SuperGlueTask):
         return [{
             **{key: field(record, key, path, index) for key in ("premise", "choice1", "choice2", "question")},
             "idx": record.get("idx", index),
-            "label": -1 if label is None else bool_label(label, path, index, names=(0, 1)),
+            "label": -1 if label is None else label_index(label, (0, 1), path, index),
         }]
 
     def source(self, row, protocol):
