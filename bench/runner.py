@@ -216,7 +216,7 @@ def run_stage(config: RunConfig, method: str, tasks: list[str], options: dict, e
         path = train_one(stage, list(tasks), STAGE_SEED, progress, keep_state=state)
         result = json.loads(path.read_text())
         library.put(spec, state["tensors"], {"results": str(path), "test": result["test"], "dev": result["dev"]})
-        tensors = library.get(spec)
+        tensors = library.get(spec)  # as every later hit gets them: on the CPU, from the stored file
     return tensors
 
 
