@@ -1,20 +1,25 @@
-"""The backbone adapter: the only code that knows T5 internals.
+"""Backbones by name: the known T5 checkpoints, their configs and tokenizers, local folders.
 
-Soft prompts go in front of the *encoder* input embeddings only, with the
-attention mask extended by ones; the decoder sees no virtual tokens. Training
-loss and generation both go through `with_prompt`, so they cannot drift apart.
+Nothing here imports torch or transformers until a config, tokenizer or model is
+actually built, so commands that only check names (`bench run`'s argument errors)
+answer at once. The torch module that carries soft prompts into T5 is
+bench/backbone_model.py; `load_backbone` builds it.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import nn
 
 from bench.registry import Registry, UsageError
 
 TINY_SEED = 0
+
+T5_SPIECE = Path(__file__).resolve().parent / "assets" / "t5-spiece.model"
+"""The SentencePiece model every T5 v1.0 checkpoint shares, shipped so that their tokenizer
+needs no download (origin and license: bench/assets/README.md)."""
+T5_EXTRA_IDS = 100
+"""Sentinels `<extra_id_0>`..`<extra_id_99>` after the 32,000 pieces: 32,100 tokens."""
 
 
 @dataclass(frozen=True)
@@ -60,12 +65,44 @@ for _name, _shape in {
 }.items():
     BACKBONES.register(_name, _shape, aliases=(_shape.hub_id,))
 
+CHECKPOINT_PARTS = {
+    "config.json": ("config.json",),
+    "weights (model.safetensors or pytorch_model.bin)": (
+        "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"),
+    "tokenizer (tokenizer.json or spiece.model)": ("tokenizer.json", "spiece.model"),
+}
+"""What a checkpoint folder (as `save_pretrained` writes it) must hold -> the files that provide it."""
+
+
+def missing_checkpoint_parts(folder: Path) -> list[str]:
+    return [part for part, files in CHECKPOINT_PARTS.items() if not any((folder / f).is_file() for f in files)]
+
 
 def check_backbone_name(name: str) -> None:
-    """Accept a known name, an existing local checkpoint, or an `owner/name` Hub id."""
-    if name in BACKBONES or Path(name).is_dir() or (name.count("/") == 1 and not Path(name).exists()):
+    """Accept a known name, a local checkpoint folder, or an `owner/name` Hub id.
+
+    A folder that exists is judged here, by its files: when it is not a checkpoint the
+    error names what it lacks, instead of a later load blaming the Hub.
+    """
+    if name in BACKBONES:
+        return
+    path = Path(name)
+    if path.is_dir():
+        missing = missing_checkpoint_parts(path)
+        if missing:
+            raise UsageError(f"--model folder {name!r} is not a checkpoint: it has no {', no '.join(missing)}")
+        return
+    if name.count("/") == 1 and not path.exists():
         return
     raise UsageError(BACKBONES.unknown_message(name) + ", a local checkpoint folder, or a Hub id (owner/name)")
+
+
+def backbone_name(name: str) -> str:
+    """The canonical name of a backbone: `tiny-t5`, a Hub id, or the path given."""
+    if name in BACKBONES:
+        shape = BACKBONES.get(name)
+        return "tiny-t5" if shape is None else shape.hub_id
+    return name
 
 
 def offline_config(name: str):
@@ -79,88 +116,120 @@ def offline_config(name: str):
     try:
         return AutoConfig.from_pretrained(name)
     except Exception as error:
-        raise UsageError(_unreachable(name, error)) from None
+        raise UsageError(_cannot_load(name, error)) from None
 
 
-def _unreachable(name: str, error: Exception) -> str:
+def _cannot_load(name: str, error: Exception) -> str:
+    """One line for a failed load: a local folder's own first error line, else the Hub's likely causes."""
+    if Path(name).is_dir():
+        first_line = next(iter(str(error).strip().splitlines()), "")
+        return f"cannot load checkpoint folder {name!r} ({type(error).__name__}: {first_line})"
     return (
         f"cannot load backbone {name!r} ({type(error).__name__}): the Hugging Face Hub is unreachable "
         f"or the id is wrong; use --model tiny-t5 offline, or a local checkpoint folder"
     )
 
 
-class Backbone(nn.Module):
-    """A frozen encoder-decoder LM that accepts soft prompt rows."""
-
-    def __init__(self, model: nn.Module, tokenizer, name: str):
-        super().__init__()
-        self.model = model
-        self.tokenizer = tokenizer
-        self.name = name
-        for parameter in self.model.parameters():
-            parameter.requires_grad_(False)
-
-    @property
-    def d_model(self) -> int:
-        return self.model.config.d_model
-
-    @property
-    def embedding(self) -> nn.Embedding:
-        return self.model.get_input_embeddings()
-
-    def with_prompt(self, prompt: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-        """`[P; X]` and `[1..1; mask]`: the one place prompts enter the model."""
-        embeds = self.embedding(input_ids)
-        if prompt is None:
-            return embeds, attention_mask
-        ones = attention_mask.new_ones(prompt.shape[:2])
-        return torch.cat([prompt.to(embeds.dtype), embeds], dim=1), torch.cat([ones, attention_mask], dim=1)
-
-    def forward(self, input_ids, attention_mask, labels, prompt=None, **kwargs):
-        embeds, mask = self.with_prompt(prompt, input_ids, attention_mask)
-        labels = labels.masked_fill(labels == self.tokenizer.pad_token_id, -100)
-        return self.model(inputs_embeds=embeds, attention_mask=mask, labels=labels, **kwargs)
-
-    @torch.no_grad()
-    def generate(self, input_ids, attention_mask, prompt=None, max_new_tokens: int = 20) -> torch.Tensor:
-        embeds, mask = self.with_prompt(prompt, input_ids, attention_mask)
-        return self.model.generate(
-            inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
-            do_sample=False, num_beams=1,
-        )
-
-    def count_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
-
-def backbone_name(name: str) -> str:
-    """The canonical name of a backbone: `tiny-t5`, a Hub id, or the path given."""
-    if name in BACKBONES:
-        shape = BACKBONES.get(name)
-        return "tiny-t5" if shape is None else shape.hub_id
-    return name
-
-
 def load_tokenizer(name: str):
-    """The tokenizer of a backbone, or of a SentencePiece `.model` file (T5's `spiece.model`)."""
-    if name.endswith(".model") and Path(name).is_file():
-        from transformers import T5Tokenizer
+    """The tokenizer of a backbone, or of a SentencePiece `.model` file (T5's `spiece.model`).
 
-        return T5Tokenizer(vocab_file=name, legacy=True)
+    The T5 v1.0 names use the shipped SentencePiece model: the Hub serves those
+    checkpoints the same one, so offline they tokenise exactly as online.
+    """
+    if name.endswith(".model") and Path(name).is_file():
+        return t5_tokenizer(Path(name))
     check_backbone_name(name)
     if backbone_name(name) == "tiny-t5":
         from transformers import ByT5Tokenizer
 
         return ByT5Tokenizer()
+    if name in BACKBONES:
+        return t5_tokenizer(T5_SPIECE)
+    folder = Path(name)
+    if folder.is_dir() and not (folder / "tokenizer.json").is_file():
+        return t5_tokenizer(folder / "spiece.model")  # transformers would need protobuf to convert it
     from transformers import AutoTokenizer
 
     try:
         return AutoTokenizer.from_pretrained(backbone_name(name))
     except Exception as error:
-        raise UsageError(_unreachable(backbone_name(name), error)) from None
+        raise UsageError(_cannot_load(backbone_name(name), error)) from None
 
 
-def load_backbone(name: str) -> Backbone:
+def t5_tokenizer(spiece: Path):
+    """T5's tokenizer from its SentencePiece model, built as transformers builds it from the
+    Hub's files: the pieces in id order (pad 0, eos 1, unk 2), then `<extra_id_99>`..`<extra_id_0>`
+    as ids 32000..32099, and the model's own normaliser."""
+    from transformers import T5Tokenizer
+
+    pieces, charsmap = read_sentencepiece(spiece)
+    vocab = pieces + [(f"<extra_id_{i}>", 0.0) for i in reversed(range(T5_EXTRA_IDS))]
+    return T5Tokenizer(vocab=vocab, _spm_precompiled_charsmap=charsmap, extra_ids=T5_EXTRA_IDS)
+
+
+def read_sentencepiece(path: Path) -> tuple[list[tuple[str, float]], bytes | None]:
+    """(piece, score) in id order and the normaliser's precompiled character map of a
+    SentencePiece model file, a serialized `ModelProto`: pieces are its field 1 (each with
+    piece = 1, score = 2), `normalizer_spec` its field 3 (precompiled_charsmap = 2).
+    Read directly because transformers' converter needs the protobuf package."""
+    pieces, charsmap = [], None
+    try:
+        for number, value in _wire_fields(path.read_bytes()):
+            if number == 1:
+                piece = dict(_wire_fields(value))
+                score = struct.unpack("<f", piece[2])[0] if 2 in piece else 0.0
+                pieces.append((piece[1].decode(), score))
+            elif number == 3:
+                charsmap = dict(_wire_fields(value)).get(2)
+    except (OSError, ValueError, KeyError, TypeError, struct.error) as error:
+        raise UsageError(f"{str(path)!r} is not a readable SentencePiece model ({type(error).__name__})") from None
+    if not pieces:
+        raise UsageError(f"{str(path)!r} is not a SentencePiece model (no pieces)")
+    return pieces, charsmap
+
+
+def _wire_fields(buffer: bytes):
+    """(field number, value) of each field of a serialized protobuf message, in order:
+    varints as ints, the other wire types as their raw bytes."""
+    position = 0
+    while position < len(buffer):
+        key, position = _varint(buffer, position)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, position = _varint(buffer, position)
+            yield number, value
+            continue
+        if wire_type == 2:
+            size, position = _varint(buffer, position)
+        elif wire_type in (1, 5):
+            size = 8 if wire_type == 1 else 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire_type}")
+        if position + size > len(buffer):
+            raise ValueError("truncated protobuf message")
+        yield number, buffer[position:position + size]
+        position += size
+
+
+def _varint(buffer: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if position >= len(buffer):
+            raise ValueError("truncated protobuf varint")
+        byte = buffer[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+        shift += 7
+
+
+def load_backbone(name: str):
+    """The frozen model with its tokenizer, as a `Backbone` (this is where torch is imported)."""
+    import torch
+
+    from bench.backbone_model import Backbone
+
     tokenizer = load_tokenizer(name)
     if backbone_name(name) == "tiny-t5":
         from transformers import T5ForConditionalGeneration
@@ -174,5 +243,14 @@ def load_backbone(name: str) -> Backbone:
     try:
         model = AutoModelForSeq2SeqLM.from_pretrained(backbone_name(name))
     except Exception as error:
-        raise UsageError(_unreachable(backbone_name(name), error)) from None
+        raise UsageError(_cannot_load(backbone_name(name), error)) from None
     return Backbone(model, tokenizer, backbone_name(name))
+
+
+def __getattr__(name: str):
+    """`from bench.backbone import Backbone` keeps working, loading torch only on that first use."""
+    if name == "Backbone":
+        from bench.backbone_model import Backbone
+
+        return Backbone
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,6 +25,13 @@ def key_values(pairs: list[str] | None, flag: str) -> dict[str, str]:
     return result
 
 
+def positive_int(text: str) -> int:
+    """An argparse type for counts: zero, negatives and non-numbers are one-line usage errors."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"takes a positive integer, not {text!r}")
+    return int(text)
+
+
 def int_list(text: str, flag: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",") if x.strip()]
@@ -49,6 +56,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--config", help="a YAML/JSON run config, or a results file to rerun")
     run.add_argument("--option", action="append", metavar="NAME=VALUE", help="method option, e.g. init=normal")
     run.add_argument("--set", action="append", metavar="SWITCH=VALUE", help="protocol switch, e.g. copa_question=false")
+    run.add_argument("--train", action="append", metavar="NAME=VALUE",
+                     help="training setting, e.g. warmup_steps=100, grad_accum=2, max_grad_norm=0.5")
     run.add_argument("--epochs", type=int)
     run.add_argument("--batch-size", type=int)
     run.add_argument("--max-train-examples", type=int)
@@ -108,7 +117,7 @@ def build_parser() -> Parser:
     params = sub.add_parser("params", help="parameter counts without downloading anything")
     params.add_argument("--method", required=True)
     params.add_argument("--model", default="t5-base")
-    params.add_argument("--num-tasks", type=int, default=1)
+    params.add_argument("--num-tasks", type=positive_int, default=1)
     params.add_argument("--preset", default="paper", help="e.g. attempt-code freezes ATTEMPT's LayerNorm")
     params.add_argument("--option", action="append", metavar="NAME=VALUE")
     params.add_argument("--json", action="store_true")
@@ -136,13 +145,14 @@ def build_parser() -> Parser:
 def resolve_run_config(args):
     """Config file, then profile, then flags; validated before any work starts."""
     from bench.backbone import check_backbone_name
-    from bench.config import RunConfig, apply_profile, load_config_file
+    from bench.config import RunConfig, apply_profile, load_config_file, set_train, with_profile_options
     from bench.presets import PRESETS
     from methods.registry import METHODS
     from tasks.registry import resolve_tasks
 
     config = load_config_file(args.config) if args.config else RunConfig()
-    if args.profile or not args.config:
+    profiled = bool(args.profile or not args.config)
+    if profiled:
         config = apply_profile(config, args.profile or config.profile)
     for flag, field in [("method", "method"), ("model", "model"), ("preset", "preset"), ("output", "output"),
                         ("data_dir", "data_dir"), ("data_seed", "data_seed"), ("library", "library"),
@@ -157,6 +167,7 @@ def resolve_run_config(args):
                         ("max_train_examples", "max_train_examples"), ("max_eval_examples", "max_eval_examples")]:
         if getattr(args, flag) is not None:
             setattr(config.train, field, getattr(args, flag))
+    set_train(config.train, key_values(args.train, "--train"))
     config.method_options = {**config.method_options, **key_values(args.option, "--option")}
     config.protocol_overrides = {**config.protocol_overrides, **key_values(args.set, "--set")}
     if args.suite or args.tasks:
@@ -164,28 +175,64 @@ def resolve_run_config(args):
         config.tasks = resolve_tasks(args.suite, args.tasks)
     if not config.tasks:
         raise UsageError("give --suite or --tasks (see `bench tasks`)")
+    if len(set(config.seeds)) != len(config.seeds):
+        raise UsageError(f"--seeds {','.join(map(str, config.seeds))} repeats a seed: each seed is one run; "
+                         "give distinct seeds, e.g. 0,1,2")
     config.method = METHODS.canonical(config.method)
     config.preset = PRESETS.canonical(config.preset)
     check_backbone_name(config.model)
+    spec = METHODS.get(config.method)
+    if profiled:
+        with_profile_options(config, spec.config_cls)
     # build once what the run will build, so bad switches and options fail before any work
     PRESETS.get(config.preset).with_overrides(config.protocol_overrides)
-    METHODS.get(config.method).make_config(config.method_options)
+    spec.make_config(config.method_options)
+    if config.sources == "imported" and not spec.cls.accepts_imported_sources:
+        raise UsageError(f"{config.method} uses no imported source prompts (--sources imported supplies ATTEMPT's "
+                         "released source-task prompts to spot-t, attempt and mpt): use --sources library")
+    # a results file records absolute locations, so that it reruns from any working directory
+    for field in ("data_dir", "library", "model"):
+        value = getattr(config, field)
+        if value and Path(value).exists():
+            setattr(config, field, str(Path(value).resolve()))
     return config
 
 
+def rerun_of(args):
+    """(the one run, the data it saw) when `--config` is a results file and no flag widens the
+    grid (`--suite`, `--tasks`, `--seeds`); else (None, None): the config's whole grid."""
+    import json
+
+    from bench.runner import Unit
+
+    if not args.config or args.suite or args.tasks or args.seeds:
+        return None, None
+    try:
+        recorded = json.loads(Path(args.config).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None, None  # a YAML config; load_config_file has already read or refused it
+    if not isinstance(recorded, dict) or "run" not in recorded or "identity" not in recorded:
+        return None, None
+    run = recorded["run"]
+    return [Unit(tuple(run["tasks"]), run["seed"], run.get("draw", 0))], recorded["identity"]["data"]
+
+
 def cmd_run(args) -> int:
+    config = resolve_run_config(args)  # bad input fails here, before torch is imported
+
     from bench.progress import Progress, RichDisplay
     from bench.report import leaderboard
-    from bench.results import atomic_write
+    from bench.results import atomic_write, check_writable
     from bench.runner import run
 
-    config = resolve_run_config(args)
+    output = Path(config.output)
+    check_writable(output, "--output")
+    units, expected_data = rerun_of(args)
     progress = Progress() if args.quiet else RichDisplay()
     try:
-        paths = run(config, progress, resume=args.resume)
+        paths = run(config, progress, resume=args.resume, units=units, expected_data=expected_data)
     finally:
         progress.close()
-    output = Path(config.output)
     markdown = leaderboard(output)
     board_path = output / "leaderboard.md"
     atomic_write(board_path, markdown)
@@ -195,10 +242,10 @@ def cmd_run(args) -> int:
 
 
 def cmd_sources(args) -> int:
-    from methods.library import DEFAULT_ROOT, PromptLibrary
-
     if args.sources_command == "train":
         return sources_train(args)
+    from methods.library import DEFAULT_ROOT, PromptLibrary
+
     library = PromptLibrary(args.library or DEFAULT_ROOT)
     if args.sources_command == "import":
         return sources_import(args, library)
@@ -216,7 +263,6 @@ def cmd_sources(args) -> int:
 
 def sources_train(args) -> int:
     from bench.progress import Progress, RichDisplay
-    from bench.runner import run_stage
 
     if args.method not in (None, "pt"):
         raise UsageError(f"source prompts are PT prompts; --method {args.method!r} does not apply here")
@@ -224,10 +270,13 @@ def sources_train(args) -> int:
     if not args.suite and not args.tasks:
         args.suite = "source"
     config = resolve_run_config(args)
+    from bench.runner import stage_tensors  # after validation: bad arguments answer without loading torch
+    from bench.stages import StageRequest
+
     progress = Progress() if args.quiet else RichDisplay()
     try:
         for task in config.tasks:
-            tensors = run_stage(config, "pt", [task], config.method_options, None, progress)
+            tensors = stage_tensors(config, StageRequest("pt", (task,), config.method_options), 0, progress)
             print(f"{task}: prompt {tuple(tensors['prompt'].shape)} in the library")
     finally:
         progress.close()
@@ -328,15 +377,21 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_tasks(args) -> int:
-    from tasks.registry import SUITES, TASKS
+    from tabulate import tabulate
+
+    from tasks.registry import SUITES, TASKS, describe_task
 
     names = list(SUITES.get(args.suite)) if args.suite else TASKS.names()
-    described = [TASKS.get(name).describe() for name in names]
+    described = [describe_task(name) for name in names]
     if args.json:
         print(json.dumps(described, indent=2))
-    else:
-        for d in described:
-            print(f"{d['name']:<12} {d['prefix']:<22} {','.join(d['suites']):<16} {d['split_protocol']:<6} {', '.join(d['metrics'])}")
+        return 0
+    rows = [[d["name"], d["prefix"], ",".join(d["suites"]) or "–", d["split_protocol"], ", ".join(d["metrics"])]
+            for d in described]
+    print(tabulate(rows, ["task", "prefix", "suites", "split", "metrics"], tablefmt="github"))
+    for d in described:
+        if "note" in d:
+            print(f"{d['name']}: {d['note']}")
     return 0
 
 
@@ -355,7 +410,7 @@ def cmd_methods(args) -> int:
                 print(f"  {option['name']} = {option['default']!r}\n      {option['doc']}")
         return 0
     described = [{"name": name, "aliases": METHODS.aliases_of(name), "summary": spec.summary,
-                  "multi_task": spec.cls.multi_task, "overrides": spec.overrides} for name, spec in METHODS.items()]
+                  "multi_task": spec.multi_task, "overrides": spec.overrides} for name, spec in METHODS.items()]
     if args.json:
         print(json.dumps(described, indent=2))
     else:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from bench.presets import PRESETS, Protocol
-from bench.registry import Registry, UsageError
+from bench.registry import Registry, UsageError, typed_value
 
 
 @dataclass
@@ -40,6 +40,8 @@ class TrainConfig:
     """0: all; else the first N dev/test examples."""
     source_epochs: int = 5
     """Epochs of the PT runs that make source prompts for the library."""
+    early_stopping_patience: int = 0
+    """Stop after this many epochs without a better dev score (0: never; AMP's per-task prompts use it)."""
 
 
 @dataclass
@@ -105,6 +107,7 @@ class Profile:
     seeds: list[int] | None = None
     train: dict = field(default_factory=dict)
     method_options: dict = field(default_factory=dict)
+    """Method options for the methods whose config has them (e.g. AMP's `prompt_epochs`)."""
 
 
 PROFILES: Registry[Profile] = Registry("profile")
@@ -118,9 +121,18 @@ PROFILES.register(
         seeds=[0],
         train={"epochs": 2, "batch_size": 8, "eval_batch_size": 32, "warmup_steps": 2,
                "max_source_length": 128, "max_target_length": 16, "source_epochs": 1},
-        method_options={"prompt_length": 10},
+        method_options={"prompt_length": 10, "prompt_epochs": 2},
     ),
 )
+
+
+def set_train(train: TrainConfig, settings: dict[str, str]) -> None:
+    """`--train name=value` settings, typed by the field (e.g. warmup_steps=100, grad_accum=2)."""
+    known = _names(TrainConfig)
+    for name, raw in settings.items():
+        if name not in known:
+            raise UsageError(f"unknown training setting {name!r}; valid: {', '.join(sorted(known))}")
+        setattr(train, name, typed_value(f"training setting {name}", raw, getattr(train, name)))
 
 
 def load_config_file(path: str) -> RunConfig:
@@ -150,5 +162,12 @@ def apply_profile(config: RunConfig, name: str) -> RunConfig:
         config.seeds = list(profile.seeds)
     for key, value in profile.train.items():
         setattr(config.train, key, value)
-    config.method_options = {**profile.method_options, **config.method_options}
     return config
+
+
+def with_profile_options(config: RunConfig, config_cls) -> None:
+    """Add the profile's method options that the method's config class has: one profile serves
+    every method (only AMP has `prompt_epochs`), and options given explicitly win."""
+    known = _names(config_cls)
+    defaults = {k: v for k, v in PROFILES.get(config.profile).method_options.items() if k in known}
+    config.method_options = {**defaults, **config.method_options}

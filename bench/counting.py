@@ -1,9 +1,16 @@
-"""Parameter counts of any method on any known backbone, without downloading it."""
+"""Parameter counts of any method on any known backbone, without downloading it.
+
+The method is built exactly as a run builds it, but over a backbone on torch's
+`meta` device: shapes without memory or weights. Its embedding is a meta tensor
+too and its tokenizer the real one, so every prompt initialisation (`vocab`,
+`text`, ...) takes the same path as in training and fails the same way.
+"""
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from bench.backbone import offline_config
+from bench.backbone import load_tokenizer, offline_config
 from bench.presets import PRESETS
 from methods.base import MethodContext, ParamCounts
 from methods.registry import METHODS
@@ -21,13 +28,9 @@ def count_params(method: str, model: str, num_tasks: int = 1, options: dict | No
                  preset: str = "paper") -> ParamCounts:
     spec = METHODS.get(method)
     config = offline_config(model)
-    options = dict(options or {})
-    method_config = spec.make_config(options)
-    if hasattr(method_config, "init") and "init" not in options:
-        method_config = spec.make_config({**options, "init": "normal"})  # no embedding needed to count
     context = MethodContext(
-        d_model=config.d_model, embedding=None, tokenizer=None,
-        task_names=[f"task{i}" for i in range(num_tasks)], backbone_params=backbone_parameters(config),
-        protocol=PRESETS.get(preset),
+        d_model=config.d_model, embedding=nn.Embedding(config.vocab_size, config.d_model, device="meta"),
+        tokenizer=load_tokenizer(model), task_names=[f"task{i}" for i in range(num_tasks)],
+        backbone_params=backbone_parameters(config), protocol=PRESETS.get(preset),
     )
-    return spec.build(method_config, context).param_counts()
+    return spec.build(spec.make_config(options), context).param_counts()

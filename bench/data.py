@@ -6,6 +6,7 @@ asks for padding to the maximum length, as the official code did.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import io
 import json
 import os
@@ -109,8 +110,10 @@ def training_plan(per_task: list[list[Encoded]], batch_size: int, generator: tor
     Each task's examples are shuffled and capped (examples-proportional mixing
     with a cap). By default the pooled examples are shuffled together, so
     batches mix tasks in proportion to their sizes. With stochastic task
-    sampling (MPT) each batch first draws K ~ U[2, κ] of the tasks that still
-    have examples and is filled from them in turn.
+    sampling (MPT, `mixing.max_tasks_per_batch` = κ > 0) every batch holds
+    K ~ U[2, κ] tasks and each task stays spread over the whole epoch: see
+    `_sampled_plan`. Either way every (capped) example is used exactly once per
+    epoch, and the plan depends only on the inputs and the generator's state.
     """
     pools = []
     for items in per_task:
@@ -120,16 +123,54 @@ def training_plan(per_task: list[list[Encoded]], batch_size: int, generator: tor
         pooled = [item for pool in pools for item in pool]
         order = torch.randperm(len(pooled), generator=generator).tolist()
         return [[pooled[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
+    return _sampled_plan(pools, batch_size, mixing.max_tasks_per_batch, generator)
+
+
+def _sampled_plan(pools: list[list[Encoded]], batch_size: int, kappa: int, generator: torch.Generator) -> list[list[Encoded]]:
+    """Stochastic task sampling over the tasks' shuffled `pools`, examples-proportional
+    across the whole epoch.
+
+    Every example gets a due time in [0, 1): the j-th of a task's n examples is due
+    at (j + U)/n, U ~ U[0, 1), so each task's examples are spread evenly over the
+    epoch, as in a pooled shuffle but without its clumps. Then, batch by batch:
+
+    1. K ~ U[2, κ], with κ capped by the number of tasks that still have examples
+       and by the batch size, so K is 1 only when a single task is left;
+    2. the K tasks whose next example is due first are chosen (a task's next
+       example is due about 1/n after its last, so a big task is chosen about in
+       proportion to what it has left, and a task that sat out is chosen soon);
+    3. each chosen task gives its next example, and the other slots take the
+       earliest-due examples left among the chosen tasks, whichever task they
+       belong to (so the slots split about in proportion to what is due).
+
+    A batch is short only when its K tasks have fewer examples left than it has
+    slots. Drawing the K tasks independently of due times (say in proportion to
+    the remaining counts) and splitting the slots by those counts does not keep
+    the proportions: the one slot each chosen task must get lets small tasks run
+    ahead, and with sizes 400/100/50/50, batch 8 and κ = 4 the 100-example task
+    then gets only about half its share of the epoch's last quarter. Due times make a
+    task that ran ahead wait until the others catch up. When a task's share of a
+    batch is far below one example (a few examples beside thousands), K ≥ 2
+    still spends it early: no order can avoid that.
+    """
+    queues = []  # per task: (due time, example), the next due last
+    for pool in pools:
+        n = len(pool)
+        due = (torch.arange(n, dtype=torch.float64) + torch.rand(n, generator=generator, dtype=torch.float64)) / max(n, 1)
+        queues.append(list(zip(due.tolist(), pool))[::-1])
     plan = []
-    while any(pools):
-        alive = [i for i, pool in enumerate(pools) if pool]
-        high = min(mixing.max_tasks_per_batch, len(alive))
+    while any(queues):
+        alive = [task for task, queue in enumerate(queues) if queue]
+        high = min(kappa, len(alive), batch_size)
         k = int(torch.randint(min(2, high), high + 1, (1,), generator=generator))
-        chosen = [alive[i] for i in torch.randperm(len(alive), generator=generator)[:k].tolist()]
-        batch = []
-        while len(batch) < batch_size and any(pools[c] for c in chosen):
-            for c in chosen:
-                if pools[c] and len(batch) < batch_size:
-                    batch.append(pools[c].pop())
+        chosen = sorted(alive, key=lambda task: queues[task][-1][0])[:k]
+        batch = [queues[task].pop()[1] for task in chosen]
+        heads = [(queues[task][-1][0], task) for task in chosen if queues[task]]
+        heapq.heapify(heads)
+        while heads and len(batch) < batch_size:
+            _, task = heapq.heappop(heads)
+            batch.append(queues[task].pop()[1])
+            if queues[task]:
+                heapq.heappush(heads, (queues[task][-1][0], task))
         plan.append(batch)
     return plan

@@ -1,11 +1,12 @@
 """Decoded strings -> validity -> the task's metrics."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench.metrics import METRICS
+from bench.metrics import TOKENIZED_METRICS, generation_tokenizer, metric_function
+from bench.presets import Protocol
 from tasks.base import Example, Task
 
 
@@ -16,6 +17,8 @@ class Score:
     n: int
     selection: tuple[str, ...] = ()
     """Metrics the checkpoint-selection mean averages (empty: all)."""
+    details: dict[str, str] = field(default_factory=dict)
+    """How the metrics were computed where that can vary by machine (the generation tokenizer)."""
 
     @property
     def mean(self) -> float:
@@ -23,15 +26,21 @@ class Score:
         return float(np.mean([self.metrics[name] for name in self.selection or self.metrics]))
 
     def as_dict(self) -> dict:
-        return {"metrics": self.metrics, "mean": self.mean, "invalid": self.invalid, "n": self.n}
+        """Details only where there are any, so classification results keep their layout."""
+        result = {"metrics": self.metrics, "mean": self.mean, "invalid": self.invalid, "n": self.n}
+        return {**result, "details": self.details} if self.details else result
 
 
-def score(task: Task, examples: list[Example], predictions: list[str], metric_names: tuple[str, ...] | None = None) -> Score:
-    """The task's metrics (or `metric_names`, to reproduce the official multi-task evaluation)."""
+def score(task: Task, examples: list[Example], predictions: list[str], protocol: Protocol,
+          metric_names: tuple[str, ...] | None = None) -> Score:
+    """The task's metrics (or `metric_names`, to reproduce the official multi-task evaluation),
+    each in the variant `protocol` selects."""
     if len(examples) != len(predictions):
         raise ValueError(f"{len(predictions)} predictions for {len(examples)} examples")
     predictions = [p.strip() for p in predictions]
-    metrics = {name: METRICS.get(name)(predictions, examples, task.labels) for name in metric_names or task.metrics}
+    names = metric_names or task.metrics
+    metrics = {name: metric_function(name, protocol)(predictions, examples, task.labels) for name in names}
     invalid = sum(not task.is_valid(p) for p in predictions)
     selection = tuple(name for name in task.selection_metrics or () if name in metrics)
-    return Score(metrics, invalid, len(examples), selection)
+    details = {"tokenizer": generation_tokenizer()} if TOKENIZED_METRICS.intersection(names) else {}
+    return Score(metrics, invalid, len(examples), selection, details)

@@ -3,20 +3,27 @@
 Every function takes the stripped predictions, the examples (targets and
 scoring context) and the task's label set. An invalid prediction (outside the
 label set) always counts as wrong: for the F1 family it becomes the opposite of
-the gold label, as the official code does; for correlations an unparsable
-float becomes -1.
+the gold label, as the official code does; for correlations an unparsable or
+non-finite float becomes -1. Where the official code differs (Matthews), the
+protocol picks a variant: `metric_function`.
 """
 from __future__ import annotations
 
+import importlib.util
+import math
 import re
+import shutil
 import string
+import subprocess
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 from scipy import stats
 from sklearn import metrics as sk
 
+from bench.presets import Protocol
 from bench.registry import Registry
 from tasks.base import Example
 
@@ -36,10 +43,13 @@ def binary_ids(predictions, examples) -> tuple[np.ndarray, np.ndarray]:
 
 
 def to_float(text: str) -> float:
+    """The prediction as a number, -1 where it is none or not finite ("nan", "inf"):
+    a single NaN would make the whole correlation NaN, and with it checkpoint selection."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return -1.0
+    return value if math.isfinite(value) else -1.0
 
 
 @metric("accuracy")
@@ -70,8 +80,34 @@ def macro_f1(predictions, examples, labels) -> float:
 
 @metric("matthews")
 def matthews(predictions, examples, labels=None) -> float:
+    """Binary MCC with an invalid prediction flipped to the opposite of the gold label.
+
+    The official code only flips for F1 (`f1_score_with_invalid`); flipping here
+    too keeps "invalid counts as wrong" uniform (the `paper` preset).
+    """
     gold, pred = binary_ids(predictions, examples)
     return 100 * sk.matthews_corrcoef(gold, pred)
+
+
+def matthews_invalid_class(predictions, examples, labels=None) -> float:
+    """MCC on the decoded strings, an invalid string being a class of its own.
+
+    What the official ATTEMPT code computes: `sklearn.metrics.matthews_corrcoef`
+    on the stripped target and prediction strings, nothing flipped.
+    """
+    return 100 * sk.matthews_corrcoef([e.target for e in examples], list(predictions))
+
+
+PROTOCOL_VARIANTS: dict[str, tuple[str, MetricFn]] = {
+    "matthews": ("matthews_invalid_class", matthews_invalid_class),
+}
+"""Metric name -> (Protocol switch, the function used when it is on); results keep the name."""
+
+
+def metric_function(name: str, protocol: Protocol) -> MetricFn:
+    """The registered metric, or the variant its protocol switch selects."""
+    switch, variant = PROTOCOL_VARIANTS.get(name, (None, None))
+    return variant if switch and getattr(protocol, switch) else METRICS.get(name)
 
 
 def _correlation(fn, predictions, examples) -> float:
@@ -138,7 +174,9 @@ def squad_em(predictions, examples, labels=None) -> float:
 # -- text generation (E2E, WebNLG) ----------------------------------------------
 # Scored against `extra["references"]`, every reference of an input. Included:
 # corpus BLEU, chrF and TER (sacrebleu), and ROUGE-L and CIDEr-D implemented
-# below after the MS-COCO caption code that the E2E challenge scored with.
+# below after the MS-COCO caption code that the E2E challenge scored with, on
+# that code's Stanford PTB tokens where Java and pycocoevalcap (the `nlg`
+# extra, which ships the jar) are installed, else on a 13a stand-in.
 # Left out, because they cannot be computed here offline *correctly*: NIST
 # (sacrebleu has none, and a reimplementation could not be checked against
 # mteval-v13a) and METEOR (it needs WordNet and the METEOR 1.5 paraphrase
@@ -186,15 +224,66 @@ def corpus_ter(predictions, examples, labels=None) -> float:
     return float(TER().corpus_score(list(predictions), reference_streams(examples)).score)
 
 
+TOKENIZED_METRICS = frozenset({"rouge_l", "cider"})
+"""The metrics whose value depends on `generation_tokenizer()`."""
+
+
+def ptb_available() -> bool:
+    """Whether the COCO caption code's PTB tokenizer can run: pycocoevalcap (it ships the jar) and java."""
+    return importlib.util.find_spec("pycocoevalcap") is not None and shutil.which("java") is not None
+
+
+def generation_tokenizer() -> str:
+    """Which tokenizer ROUGE-L and CIDEr-D use here: "ptb" (the E2E scorer's) or the "13a" stand-in.
+
+    Recorded with the scores (`Score.details`), since the two give different values.
+    """
+    return "ptb" if ptb_available() else "13a"
+
+
 def generation_tokens(text: str) -> list[str]:
     """Lower-cased 13a tokens minus punctuation-only ones.
 
-    An offline stand-in for the Stanford PTB tokenizer of the COCO caption
-    code (Java), which also lower-cases and drops punctuation tokens.
+    The stand-in for the Stanford PTB tokenizer where Java or pycocoevalcap is
+    missing: it also lower-cases and drops punctuation, but keeps "isn't" whole
+    (PTB: "is n't"), among other differences.
     """
     from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
     return [t for t in Tokenizer13a()(text.lower()).split() if not set(t) <= GENERATION_PUNCTUATION]
+
+
+def ptb_tokens(texts: list[str]) -> list[list[str]]:
+    """Every text through the Stanford PTB tokenizer in ONE Java process (JVM start-up is the cost).
+
+    The jar, flags and dropped punctuation tokens of pycocoevalcap's
+    `PTBTokenizer` (same tokens on all 4,672 E2E dev references), run directly
+    because that wrapper writes a temporary file into its (possibly read-only)
+    package folder and ignores Java's exit status.
+    Whitespace is folded first: `-preserveLines` also ends a line at \\r, \\f
+    or U+2028, which would shift every later text onto another text's tokens.
+    """
+    from pycocoevalcap.tokenizer import ptbtokenizer as ptb
+
+    jar = Path(ptb.__file__).with_name(ptb.STANFORD_CORENLP_3_4_1_JAR)
+    command = ["java", "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer", "-preserveLines", "-lowerCase"]
+    lines = "\n".join(" ".join(text.split()) for text in texts)
+    result = subprocess.run(command, input=lines, capture_output=True, encoding="utf-8")
+    if result.returncode:
+        raise RuntimeError(f"PTB tokenizer (java) failed: {(result.stderr.strip() or 'no message').splitlines()[0]}")
+    output = result.stdout.split("\n")
+    if len(output) != len(texts):
+        raise RuntimeError(f"PTB tokenizer returned {len(output)} lines for {len(texts)} texts")
+    return [[token for token in line.split() if token not in ptb.PUNCTUATIONS] for line in output]
+
+
+def tokenized_for_generation(predictions, examples) -> tuple[list[list[str]], list[list[list[str]]]]:
+    """Hypothesis tokens and each input's reference tokens, all in one tokenizer pass."""
+    references = [e.extra["references"] for e in examples]
+    texts = [*predictions, *(reference for group in references for reference in group)]
+    tokens = ptb_tokens(texts) if generation_tokenizer() == "ptb" else [generation_tokens(t) for t in texts]
+    rest = iter(tokens[len(predictions):])
+    return tokens[: len(predictions)], [[next(rest) for _ in group] for group in references]
 
 
 def lcs_length(first: Sequence[str], second: Sequence[str]) -> int:
@@ -221,16 +310,15 @@ def rouge_l_segment(hypothesis: list[str], references: list[list[str]]) -> float
 def rouge_l(predictions, examples, labels=None) -> float:
     """Sentence-level ROUGE-L as the COCO caption code (the E2E scorer) computes it, averaged over inputs.
 
-    Per input, with LCS the longest common subsequence of `generation_tokens`:
+    Per input, with LCS the longest common subsequence of the tokens
+    (`tokenized_for_generation`):
     P = max over references of LCS / |hypothesis|, R = max over references of
     LCS / |reference| (each maximised on its own, not the F of the best
     reference), F = (1 + beta^2) P R / (R + beta^2 P) with beta = 1.2, and 0
     when P or R is 0. Reported as the mean F x 100.
     """
-    return 100 * float(np.mean([
-        rouge_l_segment(generation_tokens(p), [generation_tokens(r) for r in e.extra["references"]])
-        for p, e in zip(predictions, examples)
-    ]))
+    hypotheses, references = tokenized_for_generation(predictions, examples)
+    return 100 * float(np.mean([rouge_l_segment(h, r) for h, r in zip(hypotheses, references)]))
 
 
 def ngram_counts(tokens: list[str]) -> Counter:
@@ -241,7 +329,7 @@ def ngram_counts(tokens: list[str]) -> Counter:
 def cider_d(predictions, examples, labels=None) -> float:
     """CIDEr-D as the COCO caption code (`Cider`, the E2E scorer) computes it, x100.
 
-    n-grams n = 1..4 of `generation_tokens`. Document frequency df(g) = the
+    n-grams n = 1..4 of the tokens (`tokenized_for_generation`). Document frequency df(g) = the
     number of inputs whose references contain g, over the scored set itself;
     weight of g with count tf: tf * (log(#inputs) - log(max(1, df(g)))). Per
     reference and n: the hypothesis weights clipped at the reference's, dotted
@@ -251,8 +339,9 @@ def cider_d(predictions, examples, labels=None) -> float:
     references and divided by their number; the metric is the mean over
     inputs x 100 (papers print it unscaled: their 2.3 is 230 here).
     """
-    hypotheses = [ngram_counts(generation_tokens(p)) for p in predictions]
-    references = [[ngram_counts(generation_tokens(r)) for r in e.extra["references"]] for e in examples]
+    hypothesis_tokens, reference_tokens = tokenized_for_generation(predictions, examples)
+    hypotheses = [ngram_counts(tokens) for tokens in hypothesis_tokens]
+    references = [[ngram_counts(tokens) for tokens in texts] for texts in reference_tokens]
     document_frequency = Counter(g for counts in references for g in set().union(*counts))
     log_inputs = np.log(len(references))
 

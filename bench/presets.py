@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from bench.registry import Registry, UsageError
+from bench.registry import Registry, UsageError, typed_value
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,17 @@ class Protocol:
     multitask_own_prompt_eval: bool = True
     """Multi-task runs evaluate each task with its own prompt and metrics (official: task 0's)."""
     generation_max_new_tokens: int = 0
-    """0: longest tokenised gold target + margin; else a fixed cap (official: 20)."""
+    """0: longest tokenised gold target + margin; else a fixed cap (official: 19, its
+    `max_length` 20 counts the decoder start token)."""
     attempt_weight_decay: float | None = None
     """Weight decay forced on ATTEMPT runs (official: 0); None keeps the method default."""
+    weight_decay_everywhere: bool = False
+    """AdamW weight decay also on LayerNorm weights, biases and AMP's identity-initialised W_V
+    (default: exempt, as HF Trainer does, since decay pulls them towards 0 instead of their start)."""
+    # -- metrics (read by bench/metrics.py) --
+    matthews_invalid_class: bool = False
+    """Matthews correlation counts an invalid prediction as a class of its own, as the official
+    code's sklearn call on strings does (default: it flips the gold label, like F1)."""
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -56,23 +64,8 @@ class Protocol:
                 raise UsageError(
                     f"unknown protocol switch {name!r}; valid: {', '.join(sorted(known))}"
                 )
-            typed[name] = _parse_switch(name, raw, getattr(self, name))
+            typed[name] = typed_value(f"switch {name}", raw, getattr(self, name))
         return replace(self, **typed)
-
-
-def _parse_switch(name: str, raw: str, current):
-    if isinstance(current, bool):
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise UsageError(f"switch {name} takes true or false, not {raw!r}")
-    try:
-        if raw.lower() == "none":
-            return None
-        return type(current)(raw) if current is not None else float(raw)
-    except ValueError:
-        raise UsageError(f"switch {name} takes a number, not {raw!r}") from None
 
 
 PRESETS: Registry[Protocol] = Registry("preset")
@@ -92,8 +85,9 @@ PRESETS.register(
         g_lr_effective=False,
         g_layernorm_trainable=False,
         multitask_own_prompt_eval=False,
-        generation_max_new_tokens=20,
+        generation_max_new_tokens=19,
         attempt_weight_decay=0.0,
+        matthews_invalid_class=True,
     ),
     aliases=("code", "official"),
 )

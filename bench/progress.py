@@ -10,6 +10,9 @@ class Progress:
 
     def start_run(self, label: str, total_steps: int) -> None: ...
     def advance(self, status: str) -> None: ...
+    def start_evaluation(self, split: str, total_batches: int) -> None: ...
+    def advance_evaluation(self) -> None: ...
+    def finish_evaluation(self) -> None: ...
     def note(self, message: str) -> None: ...
     def finish_run(self, message: str) -> None: ...
     def close(self) -> None: ...
@@ -23,13 +26,24 @@ class RichDisplay(Progress):
             TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=self.console, transient=True,
         )
         self.bar.start()
-        self.current = None
+        self.current = self.evaluation = None
 
     def start_run(self, label, total_steps):
         self.current = self.bar.add_task(label, total=total_steps, status="")
 
     def advance(self, status):
         self.bar.update(self.current, advance=1, status=status)
+
+    def start_evaluation(self, split, total_batches):
+        """A bar of its own: generation on a large split takes minutes and must not look frozen."""
+        name = {"validation": "dev", "test": "test"}.get(split, split)
+        self.evaluation = self.bar.add_task(f"  evaluating {name}", total=total_batches, status="")
+
+    def advance_evaluation(self):
+        self.bar.update(self.evaluation, advance=1)
+
+    def finish_evaluation(self):
+        self.bar.remove_task(self.evaluation)
 
     def note(self, message):
         self.bar.console.print(f"  {message}", highlight=False)

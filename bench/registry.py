@@ -16,6 +16,30 @@ class UsageError(Exception):
     """Bad input from the user: reported as one line, exit code 2, no traceback."""
 
 
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def typed_value(what: str, raw, current):
+    """A `name=value` string from the command line, typed like the setting's current value;
+    `what` names the setting in errors (e.g. "switch copa_question"). Non-strings pass as given."""
+    if not isinstance(raw, str) or isinstance(current, str):
+        return raw
+    if isinstance(current, bool):
+        if raw.lower() in TRUE + FALSE:
+            return raw.lower() in TRUE
+        raise UsageError(f"{what} takes true or false, not {raw!r}")
+    try:
+        if raw.lower() == "none":
+            return None
+        if isinstance(current, tuple):
+            return tuple(type(item)(part) for item, part in zip(current, raw.split(","), strict=True))
+        return type(current)(raw) if current is not None else float(raw)
+    except ValueError:
+        kind = ("numbers separated by commas" if isinstance(current, tuple)
+                else "an integer" if isinstance(current, int) else "a number")
+        raise UsageError(f"{what} takes {kind}, not {raw!r}") from None
+
+
 class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind

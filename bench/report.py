@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
+from bench.identity import configuration_key, digest, flatten, row_identity
 from bench.results import load_results
 from tasks.registry import SUITES, TASKS
 
@@ -103,60 +104,108 @@ def suite_of(task_names: set[str]) -> str:
 
 
 def leaderboard(directory: Path) -> str:
-    results = load_results(directory)
+    results, other_schema = load_results(directory)
+    skipped = (f" {other_schema} results of another schema version left out (rerun them with this version)."
+               if other_schema else "")
     if not results:
-        return f"No results in {directory}.\n"
+        return f"No results in {directory}.{skipped}\n"
     by_suite: dict[str, list[dict]] = defaultdict(list)
     for result in results:
         by_suite[result["run"]["suite"] or suite_of(set(result["run"]["tasks"]))].append(result)
-    sections = [f"# Leaderboard\n\nFrom `{directory}`: {len(results)} runs. Cells: mean ± std over seeds (test split)."]
+    sections = [f"# Leaderboard\n\nFrom `{directory}`: {len(results)} runs. Cells: mean ± std over seeds "
+                f"(test split); a row is one configuration.{skipped}"]
     for suite, suite_results in by_suite.items():
         sections.append(suite_table(suite, suite_results))
     return "\n\n".join(sections) + "\n"
+
+
+def configuration_rows(results: list[dict]) -> list[list[dict]]:
+    """Results grouped into leaderboard rows: one configuration each (bench/identity.py), seeds
+    and few-shot draws aside. Where a task has results of several configurations that share
+    everything else (its data changed), each gets a row of its own: nothing is ever averaged
+    with another configuration's numbers."""
+    rows: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    variants: dict[tuple[str, tuple], list[str]] = defaultdict(list)
+    for result in results:
+        shared = digest(row_identity(result["identity"]))
+        configurations = variants[(shared, tuple(result["run"]["tasks"]))]
+        configuration = configuration_key(result["identity"])
+        if configuration not in configurations:
+            configurations.append(configuration)
+        rows[(shared, configurations.index(configuration))].append(result)
+    return list(rows.values())
+
+
+def differing_settings(rows: list[list[dict]]) -> list[str]:
+    """For each row, the settings in which it differs from other rows of the same method,
+    preset, backbone and profile (e.g. `epochs=1`), so that such rows can be told apart."""
+    flat = [flatten(row_identity(row[0]["identity"])) for row in rows]
+    labels = []
+    for row, settings in zip(rows, flat):
+        run = row[0]["run"]
+        peers = [other for other, r in zip(flat, rows) if (r[0]["run"]["method"], r[0]["run"]["preset"],
+                 r[0]["run"]["backbone"], r[0]["run"]["profile"], r[0]["run"]["k_shot"]) ==
+                 (run["method"], run["preset"], run["backbone"], run["profile"], run["k_shot"])]
+        keys = sorted(k for k in settings if any(other.get(k) != settings[k] for other in peers))
+        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={settings[k]}" for k in keys)
+        variant = sum(1 for r in rows[: rows.index(row)] if row_identity(r[0]["identity"]) == row_identity(row[0]["identity"]))
+        labels.append(label + (f"{', ' if label else ''}data variant {variant + 1}" if variant else ""))
+    return labels
+
+
+def invalid_share(results: list[dict]) -> str:
+    """Test predictions outside the task's label set, over all runs of a row."""
+    invalid = sum(test["invalid"] for r in results for test in r["test"].values())
+    total = sum(test["n"] for r in results for test in r["test"].values())
+    return f"{invalid}/{total}" if total else "–"
 
 
 def suite_table(suite: str, results: list[dict]) -> str:
     tasks = list(SUITES.get(suite)) if suite in SUITES else sorted({t for r in results for t in r["run"]["tasks"]})
     present = [t for t in tasks if any(t in r["test"] for r in results)]
     complete_suite = present == tasks
-    rows: dict[tuple, dict] = defaultdict(lambda: {"scores": defaultdict(dict), "results": []})
-    for result in results:
-        run = result["run"]
-        key = (run["method"], run.get("k_shot", 0), run["preset"], run["backbone"], run["profile"])
-        rows[key]["results"].append(result)
-        for task, test in result["test"].items():
-            rows[key]["scores"][task][(run["seed"], run.get("draw", 0))] = test["metrics"][report_metric(task)]
-    headers = ["method", "setting", "preset", "backbone", "runs", *present, "avg", "Δ paper avg", "param/task",
-               "peak memory", "saved activations", "time/run"]
+    rows = sorted(configuration_rows(results), key=lambda row: [row[0]["run"][k] for k in
+                                                                ("method", "k_shot", "preset", "backbone", "profile")])
+    settings = differing_settings(rows)
+    headers = ["method", "setting", "preset", "backbone", *(["settings"] if any(settings) else []), "runs", *present,
+               "avg", "Δ paper avg", "invalid", "param/task", "peak memory", "saved activations", "time/run"]
     table = []
-    for (method, k_shot, preset, backbone, profile), row in sorted(rows.items()):
-        scores = row["scores"]
+    for row, setting in zip(rows, settings):
+        run = row[0]["run"]
+        method, k_shot, profile = run["method"], run["k_shot"], run["profile"]
+        scores: dict[str, dict] = defaultdict(dict)
+        for result in row:
+            for task, test in result["test"].items():
+                scores[task][(result["run"]["seed"], result["run"]["draw"])] = test["metrics"][report_metric(task)]
         runs = sorted({r for per_task in scores.values() for r in per_task})
         complete = [r for r in runs if all(r in scores[t] for t in present)]
         averages = [float(np.mean([scores[t][r] for t in present])) for r in complete]
         reference = reference_scores(method, k_shot).get(f"avg_{suite}")
         delta = f"{np.mean(averages) - reference[0]:+.1f}" if reference and averages and complete_suite else "–"
-        first = row["results"][0]
         table.append([
-            method, setting_label(method, k_shot), preset, f"{backbone} ({profile})" if profile != "paper" else backbone,
-            len(runs), *[fmt(list(scores[t].values())) for t in present], fmt(averages), delta,
-            human_count(first["params"]["param_per_task"]),
-            human_bytes(max(r["memory"]["peak_device_bytes"] or r["memory"]["peak_rss_bytes"] for r in row["results"])),
-            human_bytes(max(r["memory"]["autograd_saved_bytes_first_step"] for r in row["results"])),
-            human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row["results"]])),
+            method, setting_label(method, k_shot), run["preset"],
+            f"{run['backbone']} ({profile})" if profile != "paper" else run["backbone"],
+            *([setting] if any(settings) else []),
+            len(runs), *[fmt(list(scores[t].values())) for t in present], fmt(averages), delta, invalid_share(row),
+            human_count(row[0]["params"]["param_per_task"]),
+            human_bytes(max(r["memory"]["peak_device_bytes"] or r["memory"]["peak_rss_bytes"] for r in row)),
+            human_bytes(max(r["memory"]["autograd_saved_bytes_first_step"] for r in row)),
+            human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row])),
         ])
-    papers = {paper_method(method, k_shot): (method, k_shot) for method, k_shot in sorted({key[:2] for key in rows})}
+    papers = {paper_method(row[0]["run"]["method"], row[0]["run"]["k_shot"]): (row[0]["run"]["method"], row[0]["run"]["k_shot"])
+              for row in rows}
     for paper_row, (method, k_shot) in papers.items():
         reference = reference_scores(method, k_shot)
         if reference:
             cite = next(iter(reference.values()))[1]
             avg = reference.get(f"avg_{suite}")
-            table.append([f"*{paper_row[0]} (paper)*", paper_row[1], "", cite, "", *[
+            table.append([f"*{paper_row[0]} (paper)*", paper_row[1], "", cite, *([""] if any(settings) else []), "", *[
                 f"{reference[t][0]:.1f}" if t in reference else "–" for t in present
-            ], f"{avg[0]:.1f}" if avg and complete_suite else "–", "", "", "", "", ""])
+            ], f"{avg[0]:.1f}" if avg and complete_suite else "–", "", "", "", "", "", ""])
     metrics = ", ".join(f"{t}: {report_metric(t)}" for t in present)
     note = "" if complete_suite else f" Only {len(present)} of the suite's {len(tasks)} tasks ran: no suite delta."
-    return (f"## {suite}\n\nMetrics: {metrics}. `runs` counts seeds × few-shot draws.{note}\n\n"
+    return (f"## {suite}\n\nMetrics: {metrics}. `runs` counts seeds × few-shot draws; `invalid` counts test "
+            f"predictions outside the label set.{note}\n\n"
             + tabulate(table, headers, tablefmt="github", disable_numparse=True))
 
 
@@ -165,7 +214,7 @@ def setting_label(method: str, k_shot: int) -> str:
         return f"k={k_shot}"
     from methods.registry import METHODS
 
-    return "multi-task" if METHODS.get(method).cls.multi_task else "single-task"
+    return "multi-task" if METHODS.get(method).multi_task else "single-task"
 
 
 def human_seconds(seconds: float) -> str:

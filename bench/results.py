@@ -12,8 +12,19 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: results carry their `identity` and live in one folder per configuration."""
 PACKAGES = ("bench", "torch", "transformers", "datasets", "accelerate", "safetensors", "numpy", "scipy", "scikit-learn")
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+FILE_MODE = 0o666 & ~_umask()
+"""What `open()` would give a new file (0644 under the usual umask): outputs are for others to read."""
 
 
 def atomic_write(path: Path, text: str | bytes) -> None:
@@ -23,10 +34,23 @@ def atomic_write(path: Path, text: str | bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(text.encode() if isinstance(text, str) else text)
+        os.chmod(temp, FILE_MODE)  # mkstemp makes files private (0600)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(folder: Path, flag: str) -> None:
+    """Fail before any work, not with a traceback after hours of training."""
+    from bench.registry import UsageError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise UsageError(f"{flag} {str(folder)!r} is not writable ({error.strerror or error})") from None
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -56,19 +80,19 @@ def git_commit() -> str | None:
         return None
 
 
-def run_path(output: Path, method: str, tasks: list[str], seed: int, k_shot: int = 0, draw: int = 0) -> Path:
-    shots = f"k{k_shot}-draw{draw}-" if k_shot else ""
-    return output / method / "+".join(tasks) / f"{shots}seed{seed}.json"
-
-
-def load_results(directory: Path) -> list[dict]:
-    """Every results file under a directory (other JSON files are skipped)."""
-    results = []
+def load_results(directory: Path) -> tuple[list[dict], int]:
+    """Every results file under a directory, and how many results of another schema version
+    were left out (other JSON files are skipped)."""
+    results, other_schema = [], 0
     for path in sorted(Path(directory).rglob("*.json")):
         try:
             data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue
-        if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION and "run" in data:
+        if not isinstance(data, dict) or "run" not in data or "schema_version" not in data:
+            continue
+        if data["schema_version"] == SCHEMA_VERSION:
             results.append(data)
-    return results
+        else:
+            other_schema += 1
+    return results, other_schema

@@ -1,16 +1,17 @@
-"""One run = (method, task set, seed): train, select on dev, test, write results.
+"""One run = (method, task set, seed, few-shot draw): train, select on dev, test, write results;
+and the grid of runs a config asks for.
 
 The data path reads top to bottom: tasks -> examples -> encoded batches ->
 method prompts -> backbone loss / generation -> predictions -> metrics ->
-results file.
+results file. The training loop's parts are in bench/training.py, library
+stages in bench/stages.py, and what makes two runs the same in bench/identity.py.
 """
 from __future__ import annotations
 
 import copy
-import json
-import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -19,42 +20,97 @@ from safetensors.torch import save as save_tensors
 from torch import nn
 
 from bench import memory
-from bench.backbone import Backbone, load_backbone
+from bench.backbone import Backbone, backbone_name, load_backbone
 from bench.config import RunConfig, TrainConfig
 from bench.data import Collator, Encoded, batches, encode, training_plan
 from bench.evaluation import Score, score
+from bench.identity import result_path, run_identity
 from bench.progress import Progress
 from bench.registry import UsageError
-from bench.results import SCHEMA_VERSION, atomic_write, git_commit, package_versions, run_path, write_json
+from bench.results import SCHEMA_VERSION, atomic_write, git_commit, package_versions, write_json
+from bench.stages import StageRequest, run_stage
+from bench.training import (Meter, make_optimizer, make_scheduler, optimizer_record, optimizer_steps,
+                            seed_everything, shard, train_epoch)
 from methods.base import Method, MethodContext
-from methods.library import DEFAULT_ROOT, PromptLibrary, imported_spec
 from methods.registry import METHODS
 from tasks.base import Example, Task
-from tasks.loading import DataSource, fingerprint, load_examples
+from tasks.loading import SPLITS, DataSource, fingerprint, load_examples
 from tasks.registry import TASKS
 
 EVAL_SPLITS = ("validation", "test")
 
 
+@lru_cache(maxsize=32)
+def cached_examples(task: str, split: str, source: DataSource, protocol, data_seed: int, k_shot: int = 0,
+                    shot_seed: int = 0) -> tuple[Example, ...]:
+    """A split's examples, loaded once per process: library stages and runs share them."""
+    return tuple(load_examples(TASKS.get(task), split, source, protocol, data_seed, k_shot, shot_seed))
+
+
+@lru_cache(maxsize=32)
+def cached_fingerprint(*split) -> str:
+    return fingerprint(cached_examples(*split))
+
+
 @dataclass
 class TaskData:
-    """One task of a run, from examples to encoded ids."""
+    """One task of a run: its examples (after few-shot draw and caps), their fingerprints,
+    and the identity of its data (source and the content of the full splits)."""
 
     task: Task
     task_id: int
     examples: dict[str, list[Example]]
-    encoded: dict[str, list[Encoded]]
-    source: dict
     fingerprints: dict[str, str]
-    max_new_tokens: dict[str, int]
+    source: dict
+    identity: dict
 
     def describe(self) -> dict:
         return {
             "source": self.source,
             "sizes": {split: len(examples) for split, examples in self.examples.items()},
             "fingerprints": self.fingerprints,
-            "max_new_tokens": self.max_new_tokens,
         }
+
+
+def load_task(name: str, task_id: int, config: RunConfig, source: DataSource, draw: int) -> TaskData:
+    """The examples a run uses: train (few-shot draw `draw` when k-shot), dev and test, with the caps."""
+    protocol, train = config.protocol, config.train
+    full = {split: (name, split, source, protocol, config.data_seed) for split in SPLITS}
+    examples = {split: list(cached_examples(*key)) for split, key in full.items()}
+    if config.k_shot:
+        examples["train"] = list(cached_examples(*full["train"], config.k_shot, config.data_seed + draw))
+    if train.max_train_examples:
+        examples["train"] = examples["train"][: train.max_train_examples]
+    if train.max_eval_examples:
+        for split in EVAL_SPLITS:
+            examples[split] = examples[split][: train.max_eval_examples]
+    described = source.describe(TASKS.get(name))
+    identity = {"source": {k: v for k, v in described.items() if k != "path" or source.kind == "hub"},
+                "fingerprints": {split: cached_fingerprint(*key) for split, key in full.items()}}
+    prints = {split: fingerprint(ex) for split, ex in examples.items()}
+    return TaskData(TASKS.get(name), task_id, examples, prints, described, identity)
+
+
+@dataclass
+class PreparedRun:
+    """A run before training: its data, identity and results path (enough to skip it on --resume)."""
+
+    config: RunConfig
+    tasks: list[TaskData]
+    identity: dict
+    draw: int
+
+    def path(self, seed: int) -> Path:
+        return result_path(Path(self.config.output), self.identity, seed, self.draw)
+
+
+def prepare_run(config: RunConfig, task_names: list[str], draw: int = 0) -> PreparedRun:
+    source = DataSource.resolve(config.data_dir, config.fixtures)
+    tasks = [load_task(name, i, config, source, draw) for i, name in enumerate(task_names)]
+    method_config = asdict(METHODS.get(config.method).make_config(config.method_options))
+    identity = run_identity(config, task_names, method_config, backbone_name(config.model),
+                            {t.task.name: t.identity for t in tasks})
+    return PreparedRun(config, tasks, identity, draw)
 
 
 class PromptedModel(nn.Module):
@@ -87,35 +143,25 @@ def cached_backbone(name: str) -> Backbone:
     return _BACKBONES[name]
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def source_length(task: Task, config: RunConfig, multi_task: bool) -> int:
     """Tokens of source kept: the config's, else the task's single- or multi-task default."""
     return config.train.max_source_length or (task.multitask_max_source_length if multi_task else task.max_source_length)
 
 
-def prepare_task(task: Task, task_id: int, config: RunConfig, source: DataSource, tokenizer, draw: int,
-                 multi_task: bool) -> TaskData:
-    protocol, train = config.protocol, config.train
-    examples = {
-        split: load_examples(task, split, source, protocol, config.data_seed, config.k_shot, config.data_seed + draw)
-        for split in ("train", *EVAL_SPLITS)
-    }
-    if train.max_train_examples:
-        examples["train"] = examples["train"][: train.max_train_examples]
-    if train.max_eval_examples:
-        for split in EVAL_SPLITS:
-            examples[split] = examples[split][: train.max_eval_examples]
-    max_source = source_length(task, config, multi_task)
-    max_target = train.max_target_length or task.default_max_target_length(tokenizer)
-    prints = {split: fingerprint(ex) for split, ex in examples.items()}
-    encoded = {split: encode(ex, tokenizer, max_source, max_target, task_id, prints[split]) for split, ex in examples.items()}
-    max_new = {split: max_new_tokens(ex, tokenizer, config) for split, ex in examples.items() if split in EVAL_SPLITS}
-    return TaskData(task, task_id, examples, encoded, source.describe(task), prints, max_new)
+@dataclass
+class EncodedTask:
+    """A task's splits as token ids, and the greedy-decoding budget of each evaluation split."""
+
+    items: dict[str, list[Encoded]]
+    max_new_tokens: dict[str, int]
+
+
+def encode_task(data: TaskData, config: RunConfig, tokenizer, multi_task: bool) -> EncodedTask:
+    max_source = source_length(data.task, config, multi_task)
+    max_target = config.train.max_target_length or data.task.default_max_target_length(tokenizer)
+    items = {split: encode(examples, tokenizer, max_source, max_target, data.task_id, data.fingerprints[split])
+             for split, examples in data.examples.items()}
+    return EncodedTask(items, {split: max_new_tokens(data.examples[split], tokenizer, config) for split in EVAL_SPLITS})
 
 
 def max_new_tokens(examples: list[Example], tokenizer, config: RunConfig) -> int:
@@ -127,29 +173,35 @@ def max_new_tokens(examples: list[Example], tokenizer, config: RunConfig) -> int
     return longest + config.train.generation_margin
 
 
-def predict(model: PromptedModel, data: TaskData, split: str, config: RunConfig, collator: Collator,
-            task_id: int) -> list[str]:
+def predict(model: PromptedModel, items: list[Encoded], max_new: int, config: RunConfig, collator: Collator,
+            task_id: int, progress: Progress) -> list[str]:
     tokenizer = model.backbone.tokenizer
     predictions = []
-    for batch in batches(data.encoded[split], config.train.eval_batch_size, collator):
+    for batch in batches(items, config.train.eval_batch_size, collator):
         batch = {k: v.to(model.backbone.model.device) for k, v in batch.items()}
         batch["task_ids"] = torch.full_like(batch["task_ids"], task_id)
-        output = model.generate(batch, data.max_new_tokens[split])
+        output = model.generate(batch, max_new)
         predictions += tokenizer.batch_decode(output, skip_special_tokens=True)
+        progress.advance_evaluation()
     return predictions
 
 
-def evaluate(model: PromptedModel, tasks: list[TaskData], split: str, config: RunConfig, collator: Collator) -> dict[str, Score]:
-    """Each task with its own prompt and metrics; or, reproducing the official
-    multi-task code, every task with task 0's prompt and task 0's metrics."""
+def evaluate(model: PromptedModel, tasks: list[TaskData], encoded: list[EncodedTask], split: str, config: RunConfig,
+             collator: Collator, progress: Progress) -> dict[str, Score]:
+    """Each task with its own prompt and metrics; or, where the method reproduces the official
+    ATTEMPT-m evaluation, every task with the first task's prompt and metrics."""
     model.eval()
     model.method.on_evaluation(split)
-    own = config.protocol.multitask_own_prompt_eval or len(tasks) == 1
+    first = model.method.evaluates_as_first_task
+    size = config.train.eval_batch_size
+    progress.start_evaluation(split, sum(-(-len(e.items[split]) // size) for e in encoded))
     scores = {}
-    for data in tasks:
-        predictions = predict(model, data, split, config, collator, data.task_id if own else 0)
-        scores[data.task.name] = score(data.task, data.examples[split], predictions,
-                                       metric_names=None if own else tasks[0].task.metrics)
+    for data, task in zip(tasks, encoded):
+        predictions = predict(model, task.items[split], task.max_new_tokens[split], config, collator,
+                              0 if first else data.task_id, progress)
+        scores[data.task.name] = score(data.task, data.examples[split], predictions, config.protocol,
+                                       metric_names=tasks[0].task.metrics if first else None)
+    progress.finish_evaluation()
     return scores
 
 
@@ -157,113 +209,33 @@ def mean_over_tasks(scores: dict[str, Score]) -> float:
     return float(np.mean([s.mean for s in scores.values()]))
 
 
-def build_method(config: RunConfig, backbone: Backbone, task_names: list[str], seed: int, progress: Progress) -> Method:
+def stage_tensors(config: RunConfig, request: StageRequest, draw: int, progress: Progress) -> dict[str, torch.Tensor]:
+    """A library stage for a run of `config` (few-shot draw `draw`): fetched, or trained here."""
+    def data_of(stage: RunConfig, stage_draw: int) -> dict:
+        """The examples the stage trains and selects on (its few-shot draw and caps applied)."""
+        prepared = prepare_run(stage, stage.tasks, stage_draw)
+        return {t.task.name: {"source": t.identity["source"], "fingerprints": t.fingerprints} for t in prepared.tasks}
+
+    return run_stage(config, request, draw, backbone_name(config.model), data_of, train_one, progress)
+
+
+def build_method(config: RunConfig, backbone: Backbone, task_names: list[str], seed: int, draw: int,
+                 progress: Progress) -> Method:
     spec = METHODS.get(config.method)
-    method_config = spec.make_config(config.method_options)
     context = MethodContext(
         d_model=backbone.d_model, embedding=backbone.embedding, tokenizer=backbone.tokenizer,
         task_names=task_names, protocol=config.protocol, seed=seed, backbone_params=backbone.count_parameters(),
-        stage=lambda method, tasks, options, epochs=None, source=False: run_stage(config, method, tasks, options, epochs, progress, source),
+        stage=lambda method, tasks, options, **request: stage_tensors(
+            config, StageRequest(method, tuple(tasks), dict(options), **request), draw, progress),
         backbone=backbone,
     )
-    return spec.build(method_config, context)
-
-
-STAGE_SEED = 0
-"""Library entries (source prompts, pre-trained modules) are trained once, with this seed,
-whatever the seed of the run that asks for them."""
-
-
-def stage_config(config: RunConfig, method: str, tasks: list[str], options: dict, epochs: int | None) -> RunConfig:
-    stage = copy.deepcopy(config)
-    stage.method, stage.tasks, stage.suite, stage.seeds = method, list(tasks), None, [STAGE_SEED]
-    stage.method_options = dict(options)
-    stage.train.epochs = config.train.source_epochs if epochs is None else epochs
-    return stage
-
-
-def stage_spec(stage: RunConfig, backbone: str) -> dict:
-    """Everything that determines a stage's tensors: the library key."""
-    source = DataSource.resolve(stage.data_dir, stage.fixtures)
-    return {
-        "backbone": backbone, "method": stage.method, "tasks": stage.tasks,
-        "method_config": asdict(METHODS.get(stage.method).make_config(stage.method_options)),
-        "protocol": stage.protocol.as_dict(), "train": asdict(stage.train),
-        "data": {"kind": source.kind, "path": source.path}, "data_seed": stage.data_seed, "seed": STAGE_SEED,
-        "schema_version": SCHEMA_VERSION,
-    }
-
-
-def run_stage(config: RunConfig, method: str, tasks: list[str], options: dict, epochs: int | None,
-              progress: Progress, source: bool = False) -> dict[str, torch.Tensor]:
-    """Another method's trained tensors (a source prompt, a pre-trained G, MPT's P*),
-    from the library when already trained under the same settings, else trained now.
-    `source`: a source prompt, taken from the imported release under `--sources imported`."""
-    library = PromptLibrary(config.library or DEFAULT_ROOT)
-    backbone = cached_backbone(config.model).name
-    if source and config.sources == "imported":
-        tensors = library.get(imported_spec(backbone, tasks[0], "attempt-release"))
-        if tensors is None:
-            raise UsageError(f"no imported source prompt for {tasks[0]!r} on {backbone}; "
-                             f"run `bench sources import FILE --task {tasks[0]} --model {backbone}` or use --sources library")
-        return tensors
-    stage = stage_config(config, method, tasks, options, epochs)
-    spec = stage_spec(stage, backbone)
-    tensors = library.get(spec)
-    if tensors is None:
-        stage.output = str(library.folder(spec))
-        state = {}
-        path = train_one(stage, list(tasks), STAGE_SEED, progress, keep_state=state)
-        result = json.loads(path.read_text())
-        library.put(spec, state["tensors"], {"results": str(path), "test": result["test"], "dev": result["dev"]})
-        tensors = library.get(spec)  # as every later hit gets them: on the CPU, from the stored file
-    return tensors
+    return spec.build(spec.make_config(config.method_options), context)
 
 
 def task_sets(config: RunConfig) -> list[list[str]]:
-    if METHODS.get(config.method).cls.multi_task:
+    if METHODS.get(config.method).multi_task:
         return [list(config.tasks)]
     return [[name] for name in config.tasks]
-
-
-@dataclass
-class Meter:
-    """Time, throughput and memory of the training steps."""
-
-    step_seconds: list[float] = field(default_factory=list)
-    examples: int = 0
-    tokens: int = 0
-    padded_tokens: int = 0
-    saved_bytes: list[int] = field(default_factory=lambda: [0])
-    peak_scope: str = "process"
-
-    def step(self, batch: dict, seconds: float) -> None:
-        self.step_seconds.append(seconds)
-        self.examples += len(batch["input_ids"])
-        self.tokens += int(batch["attention_mask"].sum())
-        self.padded_tokens += batch["attention_mask"].numel()
-
-    def timing(self, history: list[dict], wall: float) -> dict:
-        busy = max(sum(self.step_seconds), 1e-9)
-        return {
-            "wall_seconds": wall,
-            "train_seconds": sum(h["train_seconds"] for h in history),
-            "seconds_per_step": float(np.mean(self.step_seconds)) if self.step_seconds else None,
-            "seconds_per_epoch": float(np.mean([h["train_seconds"] for h in history])),
-            "examples_per_second": self.examples / busy,
-            "tokens_per_second": self.tokens / busy,
-            "padded_tokens_per_second": self.padded_tokens / busy,
-            "steps": len(self.step_seconds),
-        }
-
-    def memory(self, device: torch.device) -> dict:
-        return {
-            "peak_rss_bytes": memory.peak_rss_bytes(),
-            "peak_rss_scope": self.peak_scope,
-            "peak_device_bytes": memory.peak_device_bytes(device),
-            "autograd_saved_bytes_first_step": self.saved_bytes[0],
-            "device": str(device),
-        }
 
 
 def resolve_schedule(train: TrainConfig, task: Task, num_train: int) -> dict:
@@ -275,129 +247,92 @@ def resolve_schedule(train: TrainConfig, task: Task, num_train: int) -> dict:
     }
 
 
-def make_optimizer(method: Method, train: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW with one parameter group (own lr and weight decay) per group the method declares."""
-    return torch.optim.AdamW(
-        [{"params": g.params, "lr": g.lr, "weight_decay": g.weight_decay, "name": g.name} for g in method.param_groups()],
-        betas=tuple(train.adam_betas), eps=train.adam_eps,
-    )
-
-
-def shard(plan: list, accelerator) -> list:
-    """This process's share of an epoch's batches (every process builds the same seeded plan).
-
-    Processes must take equal counts or they wait on each other forever: the
-    remainder is dropped, and a plan shorter than the process count is run by all.
-    """
-    processes = accelerator.num_processes
-    if len(plan) < processes:
-        return plan
-    return plan[accelerator.process_index : len(plan) - len(plan) % processes : processes]
-
-
-def train_epoch(model, batches_of_items, collator: Collator, accelerator, optimizer, scheduler, train: TrainConfig,
-                meter: Meter, progress: Progress, status: str, first: bool) -> list[float]:
-    """One pass over the epoch's batches: forward, backward, clip, step; returns the losses."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    losses = []
-    model.train()
-    for step, items in enumerate(batches_of_items):
-        batch = {k: v.to(accelerator.device) for k, v in collator(items).items()}
-        started = time.perf_counter()
-        with accelerator.accumulate(model):
-            if first and step == 0:
-                with memory.saved_tensor_bytes(meter.saved_bytes):
-                    loss = model(batch)
-            else:
-                loss = model(batch)
-            accelerator.backward(loss)
-            if accelerator.sync_gradients:
-                accelerator.clip_grad_norm_(params, train.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-        meter.step(batch, time.perf_counter() - started)
-        losses.append(loss.item())
-        progress.advance(f"{status} loss {np.mean(losses):.3f}")
-    return losses
-
-
 def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Progress, keep_state: dict | None = None,
               draw: int = 0) -> Path:
-    """Train one (method, task set, seed), select on dev, test, and write its results file.
+    """Train one (method, task set, seed, draw), select on dev, test, and write its results file.
 
-    `keep_state`, when given, receives the best checkpoint's tensors under "tensors".
-    """
+    `keep_state`, when given, receives the best checkpoint's tensors under "tensors"."""
+    return train_prepared(prepare_run(config, task_names, draw), seed, progress, keep_state)
+
+
+def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_state: dict | None = None) -> Path:
     from accelerate import Accelerator
-    from transformers import get_linear_schedule_with_warmup
 
+    config, tasks, task_names, draw = prepared.config, prepared.tasks, prepared.identity["tasks"], prepared.draw
     started = time.perf_counter()
     seed_everything(seed)
     backbone = cached_backbone(config.model)
-    tokenizer = backbone.tokenizer
-    source = DataSource.resolve(config.data_dir, config.fixtures)
-    multi_task = len(task_names) > 1
-    tasks = [prepare_task(TASKS.get(name), i, config, source, tokenizer, draw, multi_task) for i, name in enumerate(task_names)]
-    method = build_method(config, backbone, task_names, seed, progress)
+    multi_task = len(tasks) > 1
+    encoded = [encode_task(data, config, backbone.tokenizer, multi_task) for data in tasks]
+    method = build_method(config, backbone, task_names, seed, draw, progress)
     seed_everything(seed)  # building may have trained library stages: start training from the seed
 
-    per_task = [data.encoded["train"] for data in tasks]
+    per_task = [e.items["train"] for e in encoded]
     schedule = resolve_schedule(config.train, tasks[0].task, sum(len(items) for items in per_task))
-    epochs, batch_size = schedule["epochs"], schedule["batch_size"]
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=schedule["grad_accum"])
+    epochs, accumulation = schedule["epochs"], schedule["grad_accum"]
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     shuffle = torch.Generator().manual_seed(seed)
-    plan = training_plan(per_task, batch_size, shuffle, method.mixing)
+    plans = [shard(training_plan(per_task, schedule["batch_size"], shuffle, method.mixing),
+                   accelerator.num_processes, accelerator.process_index) for _ in range(epochs)]
     optimizer = make_optimizer(method, config.train)
-    total_steps = -(-len(plan) // schedule["grad_accum"]) * epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, config.train.warmup_steps, total_steps)
-    model, optimizer, scheduler = accelerator.prepare(PromptedModel(backbone, method), optimizer, scheduler)
+    meter = Meter()
+    meter.watch(optimizer)
+    scheduled_steps = optimizer_steps(plans, accumulation)
+    scheduler = make_scheduler(optimizer, config.train.warmup_steps, scheduled_steps)
+    model, optimizer = accelerator.prepare(PromptedModel(backbone, method), optimizer)
     unwrapped: PromptedModel = accelerator.unwrap_model(model)
     max_source = max(source_length(t.task, config, multi_task) for t in tasks)
-    collator = Collator(tokenizer.pad_token_id, max_source if config.protocol.pad_to_max_length else None)
+    collator = Collator(backbone.tokenizer.pad_token_id, max_source if config.protocol.pad_to_max_length else None)
     frozen_before = _frozen_checksum(backbone)
 
-    meter, history, best, best_state = Meter(peak_scope=memory.reset_peaks(accelerator.device)), [], None, None
+    meter.peak_scope = memory.reset_peaks(accelerator.device)
+    history, best, best_state = [], None, None
+    patience = config.train.early_stopping_patience
     label = f"{config.method} · {'+'.join(task_names)} · seed {seed}" + (f" · k={config.k_shot} draw {draw}" if config.k_shot else "")
-    progress.start_run(label, epochs * len(shard(plan, accelerator)))
-    for epoch in range(1, epochs + 1):
-        if epoch > 1:
-            plan = training_plan(per_task, batch_size, shuffle, method.mixing)
-        epoch_start = time.perf_counter()
-        losses = train_epoch(model, shard(plan, accelerator), collator, accelerator, optimizer, scheduler, config.train,
+    progress.start_run(label, sum(len(plan) for plan in plans))
+    for epoch, plan in enumerate(plans, 1):
+        epoch_start, first_step = time.perf_counter(), len(meter.grad_norms)
+        losses = train_epoch(model, plan, collator, accelerator, optimizer, scheduler, config.train, accumulation,
                              meter, progress, f"epoch {epoch}/{epochs}", first=epoch == 1)
         train_seconds = time.perf_counter() - epoch_start
-        dev = evaluate(unwrapped, tasks, "validation", config, collator)
+        dev = evaluate(unwrapped, tasks, encoded, "validation", config, collator, progress)
         history.append({
             "epoch": epoch, "train_loss": float(np.mean(losses)), "train_seconds": train_seconds,
+            **meter.epoch_record(first_step),
             "dev": {name: s.as_dict() for name, s in dev.items()}, "dev_mean": mean_over_tasks(dev),
         })
         if best is None or history[-1]["dev_mean"] > best["dev_mean"]:
             best, best_state = history[-1], copy.deepcopy(unwrapped.method.state_dict())
         progress.note(f"epoch {epoch}: dev {history[-1]['dev_mean']:.2f} (best {best['dev_mean']:.2f} @ {best['epoch']})")
+        if patience and epoch - best["epoch"] >= patience:
+            progress.note(f"early stop: no better dev score for {patience} epochs")
+            break
 
     unwrapped.method.load_state_dict(best_state)
     if keep_state is not None:
         keep_state["tensors"] = {k: v.detach().clone() for k, v in best_state.items()}
-    test = evaluate(unwrapped, tasks, "test", config, collator)
+    test = evaluate(unwrapped, tasks, encoded, "test", config, collator, progress)
     if _frozen_checksum(backbone) != frozen_before:
         raise RuntimeError("the frozen backbone changed during training")
-    path = run_path(Path(config.output), config.method, task_names, seed, config.k_shot, draw)
+    path = prepared.path(seed)
     if accelerator.is_main_process:
         result = {
             "schema_version": SCHEMA_VERSION,
             "run": {"method": config.method, "tasks": task_names, "suite": config.suite, "seed": seed,
                     "preset": config.preset, "profile": config.profile, "backbone": backbone.name,
-                    "k_shot": config.k_shot, "draw": draw},
+                    "k_shot": config.k_shot, "draw": draw, "configuration": path.parent.name},
+            "identity": prepared.identity,
             "config": config.as_dict(),
-            "schedule": schedule,
+            "schedule": {**schedule, "epochs_run": len(history), "early_stopping_patience": patience},
             "method_config": asdict(unwrapped.method.config),
-            "data": {d.task.name: d.describe() for d in tasks},
+            "data": {d.task.name: {**d.describe(), "max_new_tokens": e.max_new_tokens} for d, e in zip(tasks, encoded)},
             "epochs": history,
             "best_epoch": best["epoch"],
             "dev": best["dev"],
             "test": {name: s.as_dict() for name, s in test.items()},
             "test_mean": mean_over_tasks(test),
             "params": unwrapped.method.param_counts().as_dict(),
+            "optimizer": optimizer_record(optimizer, scheduler, meter, config.train.warmup_steps, scheduled_steps),
             "method_report": unwrapped.method.report(),
             "memory": meter.memory(accelerator.device),
             "timing": meter.timing(history, time.perf_counter() - started),
@@ -426,24 +361,45 @@ def _frozen_checksum(backbone: Backbone) -> float:
     return float(sum(p.detach().double().sum() for p in backbone.model.parameters()))
 
 
-def run(config: RunConfig, progress: Progress, resume: bool = False) -> list[Path]:
-    """Every seed of every task set of the config (with `resume`, skipping finished ones)."""
+@dataclass(frozen=True)
+class Unit:
+    """One run of a grid."""
+
+    tasks: tuple[str, ...]
+    seed: int
+    draw: int = 0
+
+
+def grid(config: RunConfig) -> list[Unit]:
+    """Every seed of every task set of the config, for each few-shot draw."""
+    return [Unit(tuple(names), seed, draw) for draw in range(config.k_shot_draws if config.k_shot else 1)
+            for seed in config.seeds for names in task_sets(config)]
+
+
+def run(config: RunConfig, progress: Progress, resume: bool = False, units: list[Unit] | None = None,
+        expected_data: dict | None = None) -> list[Path]:
+    """Train the grid's runs (or `units`); with `resume`, skip those whose results exist.
+
+    `expected_data`: the data identity a rerun must find (from the results file it reruns)."""
     paths = []
-    for draw in range(config.k_shot_draws if config.k_shot else 1):
-        for seed in config.seeds:
-            for names in task_sets(config):
-                path = run_path(Path(config.output), config.method, names, seed, config.k_shot, draw)
-                if resume and finished(path, config):
-                    progress.note(f"{path}: already done, skipped")
-                else:
-                    path = train_one(config, names, seed, progress, draw=draw)
-                paths.append(path)
+    for unit in units or grid(config):
+        prepared = prepare_run(config, list(unit.tasks), unit.draw)
+        if expected_data is not None:
+            check_same_data(prepared.identity["data"], expected_data)
+        path = prepared.path(unit.seed)
+        if resume and path.is_file():
+            progress.note(f"{path}: already done, skipped")
+        else:
+            path = train_prepared(prepared, unit.seed, progress)
+        paths.append(path)
     return paths
 
 
-def finished(path: Path, config: RunConfig) -> bool:
-    """A results file that records exactly this config (written atomically, so never partial)."""
-    if not path.is_file():
-        return False
-    recorded = json.loads(path.read_text()).get("config")
-    return recorded == json.loads(json.dumps(config.as_dict()))
+def check_same_data(found: dict, expected: dict) -> None:
+    """A rerun must see the data its results file recorded, or say where they differ."""
+    for task, recorded in expected.items():
+        now = found.get(task, {}).get("fingerprints", {})
+        for split, value in recorded["fingerprints"].items():
+            if now.get(split) != value:
+                raise UsageError(f"the {task} {split} data differ from the results file's (fingerprint "
+                                 f"{now.get(split)} now, {value} recorded): not the data it was run on")

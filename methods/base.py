@@ -6,6 +6,7 @@ a batch it returns the prompt rows `[B, m, d]` the backbone prepends.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -58,9 +59,19 @@ class Mixing:
 
 
 Stage = Callable[..., dict[str, torch.Tensor]]
-"""Train (or fetch from the library) another method's run: (method, tasks, options, epochs=None,
-source=False) -> its tensors. `source=True` marks a source prompt, which `--sources imported`
-takes from the imported release; other PT stages (SPoT's mixture and task embeddings) train."""
+"""Train (or fetch from the library) another method's run and return its tensors:
+`stage(method, tasks, options, epochs=None, patience=0, on_target=False, source=False)`.
+
+- `on_target=False` (source stages: source prompts, SPoT-g's mixture, G pre-training, MPT's
+  teachers and `mpt-source`): the stage trains on its tasks' full training data, whatever
+  few-shot setting the run has, with the source schedule (`train.source_epochs`).
+- `on_target=True` (stages on the run's own targets: SPoT-t's task embedding, AMP's per-task
+  prompts): the stage sees exactly the run's training data (its few-shot draw included) and,
+  unless `epochs` says otherwise, the run's own schedule.
+- `epochs`: an explicit number of epochs; `patience`: early stopping after that many epochs
+  without a better dev score (0: never).
+- `source=True` marks a source prompt, which `--sources imported` takes from the imported
+  release instead of training it."""
 
 
 @dataclass
@@ -69,7 +80,8 @@ class MethodContext:
 
     d_model: int
     embedding: nn.Embedding | None
-    """The backbone's pretrained input embedding (read-only; None when only counting)."""
+    """The backbone's pretrained input embedding (read-only; on torch's `meta` device, or None,
+    when the method is only built to count parameters)."""
     tokenizer: Any
     task_names: list[str]
     protocol: Protocol = field(default_factory=Protocol)
@@ -81,9 +93,10 @@ class MethodContext:
     """The frozen backbone (bench.backbone.Backbone), for methods whose loss needs extra forward
     passes (MPT's teachers); None when only counting."""
 
-    @property
-    def generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed)
+    def generator(self, stream: str) -> torch.Generator:
+        """A random stream of its own for each named draw (`"prompt"`, `"target/cb"`, `"attention"`):
+        two draws never share numbers, and adding a draw never shifts another's."""
+        return torch.Generator().manual_seed(derived_seed(self.seed, stream))
 
     def source_prompt(self, task: str, length: int) -> torch.Tensor:
         """The library's PT prompt for a source task (zeros when only counting)."""
@@ -96,6 +109,8 @@ class Method(nn.Module):
     name: ClassVar[str]
     multi_task: ClassVar[bool] = False
     """True when one run trains all tasks of the set jointly."""
+    accepts_imported_sources: ClassVar[bool] = False
+    """True when the method uses source-task prompts, which `--sources imported` can supply."""
 
     def __init__(self, config, context: MethodContext):
         super().__init__()
@@ -104,6 +119,12 @@ class Method(nn.Module):
 
     mixing: Mixing = Mixing()
     """Batch drawing for multi-task runs; methods that need more override it."""
+
+    @property
+    def evaluates_as_first_task(self) -> bool:
+        """True when every task is evaluated with the first task's prompt and metrics: the
+        official ATTEMPT-m evaluation, reproduced by ATTEMPT-m under `attempt-code` only."""
+        return False
 
     def prompts(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -152,3 +173,23 @@ class Method(nn.Module):
 
 def numel(*tensors: torch.Tensor) -> int:
     return sum(t.numel() for t in tensors)
+
+
+def derived_seed(seed: int, stream: str) -> int:
+    """A 32-bit seed (what numpy accepts) for `stream` under `seed`, stable across processes and
+    versions of Python (unlike `hash`)."""
+    digest = hashlib.sha256(f"{seed}/{stream}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def decay_groups(name: str, decayed: list[nn.Parameter], exempt: list[nn.Parameter], lr: float,
+                 weight_decay: float, protocol: Protocol) -> list[ParamGroup]:
+    """One group with weight decay and, unless `protocol.weight_decay_everywhere`, one without it
+    for `exempt` (LayerNorm weights and biases, identity-initialised maps): decay pulls a weight
+    towards 0, which is a prior only for weights that start near 0."""
+    if protocol.weight_decay_everywhere:
+        decayed, exempt = decayed + exempt, []
+    groups = [ParamGroup(name, decayed, lr, weight_decay)] if decayed else []
+    if exempt:
+        groups.append(ParamGroup(f"{name}_no_decay", exempt, lr, 0.0))
+    return groups

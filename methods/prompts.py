@@ -35,9 +35,11 @@ def load_prompt_file(path: str | Path, key: str = "prompt") -> torch.Tensor:
     return tensor.float()
 
 
-def init_prompt(init: str, length: int, context: MethodContext, text: str = "", checkpoint: str = "") -> torch.Tensor:
-    """A fresh `[length, d]` prompt by one of the papers' initialisations."""
-    d, generator = context.d_model, context.generator
+def init_prompt(init: str, length: int, context: MethodContext, text: str = "", checkpoint: str = "",
+                stream: str = "prompt") -> torch.Tensor:
+    """A fresh `[length, d]` prompt by one of the papers' initialisations, drawn from the
+    context's random stream `stream` (one per prompt, so two prompts never start alike)."""
+    d, generator = context.d_model, context.generator(stream)
     if init == "vocab" and not context.protocol.vocab_init_pretrained:
         init = "normal"  # what the official code's "vocab" init really produced
     if init == "vocab":

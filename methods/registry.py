@@ -1,23 +1,42 @@
 """The method registry: names users type -> (method class, config with overrides).
 
 A variant such as `attempt-token` is a registry entry whose config overrides
-set `attention="token"`, not a new class.
+set `attention="token"`, not a new class. Entries name their class as
+"module:Class" and import it on first use: model modules import torch, config
+modules do not, so listing methods and validating options stay instant.
 """
 from __future__ import annotations
 
+import importlib
+import sys
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from bench.registry import Registry, UsageError
-from methods.base import Method, MethodContext
+
+if TYPE_CHECKING:
+    from methods.base import Method, MethodContext
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    cls: type[Method]
+    model: str
+    """The method class as "module:Class", imported by `cls` on first use."""
     config_cls: type
     overrides: dict = field(default_factory=dict)
     summary: str = ""
+    multi_task: bool = False
+    """The class's own `multi_task`, stated here so that listings and reports need not import
+    the model; `cls` refuses a class that disagrees."""
+
+    @cached_property
+    def cls(self) -> type[Method]:
+        module, _, name = self.model.partition(":")
+        cls = getattr(importlib.import_module(module), name)
+        if cls.multi_task != self.multi_task:
+            raise TypeError(f"{self.model} has multi_task={cls.multi_task}, its registry entry says {self.multi_task}")
+        return cls
 
     def make_config(self, options: dict[str, Any] | None = None):
         config = replace(self.config_cls(), **self.overrides)
@@ -78,6 +97,15 @@ def _coerce(name: str, value, current):
         raise UsageError(f"option {name} takes a {type(current).__name__}, not {value!r}") from None
 
 
+def model_export(package: str, name: str):
+    """A method package's PEP 562 `__getattr__`: the names of its `__all__` that live in its
+    `model` module, imported on first access, so `from methods.pt import PromptTuning` works
+    while importing the package (and its torch-free config) never loads torch."""
+    if name not in getattr(sys.modules[package], "__all__", ()):
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{package}.model"), name)
+
+
 METHODS: Registry[MethodSpec] = Registry("method")
 
 
@@ -85,7 +113,6 @@ def _discover() -> None:
     """Method packages register themselves: each `methods/<name>/__init__.py` that defines
     `register(registry)` adds its entries (plugins need no edit here). PT, the baseline
     the others build on, comes first; the rest in name order."""
-    import importlib
     import pkgutil
 
     import methods

@@ -28,7 +28,8 @@ class HubSource:
     path: str
     config: str | None
     revision: str
-    """Pinned revision, recorded in every result."""
+    """A branch (`main`, `refs/convert/parquet`), not a commit: recorded in every result, and the
+    data fingerprints tell whether a later read of it gave the same rows."""
 
 
 class DataError(Exception):

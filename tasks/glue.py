@@ -187,11 +187,11 @@ class STSB(GlueTask):
         return str(np.round((row["label"] * 5) / 5, decimals=1))  # the official code, verbatim: one decimal
 
     def is_valid(self, prediction):
+        """A finite number: "nan" and "inf" parse, but the correlations score them as -1 like any invalid string."""
         try:
-            float(prediction)
+            return bool(np.isfinite(float(prediction)))
         except ValueError:
             return False
-        return True
 
 
 class MRPC(Paraphrase):

@@ -126,9 +126,11 @@ def load_examples(
 
 
 def fingerprint(examples: list[Example]) -> str:
-    """Hash of exactly what the model sees, to tell two runs' data apart."""
+    """Hash of exactly what the model sees and is scored against (sources, targets and the
+    scoring context: gold answers, references, groups), to tell two runs' data apart."""
     digest = hashlib.sha256()
     for example in examples:
-        digest.update(json.dumps([example.source, example.target], ensure_ascii=False).encode())
+        digest.update(json.dumps([example.source, example.target, example.extra], ensure_ascii=False,
+                                 sort_keys=True).encode())
     return digest.hexdigest()[:16]
 

@@ -24,8 +24,23 @@ for _name, _members in {
     SUITES.register(_name, _members)
 
 
+OUTSIDE_SUITES = {
+    "copa": "in no suite: no paper reports it; kept for the presets' format comparison (switch copa_question)",
+}
+"""Why a task belongs to no suite (every such task says why; `bench tasks` shows it)."""
+
+
 def suites_of(task_name: str) -> list[str]:
     return [name for name, members in SUITES.items() if task_name in members]
+
+
+def describe_task(name: str) -> dict:
+    """A task's description for listings, with its `note` when it is in no suite."""
+    task = TASKS.get(name)
+    described = task.describe()
+    if task.name in OUTSIDE_SUITES:
+        described["note"] = OUTSIDE_SUITES[task.name]
+    return described
 
 
 def resolve_tasks(suite: str | None, tasks: str | None) -> list[str]:

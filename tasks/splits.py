@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
-
 LARGE_DEV_SIZE = 1000
 
 
 def permutation(n: int, data_seed: int) -> list[int]:
+    import torch  # here, not at the top: listing tasks must not load torch
+
     generator = torch.Generator()
     generator.manual_seed(data_seed)
     return torch.randperm(n, generator=generator).tolist()

@@ -32,9 +32,11 @@ def random_prompts(n=N, length=L, d=D):
     return torch.randn(n, length, d, generator=torch.Generator().manual_seed(2))
 
 
-def fake_stage(method, tasks, options, epochs=None, source=False):
-    """A library that holds a fixed random PT prompt per task."""
-    assert method == "pt" and len(tasks) == 1 and source
+def fake_stage(method, tasks, options, **request):
+    """A library that holds a fixed random PT prompt per task: stage 1 is a PT run on the task's
+    own data with the paper's schedule (30 epochs, early stopping), never an imported prompt."""
+    assert method == "pt" and len(tasks) == 1
+    assert request == {"epochs": 30, "patience": 5, "on_target": True}
     seed = sum(map(ord, tasks[0]))
     return {"prompt": torch.randn(options["prompt_length"], DIM, generator=torch.Generator().manual_seed(seed))}
 
@@ -121,7 +123,8 @@ def test_export_equals_what_the_model_prepends():
 def test_source_prompts_come_from_the_library_in_task_order():
     method = amp()
     for i, task in enumerate(TASKS):
-        assert torch.equal(method.sources[i], fake_stage("pt", [task], {"prompt_length": L}, source=True)["prompt"])
+        expected = fake_stage("pt", [task], {"prompt_length": L}, epochs=30, patience=5, on_target=True)["prompt"]
+        assert torch.equal(method.sources[i], expected)
 
 
 def test_param_counts(capsys):
@@ -142,7 +145,8 @@ def test_training_moves_only_psi():
     frozen = {k: v.clone() for k, v in backbone.state_dict().items()}
     sources, psi = method.sources.clone(), {k: v.clone() for k, v in method.psi.state_dict().items()}
     groups = method.param_groups()
-    assert [g.name for g in groups] == ["psi"] and groups[0].lr == AMPConfig.lr
+    assert [(g.name, g.lr, g.weight_decay) for g in groups] == [("psi", AMPConfig.lr, 1e-5), ("psi_no_decay", AMPConfig.lr, 0.0)]
+    assert groups[1].params == [method.psi.value.weight]  # W_V starts at the identity: no decay towards 0
     optimizer = torch.optim.AdamW([{"params": g.params, "lr": 1e-2} for g in groups])
     batch = {"input_ids": torch.randint(3, 300, (4, 12)), "attention_mask": torch.ones(4, 12, dtype=torch.long),
              "labels": torch.randint(3, 300, (4, 3)), "task_ids": torch.tensor([0, 1, 2, 0])}

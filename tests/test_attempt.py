@@ -17,12 +17,11 @@ from bench.registry import UsageError
 from methods.base import MethodContext
 from methods.pooling import max_pool
 from methods.registry import METHODS
+from helpers import result_file
 
 D, M = 8, 3
 SOURCES = ("mnli", "qnli", "qqp", "sst2", "squad", "record")
 CODE = PRESETS.get("attempt-code")
-
-
 
 
 def fake_context(tasks=("cb",), protocol=Protocol(), d=D, m=M, embedding=None, g_tensors=None, calls=None):
@@ -30,9 +29,9 @@ def fake_context(tasks=("cb",), protocol=Protocol(), d=D, m=M, embedding=None, g
     generator = torch.Generator().manual_seed(1)
     prompts = {name: torch.randn(m, d, generator=generator) for name in SOURCES}
 
-    def stage(method, names, options, epochs=None, source=False):
+    def stage(method, names, options, **request):
         if calls is not None:
-            calls.append((method, list(names), dict(options), source))
+            calls.append((method, list(names), dict(options), request.get("source", False)))
         return {"prompt": prompts[names[0]]} if method == "pt" else g_tensors
 
     return MethodContext(d_model=d, embedding=embedding, tokenizer=None, task_names=list(tasks), protocol=protocol,
@@ -144,7 +143,7 @@ def test_no_target_mixes_sources_only_and_trains_g_only():
     method, prompts = build("attempt-no-target")
     embeds, mask = inputs()
     out = method.prompts(embeds, mask, torch.zeros(2, dtype=torch.long))
-    assert method.target is None and [g.name for g in method.param_groups()] == ["attention"]
+    assert method.target is None and [g.name for g in method.param_groups()] == ["attention", "attention_no_decay"]
     expected, weights = reference(method, source_list(method, prompts), embeds[0], mask[0].tolist(), False)
     assert weights.shape == (M, len(SOURCES))
     torch.testing.assert_close(out[0].double(), expected, rtol=1e-5, atol=1e-5)
@@ -222,7 +221,10 @@ def test_only_declared_parameters_change_in_training(protocol):
     model = PromptedModel(backbone, method)
     groups = method.param_groups()
     optimizer = torch.optim.AdamW([{"params": g.params, "lr": g.lr} for g in groups])
-    assert {g.name: g.lr for g in groups} == {"prompt": 0.3, "attention": 0.3}
+    # CB is a SuperGLUE target: G at the paper's 0.1; the official code trained it at the prompt's 0.3
+    expected = {"prompt": 0.3, "attention": 0.1, "attention_no_decay": 0.1} if protocol.g_lr_effective else {
+        "prompt": 0.3, "attention": 0.3}
+    assert {g.name: g.lr for g in groups} == expected
     declared = {id(p) for g in groups for p in g.params}
     assert declared == {id(p) for p in method.parameters() if p.requires_grad}
     frozen = {name: t.clone() for name, t in backbone.model.state_dict().items()}
@@ -247,12 +249,34 @@ def test_only_declared_parameters_change_in_training(protocol):
 
 
 def test_g_learning_rate_is_its_own_only_when_effective():
-    assert {g.name: g.lr for g in build(g_lr=0.1)[0].param_groups()} == {"prompt": 0.3, "attention": 0.1}
-    assert {g.name: g.lr for g in build(g_lr=0.1, protocol=CODE)[0].param_groups()} == {"prompt": 0.3, "attention": 0.3}
+    assert {g.name: g.lr for g in build(g_lr=0.05)[0].param_groups()} == {
+        "prompt": 0.3, "attention": 0.05, "attention_no_decay": 0.05}
+    assert {g.name: g.lr for g in build(g_lr=0.05, protocol=CODE)[0].param_groups()} == {"prompt": 0.3, "attention": 0.3}
 
 
-def test_official_code_trains_attempt_without_weight_decay():
-    assert {g.weight_decay for g in build()[0].param_groups()} == {1e-5}
+@pytest.mark.parametrize("name,tasks,expected", [
+    ("attempt", ("cb",), 0.1), ("attempt", ("boolq",), 0.1),  # SuperGLUE: 0.1
+    ("attempt", ("rte",), 0.3), ("attempt", ("newsqa",), 0.3), ("attempt", ("winogrande",), 0.3),
+    ("attempt-m", ("winogrande", "yelp", "scitail", "paws"), 0.1),  # "others" multi-task: 0.1
+    ("attempt-m", ("multirc", "boolq", "wic", "wsc", "cb"), 0.1),
+    ("attempt-m", ("mnli", "qqp", "qnli", "sst2", "stsb", "mrpc", "rte", "cola"), 0.3),
+])
+def test_g_learning_rate_follows_the_papers_table_per_suite(name, tasks, expected):
+    method, _ = build(name, tasks=tasks)
+    assert {g.name: g.lr for g in method.param_groups()}["attention"] == expected
+    assert method.report()["g_lr"] == expected
+
+
+def test_weight_decay_spares_g_layernorm_and_the_official_code_uses_none():
+    method, _ = build()
+    groups = {g.name: g for g in method.param_groups()}
+    assert {name: g.weight_decay for name, g in groups.items()} == {"prompt": 1e-5, "attention": 1e-5,
+                                                                     "attention_no_decay": 0.0}
+    assert groups["attention_no_decay"].params == [method.g.norm.weight, method.g.norm.bias]
+    assert groups["attention"].params == [method.g.down.weight, method.g.up.weight]
+    everywhere, _ = build(protocol=Protocol(weight_decay_everywhere=True))
+    assert [(g.name, g.weight_decay, len(g.params)) for g in everywhere.param_groups()] == [
+        ("prompt", 1e-5, 1), ("attention", 1e-5, 4)]
     assert {g.weight_decay for g in build(protocol=CODE)[0].param_groups()} == {0.0}
 
 
@@ -307,7 +331,7 @@ def smoke(tmp_path_factory):
 def test_smoke_run_reports_attention(smoke, method):
     codes, output = smoke
     assert codes[method] == 0
-    path = output / method / ("cb+wsc" if method == "attempt-m" else "cb") / "seed0.json"
+    path = result_file(output, method, "cb+wsc" if method == "attempt-m" else "cb")
     attention = json.loads(path.read_text())["method_report"]["attention"]
     sources = ["mnli"] if method == "attempt-single" else list(SOURCES)
     assert attention["sources"] == sources + ([] if method == "attempt-no-target" else ["target"])
@@ -320,12 +344,25 @@ def test_smoke_run_reports_attention(smoke, method):
 
 def test_attention_heatmap_is_written(smoke, tmp_path, monkeypatch):
     _, output = smoke
-    paths = [output / "attempt" / task / "seed0.json" for task in ("cb", "wsc")]
+    paths = [result_file(output, "attempt", task) for task in ("cb", "wsc")]
     png = plot_attention(paths, tmp_path / "figure.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_attention_command([str(output / "attempt")]) == output / "attempt" / "attention.png"
     with pytest.raises(UsageError, match="differ"):  # one source vs six: separate plots
-        plot_attention([paths[0], output / "attempt-single" / "cb" / "seed0.json"], tmp_path / "mixed.png")
+        plot_attention([paths[0], result_file(output, "attempt-single", "cb")], tmp_path / "mixed.png")
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(UsageError, match=r"pip install 'bench\[plots\]'"):
         plot_attention(paths, tmp_path / "again.png")
+
+
+def test_every_random_draw_has_a_stream_of_its_own():
+    """With target_init=normal, ATTEMPT-m's per-task targets differ, and G's down-projection is not
+    0.01 x the first target's rows (both once came from one generator restarted at each draw)."""
+    method, _ = build("attempt-m", tasks=("cb", "wsc", "rte"), sharpen=False, target_init="normal")
+    targets = method.target.weight.detach()
+    assert not torch.equal(targets[0], targets[1]) and not torch.equal(targets[1], targets[2])
+    down = method.g.down.weight.detach().flatten()[: targets[0].numel()]
+    assert not torch.allclose(down, 0.01 * targets[0].flatten())
+    again, _ = build("attempt-m", tasks=("cb", "wsc", "rte"), sharpen=False, target_init="normal")
+    assert torch.equal(again.target.weight, method.target.weight)  # reproducible from the run's seed
+    assert torch.equal(again.g.down.weight, method.g.down.weight)

@@ -99,3 +99,62 @@ def test_every_option_of_every_method_is_documented():
 
     undocumented = {name: [o["name"] for o in spec.options() if not o["doc"]] for name, spec in METHODS.items()}
     assert {name: fields for name, fields in undocumented.items() if fields} == {}
+
+
+NO_CONFIG, NO_WEIGHTS = "no config.json", "no weights (model.safetensors or pytorch_model.bin)"
+NO_TOKENIZER = "no tokenizer (tokenizer.json or spiece.model)"
+
+
+@pytest.mark.parametrize("files,missing", [
+    ((), f"{NO_CONFIG}, {NO_WEIGHTS}, {NO_TOKENIZER}"),
+    (("config.json",), f"{NO_WEIGHTS}, {NO_TOKENIZER}"),
+    (("config.json", "model.safetensors"), NO_TOKENIZER),
+    (("model.safetensors", "tokenizer.json"), NO_CONFIG),
+])
+@pytest.mark.parametrize("command", [
+    ["run", "--fixtures", "--quiet", "--tasks", "cb", "--output", "{tmp}/out"],
+    ["data", "stats", "--fixtures", "--tasks", "cb"],
+    ["params", "--method", "pt"],
+])
+def test_a_folder_that_is_not_a_checkpoint_says_what_it_lacks(capsys, tmp_path, files, missing, command):
+    folder = tmp_path / "my-t5"
+    folder.mkdir()
+    for name in files:
+        (folder / name).write_text("{}")
+    code, _, err = run_cli(capsys, *[part.format(tmp=tmp_path) for part in command], "--model", str(folder))
+    assert code == 2
+    assert err == f"bench: error: --model folder {str(folder)!r} is not a checkpoint: it has {missing}\n"
+
+
+def test_tasks_table_has_a_header_and_says_why_a_task_is_in_no_suite(capsys):
+    from tasks.registry import OUTSIDE_SUITES, TASKS, suites_of
+
+    code, out, _ = run_cli(capsys, "tasks")
+    lines = out.splitlines()
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("|")]
+    assert code == 0 and cells[0] == ["task", "prefix", "suites", "split", "metrics"]
+    rows = {row[0]: row for row in cells[2:]}
+    assert len(rows) == 27 and list(rows) == TASKS.names()
+    assert rows["copa"] == ["copa", "superglue-copa", "–", "small", "accuracy"]
+    assert rows["boolq"][2] == "superglue,amp,fewshot"
+    assert lines[-1] == ("copa: in no suite: no paper reports it; kept for the presets' format comparison "
+                         "(switch copa_question)")
+    assert {name for name in TASKS.names() if not suites_of(name)} == set(OUTSIDE_SUITES) == {"copa"}
+
+
+def test_tasks_json_notes_only_the_task_in_no_suite(capsys):
+    _, out, _ = run_cli(capsys, "tasks", "--json")
+    described = json.loads(out)
+    assert len(described) == 27
+    assert {d["name"]: d["note"] for d in described if "note" in d} == {
+        "copa": "in no suite: no paper reports it; kept for the presets' format comparison (switch copa_question)"}
+    assert set(described[0]) == {"name", "prefix", "suites", "hub", "official_files", "split_protocol", "labels",
+                                 "metrics", "max_source_length"}
+
+
+def test_a_checkpoint_folder_that_fails_to_load_is_blamed_not_the_hub(capsys, tmp_path):
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        (tmp_path / name).write_text("{}")
+    code, _, err = run_cli(capsys, "params", "--method", "pt", "--model", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1 and "Hub" not in err
+    assert err.startswith(f"bench: error: cannot load checkpoint folder {str(tmp_path)!r} (ValueError: Unrecognized model")

@@ -13,6 +13,7 @@ from methods.base import Mixing
 from tasks.base import Example
 from tasks.loading import DataSource, load_examples
 from tasks.registry import TASKS
+from helpers import result_file
 
 PAPER = PRESETS.get("paper")
 
@@ -38,10 +39,12 @@ def test_k_shot_larger_than_train_is_a_usage_error(capsys, tmp_path):
 def test_few_shot_runs_every_draw_and_seed(tmp_path):
     assert main(["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--k-shot", "4", "--k-shot-draws", "2",
                  "--seeds", "0,1", "--epochs", "1", "--quiet", "--output", str(tmp_path)]) == 0
-    names = sorted(p.name for p in (tmp_path / "pt" / "cb").glob("*.json"))
+    names = sorted(p.relative_to(tmp_path / "pt" / "cb").parts[1] for p in (tmp_path / "pt" / "cb").glob("*/*.json"))
     assert names == ["k4-draw0-seed0.json", "k4-draw0-seed1.json", "k4-draw1-seed0.json", "k4-draw1-seed1.json"]
-    result = json.loads((tmp_path / "pt/cb/k4-draw1-seed0.json").read_text())
+    result = json.loads(result_file(tmp_path, "pt", "cb", "k4-draw1-seed0.json").read_text())
     assert result["data"]["cb"]["sizes"]["train"] == 4 and result["run"]["draw"] == 1
+    # one configuration for all draws: its identity holds the full train split, not a draw
+    assert result["identity"]["data"]["cb"]["fingerprints"]["train"] != result["data"]["cb"]["fingerprints"]["train"]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in (tmp_path / "leaderboard.md").read_text().splitlines()
             if line.startswith("| pt ")]
     assert [row[:5] for row in rows] == [["pt", "k=4", "paper", "tiny-t5 (smoke)", "4"]]
@@ -122,12 +125,9 @@ def test_unreadable_record_stops_with_one_line(capsys, tmp_path):
     (3, 2, [[0, 1], [0, 1], [0, 1]]),  # fewer batches than processes: all run them
 ])
 def test_shard_gives_every_process_the_same_number_of_batches(processes, plan_length, expected):
-    from types import SimpleNamespace
+    from bench.training import shard
 
-    from bench.runner import shard
-
-    shares = [shard(list(range(plan_length)), SimpleNamespace(num_processes=processes, process_index=i))
-              for i in range(processes)]
+    shares = [shard(list(range(plan_length)), processes, i) for i in range(processes)]
     assert shares == expected
 
 

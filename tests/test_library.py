@@ -12,6 +12,7 @@ import torch.serialization
 from bench.cli import main
 from methods.library import PromptLibrary, entry_key, imported_spec
 from methods.spot.model import mean_similarity, token_similarity
+from helpers import result_file
 
 SPEC = {"backbone": "tiny-t5", "method": "pt", "tasks": ["cb"], "method_config": {"prompt_length": 10, "lr": 0.3},
         "train": {"epochs": 1, "batch_size": 8}, "seed": 0}
@@ -145,7 +146,7 @@ def test_spot_t_with_imported_sources_uses_the_imported_prompt(capsys, imported,
                            "--sources", "imported", "--option", "sources=mnli",
                            "--output", str(tmp_path), "--library", str(library))
     assert code == 0, err
-    report = json.loads((tmp_path / "spot-t/cb/seed0.json").read_text())["method_report"]
+    report = json.loads(result_file(tmp_path, "spot-t", "cb").read_text())["method_report"]
     # the task embedding is a PT stage on the target, not an imported prompt: here the library's CB
     # entry from `sources train`, which has the same settings
     embedding = next(PromptLibrary(library).get(e["spec"]) for e in PromptLibrary(library).entries()

@@ -1,12 +1,19 @@
 """Every classification / regression / QA metric against values computed by hand."""
 from __future__ import annotations
 
+from dataclasses import fields, replace
+
+import numpy as np
 import pytest
 
 from bench.evaluation import score
-from bench.metrics import METRICS, normalize_answer
+from bench.metrics import METRICS, PROTOCOL_VARIANTS, metric_function, normalize_answer
+from bench.presets import PRESETS, Protocol
+from bench.registry import UsageError
 from tasks.base import Example
 from tasks.registry import TASKS
+
+PAPER, CODE = PRESETS.get("paper"), PRESETS.get("attempt-code")
 
 
 def ex(*targets, groups=None, answers=None):
@@ -38,9 +45,70 @@ def test_matthews():
     assert m("matthews", ["1", "0", "0", "0"], ex("1", "1", "0", "0")) == pytest.approx(100 * 2 / 12 ** 0.5)
 
 
+# gold 1 1 0 0 1, one invalid prediction ("x", gold 1), every other prediction right
+MCC_GOLD, MCC_PREDICTIONS = ex("1", "1", "0", "0", "1"), ["1", "x", "0", "0", "1"]
+# paper: "x" flips to 0 -> TP 2, FN 1, TN 2, FP 0: (TP*TN - FP*FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))
+#   = (2*2 - 0*1) / sqrt(2*3*2*3) = 4/6
+MCC_FLIPPED = 100 * 4 / 6
+# attempt-code: classes 0, 1, x. Multi-class MCC = (c*s - sum_k p_k t_k) / sqrt((s^2 - sum p_k^2)(s^2 - sum t_k^2))
+# with s = 5 rows, c = 4 right, true counts t = (0: 2, 1: 3, x: 0), predicted p = (0: 2, 1: 2, x: 1):
+#   (4*5 - (2*2 + 2*3 + 1*0)) / sqrt((25 - (4 + 4 + 1)) * (25 - (4 + 9))) = 10 / sqrt(16 * 12) = 10 / sqrt(192)
+MCC_INVALID_CLASS = 100 * 10 / 192 ** 0.5
+
+
+def test_matthews_flips_invalid_under_paper_and_counts_a_class_under_attempt_code():
+    assert metric_function("matthews", PAPER)(MCC_PREDICTIONS, MCC_GOLD, ("0", "1")) == pytest.approx(MCC_FLIPPED)
+    assert metric_function("matthews", CODE)(MCC_PREDICTIONS, MCC_GOLD, ("0", "1")) == pytest.approx(MCC_INVALID_CLASS)
+
+
+def test_metric_function_reads_the_switch_not_the_preset():
+    flipped_on = replace(PAPER, matthews_invalid_class=True)
+    assert metric_function("matthews", flipped_on)(MCC_PREDICTIONS, MCC_GOLD, None) == pytest.approx(MCC_INVALID_CLASS)
+    assert metric_function("accuracy", CODE) is METRICS.get("accuracy") is metric_function("accuracy", PAPER)
+    with pytest.raises(UsageError, match="unknown metric 'matthew'.*did you mean 'matthews'"):
+        metric_function("matthew", PAPER)
+
+
+def test_every_metric_variant_has_a_boolean_protocol_switch():
+    switches = {f.name for f in fields(Protocol)}
+    assert PROTOCOL_VARIANTS and all(name in METRICS for name in PROTOCOL_VARIANTS)
+    for switch, _ in PROTOCOL_VARIANTS.values():
+        assert switch in switches and isinstance(getattr(Protocol(), switch), bool)
+
+
+def test_score_keeps_the_matthews_key_in_both_presets():
+    cola = TASKS.get("cola")
+    assert score(cola, MCC_GOLD, MCC_PREDICTIONS, PAPER).metrics == {"matthews": pytest.approx(MCC_FLIPPED)}
+    code = score(cola, MCC_GOLD, MCC_PREDICTIONS, CODE)
+    assert code.metrics == {"matthews": pytest.approx(MCC_INVALID_CLASS)} and code.invalid == 1
+    assert code.as_dict() == {"metrics": code.metrics, "mean": code.mean, "invalid": 1, "n": 5}  # no "details"
+
+
 def test_pearson_and_spearman_with_unparsable_as_minus_one():
     assert m("pearson", ["1", "2", "4"], ex("1", "2", "3"), None) == pytest.approx(100 * 3 / (2 * 14 / 3) ** 0.5)
     assert m("spearman", ["3", "2", "x"], ex("1", "2", "3"), None) == pytest.approx(-100.0)
+
+
+# gold 1 2 3 vs predictions -1 2 4: dx = (-1, 0, 1), dy = (-8/3, 1/3, 7/3);
+# sum dx*dy = 8/3 + 7/3 = 5, sum dx^2 = 2, sum dy^2 = (64 + 1 + 49) / 9 = 38/3 -> r = 5 / sqrt(2 * 38/3)
+PEARSON_WITH_MINUS_ONE = 100 * 5 / (2 * 38 / 3) ** 0.5
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "-nan", "inf", "-inf", "+inf", "Infinity", "-infinity", "1e999"])
+def test_correlations_count_non_finite_predictions_as_minus_one(text):
+    assert PEARSON_WITH_MINUS_ONE == pytest.approx(100 * np.corrcoef([1, 2, 3], [-1, 2, 4])[0, 1])  # the hand value
+    assert m("pearson", [text, "2", "4"], ex("1", "2", "3"), None) == pytest.approx(PEARSON_WITH_MINUS_ONE)
+    stsb = TASKS.get("stsb")
+    assert not stsb.is_valid(text)
+    result = score(stsb, ex("1", "2", "3"), [text, "2", "4"], PAPER)
+    assert result.invalid == 1 and np.isfinite(result.mean)
+
+
+def test_spearman_ranks_non_finite_predictions_as_tied_minus_ones():
+    # predictions 0.5, -1, -1, 3 -> ranks 3, 1.5, 1.5, 4 against 1, 2, 3, 4: dx = (-1.5, -.5, .5, 1.5),
+    # dy = (.5, -1, -1, 1.5): sum dx*dy = 1.5, sum dx^2 = 5, sum dy^2 = 4.5 -> 1.5 / sqrt(22.5) = sqrt(0.1)
+    value = m("spearman", ["0.5", "inf", "NaN", "3"], ex("1", "2", "3", "4"), None)
+    assert value == pytest.approx(100 * 0.1 ** 0.5)
 
 
 def test_multirc_grouped_exact_match_and_pooled_f1():
@@ -62,7 +130,7 @@ def test_squad_normalisation_and_max_over_answers():
 
 def test_score_counts_invalid_predictions_and_averages_metrics():
     cb = TASKS.get("cb")
-    result = score(cb, ex("0", "1", "2", "0"), [" 0", "2 ", "2", "maybe"])
+    result = score(cb, ex("0", "1", "2", "0"), [" 0", "2 ", "2", "maybe"], PAPER)
     assert result.invalid == 1 and result.n == 4
     assert result.metrics["accuracy"] == 50.0
     assert result.mean == pytest.approx((50.0 + 100 * 4 / 9) / 2)

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bench.backbone import load_backbone
 from bench.cli import main
 from bench.counting import count_params
 from bench.data import Encoded, training_plan
@@ -165,6 +166,67 @@ def test_teacher_pass_leaves_the_backbone_in_train_mode(batch):
     assert backbone.training and backbone.model.training
 
 
+@pytest.fixture(scope="module")
+def dropout_backbone():
+    """A tiny-t5 of its own (dropout 0.1), kept in train mode by the tests that use it."""
+    backbone = load_backbone("tiny-t5")
+    assert backbone.model.config.dropout_rate == 0.1
+    return backbone
+
+
+def identical_student(batch, **options) -> tuple[MPTSource, dict]:
+    """One source task whose student prompt is exactly its teacher's (P* = the teacher prompt,
+    u = v = ones), and `batch` as a batch of that task."""
+    method = build(MPTSource, ["mnli"], **options)
+    one_task = {**batch, "task_ids": torch.zeros(4, dtype=torch.long)}
+    assert torch.equal(method.prompts(None, None, one_task["task_ids"]), method.teachers[[0, 0, 0, 0]])
+    return method, one_task
+
+
+def test_a_student_equal_to_its_teacher_has_zero_distillation_loss_in_train_mode(dropout_backbone, batch):
+    """Both passes run without dropout, so the terms vanish for an identical student even while
+    the backbone is in train mode, and L_PLM is the dropout-free pass's cross-entropy."""
+    backbone = dropout_backbone
+    method, one_task = identical_student(batch)
+    args = (one_task["input_ids"], one_task["attention_mask"], one_task["labels"])
+    teacher_prompt = method.teachers[[0, 0, 0, 0]]
+    with torch.no_grad():
+        backbone.eval()
+        plm = float(backbone(*args, teacher_prompt).loss)
+        backbone.train()
+        assert not torch.equal(backbone(*args, teacher_prompt).logits, backbone(*args, teacher_prompt).logits)  # dropout is on
+    frozen = {k: v.clone() for k, v in backbone.state_dict().items()}
+    optimizer = torch.optim.AdamW([p for g in method.param_groups() for p in g.params], lr=0.3)
+    loss = method.training_loss(backbone, one_task, method.prompts(None, None, one_task["task_ids"]))
+    loss.backward()
+    optimizer.step()
+    terms = method.report()["mean_loss_terms"]
+    assert terms["logits"] == pytest.approx(0.0, abs=1e-6) and terms["hidden"] == pytest.approx(0.0, abs=1e-6)
+    assert math.isfinite(terms["plm"]) and terms["plm"] == pytest.approx(plm, rel=1e-6)
+    assert float(loss.detach()) == pytest.approx(plm, rel=1e-6)
+    assert backbone.training and backbone.model.training
+    assert all(torch.equal(v, backbone.state_dict()[k]) for k, v in frozen.items())
+
+
+@pytest.mark.parametrize("options", [{"student_dropout": True}, {"distillation": "none"}, {"distillation": "prompt"}])
+def test_student_pass_keeps_dropout_unless_distilling(options, dropout_backbone, batch):
+    """`student_dropout` (standard KD) noises the student pass, so an identical student scores
+    above zero; without logits or hidden terms the student pass keeps the papers' train-mode
+    dropout, so L_PLM differs from the dropout-free pass's."""
+    backbone = dropout_backbone
+    method, one_task = identical_student(batch, **options)
+    args = (one_task["input_ids"], one_task["attention_mask"], one_task["labels"])
+    with torch.no_grad():
+        backbone.eval()
+        plm = float(backbone(*args, method.teachers[[0, 0, 0, 0]]).loss)
+        backbone.train()
+        method.training_loss(backbone, one_task, method.prompts(None, None, one_task["task_ids"]))
+    terms = method.report()["mean_loss_terms"]
+    assert terms["plm"] != pytest.approx(plm, rel=1e-6)
+    if options.get("student_dropout"):
+        assert terms["logits"] > 1e-4 and terms["hidden"] > 1e-4
+
+
 # -- stochastic task sampling ----------------------------------------------------------------
 
 def test_stochastic_task_sampling_draws_two_to_kappa_tasks_per_batch():
@@ -298,7 +360,7 @@ def source_stage_reports(library) -> list[dict]:
 def test_smoke_mpt_trains_the_source_stage_on_the_source_suite(library, tmp_path):
     assert run("mpt", "cb,wsc", library, tmp_path) == 0
     results = sorted(tmp_path.rglob("seed0.json"))
-    assert [p.parent.name for p in results] == ["cb", "wsc"]
+    assert [p.parent.parent.name for p in results] == ["cb", "wsc"]
     result = json.loads(results[0].read_text())
     assert result["method_report"] == {"source_tasks": SOURCES}
     assert result["params"]["trainable"] == 10 * 64 + 10 + 64

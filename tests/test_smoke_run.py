@@ -7,6 +7,7 @@ import pytest
 from safetensors.torch import load_file
 
 from bench.cli import main
+from helpers import result_file
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +19,15 @@ def smoke(tmp_path_factory):
 
 
 def test_one_result_per_task_with_full_record(smoke):
-    paths = sorted(p.relative_to(smoke).as_posix() for p in smoke.rglob("seed*.json"))
-    assert paths == [f"pt/{t}/seed0.json" for t in ("boolq", "cb", "multirc", "wic", "wsc")]
-    result = json.loads((smoke / "pt/cb/seed0.json").read_text())
+    paths = sorted(p.relative_to(smoke).parts for p in smoke.rglob("seed*.json"))
+    assert [(method, task, name) for method, task, _, name in paths] == [
+        ("pt", t, "seed0.json") for t in ("boolq", "cb", "multirc", "wic", "wsc")]
+    path = result_file(smoke, "pt", "cb")
+    result = json.loads(path.read_text())
     assert result["run"] == {"method": "pt", "tasks": ["cb"], "suite": "superglue", "seed": 0, "preset": "paper",
-                             "profile": "smoke", "backbone": "tiny-t5", "k_shot": 0, "draw": 0}
+                             "profile": "smoke", "backbone": "tiny-t5", "k_shot": 0, "draw": 0,
+                             "configuration": path.parent.name}
+    assert len(path.parent.name) == 12 and path.stat().st_mode & 0o777 == 0o644  # readable by others
     assert result["data"]["cb"]["sizes"] == {"train": 32, "validation": 12, "test": 12}
     assert result["data"]["cb"]["source"]["kind"] == "fixtures"
     assert len(result["data"]["cb"]["fingerprints"]["test"]) == 16
@@ -41,7 +46,7 @@ def test_one_result_per_task_with_full_record(smoke):
 
 
 def test_checkpoint_holds_only_the_prompt(smoke):
-    tensors = load_file(str(smoke / "pt/wic/seed0.safetensors"))
+    tensors = load_file(str(result_file(smoke, "pt", "wic", "seed0.safetensors")))
     assert list(tensors) == ["prompt"] and tuple(tensors["prompt"].shape) == (10, 64)
 
 
@@ -57,22 +62,70 @@ def test_leaderboard_has_our_row_and_the_papers(smoke):
     assert [c.strip() for c in paper.strip("|").split("|")][5:11] == ["58.7", "61.7", "48.9", "51.9", "67.9", "57.8"]
 
 
-def test_rerun_from_results_file_reproduces_numbers(smoke, tmp_path):
-    original = json.loads((smoke / "pt/wsc/seed0.json").read_text())
-    assert main(["run", "--config", str(smoke / "pt/wsc/seed0.json"), "--tasks", "wsc", "--quiet",
-                 "--output", str(tmp_path)]) == 0
-    again = json.loads((tmp_path / "pt/wsc/seed0.json").read_text())
+def test_rerun_from_results_file_reproduces_numbers(smoke, tmp_path, monkeypatch):
+    """`--config RESULT.json` alone reruns exactly that run (one task, one seed), from any directory."""
+    recorded = result_file(smoke, "pt", "wsc")
+    original = json.loads(recorded.read_text())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["run", "--config", str(recorded), "--quiet", "--output", "again"]) == 0
+    [rerun] = (elsewhere / "again").rglob("seed*.json")
+    assert rerun.relative_to(elsewhere / "again") == recorded.relative_to(smoke)  # same configuration, same name
+    again = json.loads(rerun.read_text())
     assert again["epochs"] == [{**e, "train_seconds": a["train_seconds"]} for e, a in zip(original["epochs"], again["epochs"])]
-    assert again["test"] == original["test"]
-    assert (load_file(str(tmp_path / "pt/wsc/seed0.safetensors"))["prompt"]
-            .equal(load_file(str(smoke / "pt/wsc/seed0.safetensors"))["prompt"]))
+    assert again["test"] == original["test"] and again["identity"] == original["identity"]
+    assert (load_file(str(rerun.with_suffix(".safetensors")))["prompt"]
+            .equal(load_file(str(recorded.with_suffix(".safetensors")))["prompt"]))
 
 
-def test_resume_skips_finished_runs_and_reruns_changed_ones(smoke, capsys):
+def test_rerun_refuses_data_that_changed(smoke, tmp_path, capsys):
+    """A results file whose data no longer match what is on disk is refused in one line."""
+    result = json.loads(result_file(smoke, "pt", "cb").read_text())
+    result["identity"]["data"]["cb"]["fingerprints"]["validation"] = "0123456789abcdef"
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(result))
+    assert main(["run", "--config", str(edited), "--quiet", "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the cb validation data differ from the results file's" in err
+    assert not (tmp_path / "out" / "pt").exists()
+
+
+def test_a_changed_setting_never_overwrites_nor_averages(smoke, tmp_path):
+    """The reproduction: 3 seeds of pt on cb, then the same with --epochs 1 into the same folder."""
+    output = tmp_path / "runs"
+    base = ["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--quiet", "--output", str(output)]
+    assert main([*base, "--seeds", "0,1,2"]) == 0
+    two_epochs = {p: p.read_bytes() for p in output.rglob("seed*.json")}
+    assert main([*base, "--seeds", "0", "--epochs", "1"]) == 0
+    assert all(p.read_bytes() == data for p, data in two_epochs.items())  # nothing overwritten
+    configurations = sorted({p.parent for p in output.rglob("seed*.json")})
+    assert len(configurations) == 2
+    one_epoch = next(c for c in configurations if c not in {p.parent for p in two_epochs})
+    assert [p.name for p in one_epoch.iterdir() if p.suffix == ".json"] == ["seed0.json"]
+    rows = [line for line in (output / "leaderboard.md").read_text().splitlines() if line.startswith("| pt ")]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    assert sorted((c[4], c[5]) for c in cells) == [("epochs=1", "1"), ("epochs=2", "3")]  # settings, runs
+
+
+def test_repeated_seeds_are_refused(capsys, tmp_path):
+    assert main(["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--seeds", "0,0", "--quiet",
+                 "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--seeds 0,0 repeats a seed" in err
+
+
+def test_resume_skips_finished_runs(smoke, capsys):
     before = {p: p.stat().st_mtime_ns for p in smoke.rglob("seed0.json")}
     assert main(["run", "--method", "pt", "--suite", "superglue", "--profile", "smoke", "--quiet", "--resume",
                  "--output", str(smoke)]) == 0
     assert {p: p.stat().st_mtime_ns for p in smoke.rglob("seed0.json")} == before
-    assert main(["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--quiet", "--resume",
-                 "--epochs", "1", "--output", str(smoke)]) == 0
-    assert (smoke / "pt/cb/seed0.json").stat().st_mtime_ns != before[smoke / "pt/cb/seed0.json"]
+
+
+def test_unwritable_output_is_refused_before_training(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--quiet",
+                 "--output", str(blocker / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--output '{blocker / 'runs'}' is not writable" in err

@@ -8,12 +8,14 @@ import math
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from bench.cli import main
 from methods.base import MethodContext
 from methods.registry import METHODS
 from methods.spot import select_sources
 from methods.spot.model import mean_similarity, token_similarity
+from helpers import result_file
 
 # Task embedding E and three sources (m = 2, d = 2). By the mean-pooled cosine X is closest;
 # by the mean of the token-pair cosines Y is: the two definitions rank them differently.
@@ -99,8 +101,8 @@ class FakeStage:
     def __init__(self, prompts: dict[str, torch.Tensor], mixture: torch.Tensor | None = None):
         self.prompts, self.mixture, self.calls = prompts, mixture, []
 
-    def __call__(self, method, tasks, options, epochs=None, source=False):
-        self.calls.append((method, list(tasks), options, epochs, source))
+    def __call__(self, method, tasks, options, epochs=None, source=False, on_target=False):
+        self.calls.append((method, list(tasks), options, epochs, source, on_target))
         prompt = self.prompts[tasks[0]] if len(tasks) == 1 else self.mixture
         return {"prompt": prompt}
 
@@ -115,8 +117,9 @@ def test_spot_t_starts_from_the_best_source_and_reports_every_similarity():
     stage = FakeStage(tensors(cb=E, mnli=X, qnli=Y, sst2=Z))
     method = build("spot-t", stage, {"prompt_length": 2, "sources": "mnli,qnli,sst2", "embedding_epochs": 20})
     assert torch.equal(method.prompt.detach(), torch.tensor(X))
-    assert stage.calls[0] == ("pt", ["cb"], {"prompt_length": 2}, 20, False)  # the task embedding
-    assert stage.calls[1:] == [("pt", [t], {"prompt_length": 2}, None, True) for t in ("mnli", "qnli", "sst2")]
+    # the task embedding: a PT stage on the target's own data (few-shot draw included)
+    assert stage.calls[0] == ("pt", ["cb"], {"prompt_length": 2}, 20, False, True)
+    assert stage.calls[1:] == [("pt", [t], {"prompt_length": 2}, None, True, False) for t in ("mnli", "qnli", "sst2")]
     report = method.report()
     json.dumps(report)
     assert report["chosen"] == ["mnli"] and report["weights"] == {"mnli": 1.0} and report["ranked_by"] == "mean"
@@ -132,7 +135,7 @@ def test_spot_g_starts_from_the_mixture_prompt():
     mixture = torch.tensor(X)
     stage = FakeStage({}, mixture)
     method = build("spot", stage, {"prompt_length": 2})
-    assert stage.calls == [("pt", ["mnli", "qnli", "qqp", "sst2"], {"prompt_length": 2}, None, False)]
+    assert stage.calls == [("pt", ["mnli", "qnli", "qqp", "sst2"], {"prompt_length": 2}, None, False, False)]
     assert torch.equal(method.prompt.detach(), mixture) and method.prompt.data_ptr() != mixture.data_ptr()
     assert method.report() == {"mixture": ["mnli", "qnli", "qqp", "sst2"]}
     assert [g.name for g in method.param_groups()] == ["prompt"] and method.param_groups()[0].lr == 0.3
@@ -186,7 +189,7 @@ def smoke(tmp_path_factory):
 
 def test_smoke_results_record_the_transfer(smoke):
     output, _ = smoke
-    spot_t = json.loads((output / "spot-t/cb/seed0.json").read_text())
+    spot_t = json.loads(result_file(output, "spot-t", "cb").read_text())
     report = spot_t["method_report"]
     sources = ["mnli", "qnli", "qqp", "sst2", "squad", "record"]
     assert set(report["similarities"]) == {"mean", "tokens"}
@@ -194,7 +197,7 @@ def test_smoke_results_record_the_transfer(smoke):
     mean = report["similarities"]["mean"]
     assert report["chosen"] == [max(sources, key=mean.get)] and list(report["weights"].values()) == [1.0]
     assert spot_t["params"]["trainable"] == 640 and spot_t["method_config"]["similarity"] == "mean"
-    spot_g = json.loads((output / "spot-g/cb/seed0.json").read_text())
+    spot_g = json.loads(result_file(output, "spot-g", "cb").read_text())
     assert spot_g["method_report"] == {"mixture": ["mnli", "qnli", "qqp", "sst2"]}
     assert spot_g["params"]["trainable"] == 640
 
@@ -204,7 +207,10 @@ def test_smoke_library_holds_each_stage_once(smoke):
     specs = [json.loads(p.read_text())["spec"] for p in library.glob("*/entry.json")]
     assert sorted("+".join(s["tasks"]) for s in specs) == sorted(
         ["mnli+qnli+qqp+sst2", "cb", "mnli", "qnli", "qqp", "sst2", "squad", "record"])
-    assert {s["method"] for s in specs} == {"pt"} and {s["train"]["epochs"] for s in specs} == {1}
+    epochs = {"+".join(s["tasks"]): s["train"]["epochs"] for s in specs}
+    # source stages: the source schedule (1 epoch under smoke); SPoT-t's task embedding on CB: the target's (2)
+    assert {s["method"] for s in specs} == {"pt"} and epochs.pop("cb") == 2 and set(epochs.values()) == {1}
+    assert len({s["seed"] for s in specs}) == len(specs)  # each stage its own seed
 
 
 @pytest.mark.parametrize("method", ["spot-g", "spot-t"])
@@ -221,8 +227,13 @@ def test_second_run_reuses_the_library(smoke, tmp_path, monkeypatch, method):
     monkeypatch.setattr("bench.runner.train_one", counting_train_one)
     assert main(["run", "--method", method, "--tasks", "cb", "--profile", "smoke", "--quiet",
                  "--output", str(tmp_path), "--library", str(library)]) == 0
-    assert trained == [method]  # the target run only: no stage trained again
+    assert trained == []  # no stage trained again
     assert sorted(p.parent.name for p in library.glob("*/entry.json")) == entries
-    again = json.loads((tmp_path / f"{method}/cb/seed0.json").read_text())
-    first = json.loads((output / f"{method}/cb/seed0.json").read_text())
+    again = json.loads(result_file(tmp_path, method, "cb").read_text())
+    first = json.loads(result_file(output, method, "cb").read_text())
     assert again["method_report"] == first["method_report"] and again["test"] == first["test"]
+    # the first run trained its stages before its own training, the second found them: training
+    # restarts from the seed after the stages, so both trained the same prompt
+    trained_again = load_file(str(result_file(tmp_path, method, "cb", "seed0.safetensors")))["prompt"]
+    trained_first = load_file(str(result_file(output, method, "cb", "seed0.safetensors")))["prompt"]
+    assert torch.equal(trained_again, trained_first)

@@ -13,7 +13,7 @@ from tasks.registry import SUITES
 def test_every_suite_runs_offline_on_fixtures(tmp_path, suite):
     assert main(["run", "--method", "pt", "--suite", suite, "--profile", "smoke", "--quiet", "--output", str(tmp_path)]) == 0
     results = sorted(tmp_path.rglob("seed0.json"))
-    assert sorted(p.parent.name for p in results) == sorted(SUITES.get(suite))
+    assert sorted(p.parent.parent.name for p in results) == sorted(SUITES.get(suite))
     for path in results:
         result = json.loads(path.read_text())
         (task,) = result["run"]["tasks"]

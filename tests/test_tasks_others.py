@@ -427,9 +427,9 @@ def test_cider_d_hand_computed():
 def test_generation_scores_of_perfect_predictions():
     e2e = TASKS.get("e2e")
     gold = refs(ALIMENTUM[:3], ALIMENTUM[3:])
-    result = score(e2e, gold, [e.target for e in gold])
+    result = score(e2e, gold, [e.target for e in gold], PAPER)
     assert result.invalid == 0
     assert {k: result.metrics[k] for k in ("bleu", "rouge_l", "chrf")} == \
         {"bleu": pytest.approx(100), "rouge_l": pytest.approx(100), "chrf": pytest.approx(100)}
-    webnlg = score(TASKS.get("webnlg"), gold, [e.target for e in gold])
+    webnlg = score(TASKS.get("webnlg"), gold, [e.target for e in gold], PAPER)
     assert webnlg.metrics == {"bleu": pytest.approx(100), "ter": 0.0}

@@ -385,7 +385,7 @@ def test_squad_takes_the_best_gold_answer_and_the_mean_over_questions():
     # "santa clara" vs "santa clara california": P 1, R 2/3 -> 0.8; vs "levi s stadium": 0; then 1.0
     assert metric("squad_f1", predictions, golds) == pytest.approx(90.0)
     assert metric("squad_em", predictions, golds) == pytest.approx(50.0)
-    result = score(TASKS.get("squad"), golds, [" Santa Clara ", "Denver Broncos"])
+    result = score(TASKS.get("squad"), golds, [" Santa Clara ", "Denver Broncos"], PAPER)
     assert result.metrics == pytest.approx({"squad_f1": 90.0, "squad_em": 50.0}) and result.invalid == 0
 
 

@@ -14,6 +14,11 @@ class AMPConfig:
 
     prompt_length: int = 100
     """l: rows of each source prompt, hence of each computed target prompt (paper: 100)."""
+    prompt_epochs: int = 30
+    """Stage 1's epochs: each task's own PT prompt trains for up to this many epochs (paper: 30)."""
+    prompt_patience: int = 5
+    """Stage 1 stops early after this many epochs without a better dev score (the paper stops
+    early without saying when; 0: never)."""
     key_dim: int = 0
     """k: output width of W_Q and W_K; 0 means d (the paper's setting; it studied 64, 256, 512, 768)."""
     pooling: str = "mean"
@@ -24,8 +29,9 @@ class AMPConfig:
     sqrt (1/sqrt(k), as in Transformer attention), or a number."""
     value_init: str = "identity"
     """Start of W_V: identity, so each target prompt starts as an attention-weighted mix of the
-    source prompts rather than a random projection of them; or random (nn.Linear's
-    U(±1/sqrt(d)), which W_Q and W_K always use; the paper does not say)."""
+    source prompts rather than a random projection of them (exempt from weight decay, which would
+    pull it away from the identity); or random (nn.Linear's U(±1/sqrt(d)), which W_Q and W_K
+    always use; the paper does not say)."""
     lr: float = 5e-4
     """ψ's learning rate. Paper (RoBERTa): 5e-5. Under Adam a linear map's update is relative to
     its input, and T5 prompt tuning takes ~10x larger relative steps than the paper's RoBERTa

@@ -33,11 +33,11 @@ class AttemptConfig:
     hard-code 2087, which is wrong for other widths: set 2087 to reproduce them."""
     lr: float = 0.3
     """Target prompt learning rate (paper: 0.3)."""
-    g_lr: float = 0.3
-    """G's learning rate when protocol.g_lr_effective (else G trains at `lr`, as the
-    official code did). Paper: 0.1 for SuperGLUE and the "others" multi-task runs, 0.3
-    elsewhere; 0.3 is the default because it is the majority setting and what the official
-    code effectively used. First in the sweep's search space."""
+    g_lr: float = 0.0
+    """G's learning rate when protocol.g_lr_effective (else G trains at `lr`, as the official
+    code did). 0: the paper's table, 0.1 for SuperGLUE targets and "others" multi-task runs,
+    0.3 elsewhere (the resolved value is in the run's optimizer record and method report).
+    First in the sweep's search space."""
     weight_decay: float = 1e-5
     """AdamW weight decay, the papers' PT setting; protocol.attempt_weight_decay overrides it
     (official code: 0; the replication study: 0.01)."""

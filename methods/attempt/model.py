@@ -14,8 +14,8 @@ import torch
 
 from methods.attempt.attention import AttentionModule, mix, prompt_scores, token_scores
 from methods.attempt.config import AttemptConfig
-from methods.attempt.transfer import init_source, pretrained_g
-from methods.base import Method, MethodContext, ParamCounts, ParamGroup, numel
+from methods.attempt.transfer import init_source, paper_g_lr, pretrained_g
+from methods.base import Method, MethodContext, ParamCounts, decay_groups, numel
 from methods.pooling import max_pool
 from methods.prompts import init_prompt
 from methods.tables import TaskTable
@@ -23,6 +23,7 @@ from methods.tables import TaskTable
 
 class Attempt(Method):
     name = "attempt"
+    accepts_imported_sources = True
 
     def __init__(self, config: AttemptConfig, context: MethodContext):
         super().__init__(config, context)
@@ -36,7 +37,7 @@ class Attempt(Method):
             self.target = TaskTable(torch.stack([self._initial_target(task) for task in self.target_names]))
         self.g = None
         if config.attention != "constant":
-            self.g = AttentionModule(context.d_model, config.bottleneck, context.generator)
+            self.g = AttentionModule(context.d_model, config.bottleneck, context.generator("attention"))
             if config.pretrain_g and context.stage is not None:  # not when only counting
                 self.g.load_state_dict(pretrained_g(context, m, config.bottleneck, config.temperature))
             self.g.norm.requires_grad_(context.protocol.g_layernorm_trainable)
@@ -54,7 +55,7 @@ class Attempt(Method):
             return torch.zeros(config.prompt_length, context.d_model)
         if config.target_init == "source":
             return context.source_prompt(init_source([task]), config.prompt_length).float().clone()
-        return init_prompt(config.target_init, config.prompt_length, context)
+        return init_prompt(config.target_init, config.prompt_length, context, stream=f"target/{task}")
 
     # -- forward ------------------------------------------------------------
     def prompts(self, inputs_embeds, attention_mask, task_ids):
@@ -102,19 +103,28 @@ class Attempt(Method):
         targets = {task: (self._weight_sums[i] / self._counts[i]).tolist()
                    for i, task in enumerate(self.target_names) if self._counts[i] > 0}
         sources = self.source_names + (["target"] if self.target is not None else [])
-        return {"attention": {"sources": sources, "targets": targets}}
+        return {"attention": {"sources": sources, "targets": targets}, "g_lr": self.g_lr if self.g is not None else None}
 
     # -- training and accounting ----------------------------------------------
+    @property
+    def g_lr(self) -> float:
+        """G's learning rate: the config's, else the paper's per-suite value; the prompt's
+        when the protocol reproduces the official code's ineffective separate rate."""
+        if not self.context.protocol.g_lr_effective:
+            return self.config.lr
+        return self.config.g_lr or paper_g_lr(self.target_names, self.multi_task)
+
     def param_groups(self):
+        """The target prompts at `lr`; G at `g_lr`, its LayerNorm exempt from weight decay."""
         config, groups = self.config, []
         decay = self.context.protocol.attempt_weight_decay
         decay = config.weight_decay if decay is None else decay  # the official code trained ATTEMPT with 0
         if self.target is not None:
-            groups.append(ParamGroup("prompt", [self.target.weight], config.lr, decay))
+            groups += decay_groups("prompt", [self.target.weight], [], config.lr, decay, self.context.protocol)
         if self.g is not None:
-            lr = config.g_lr if self.context.protocol.g_lr_effective else config.lr
-            trainable = [p for p in self.g.parameters() if p.requires_grad]
-            groups.append(ParamGroup("attention", trainable, lr, decay))
+            norm = [p for p in self.g.norm.parameters() if p.requires_grad]
+            groups += decay_groups("attention", [self.g.down.weight, self.g.up.weight], norm, self.g_lr, decay,
+                                   self.context.protocol)
         return groups
 
     def param_counts(self):
@@ -139,3 +149,7 @@ class AttemptMulti(Attempt):
 
     name = "attempt-m"
     multi_task = True
+
+    @property
+    def evaluates_as_first_task(self) -> bool:
+        return not self.context.protocol.multitask_own_prompt_eval

@@ -15,6 +15,21 @@ G_GROUPS = {"glue": ("mnli", "sst2", "qqp", "qnli"), "qa": ("squad", "record")}
 """The paper's two ATTEMPT-m pre-training groups of source tasks."""
 
 
+G_LR = 0.3
+"""G's learning rate in the paper's runs, except for the suites below."""
+G_LR_LOW = 0.1
+"""The paper's G learning rate for SuperGLUE targets and for multi-task runs on the "others" suite."""
+
+
+def paper_g_lr(tasks: list[str], multi_task: bool) -> float:
+    """G's learning rate from the paper's table for these targets (protocol.md, "Training")."""
+    from tasks.registry import SUITES
+
+    if set(tasks) <= set(SUITES.get("superglue")) or (multi_task and set(tasks) <= set(SUITES.get("others"))):
+        return G_LR_LOW
+    return G_LR
+
+
 def is_qa(tasks: list[str]) -> bool:
     """A run counts as QA when all its targets are (MRQA and the QA source tasks)."""
     return all(task in QA_TASKS for task in tasks)

@@ -1,8 +1,8 @@
 """MPT (multitask prompt tuning): source training, target adaptation and the paper's ablations."""
 from methods.mpt.config import MPTConfig
-from methods.mpt.model import MPT, MPTMulti, MPTSource
 
 __all__ = ["MPT", "MPTConfig", "MPTMulti", "MPTSource", "register"]
+"""`MPT`, `MPTMulti` and `MPTSource` (methods/mpt/model.py, which imports torch) load on first access."""
 
 ABLATIONS = {
     "mpt-no-decomp": ({"decomposition": False}, "MPT ablation: one shared prompt, no task vectors"),
@@ -20,10 +20,17 @@ stage (when the override concerns source training) is trained and stored apart."
 def register(registry) -> None:
     from methods.registry import MethodSpec
 
-    registry.register("mpt", MethodSpec(MPT, MPTConfig, summary="MPT: shared prompt from distillation, adapted per task"))
-    registry.register("mpt-m", MethodSpec(MPTMulti, MPTConfig,
+    registry.register("mpt", MethodSpec("methods.mpt.model:MPT", MPTConfig,
+                                        summary="MPT: shared prompt from distillation, adapted per task"))
+    registry.register("mpt-m", MethodSpec("methods.mpt.model:MPTMulti", MPTConfig, multi_task=True,
                                           summary="MPT multi-target: one P* for the target tasks, (u, v) per task"))
-    registry.register("mpt-source", MethodSpec(MPTSource, MPTConfig,
+    registry.register("mpt-source", MethodSpec("methods.mpt.model:MPTSource", MPTConfig, multi_task=True,
                                                summary="MPT source training: distil PT teachers into P* and task vectors"))
     for name, (overrides, summary) in ABLATIONS.items():
-        registry.register(name, MethodSpec(MPT, MPTConfig, overrides, summary))
+        registry.register(name, MethodSpec("methods.mpt.model:MPT", MPTConfig, overrides, summary))
+
+
+def __getattr__(name: str):
+    from methods.registry import model_export
+
+    return model_export(__name__, name)

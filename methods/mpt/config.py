@@ -7,7 +7,7 @@ from bench.registry import UsageError
 DISTILLATIONS = ("full", "logits", "prompt", "none")
 UPDATES = ("both", "shared", "vectors")
 SOURCE_FIELDS = ("prompt_length", "decomposition", "distillation", "distill_weight", "temperature", "hidden_layer",
-                 "task_sampling", "max_tasks_per_batch", "mixing_cap", "source_lr", "weight_decay")
+                 "student_dropout", "task_sampling", "max_tasks_per_batch", "mixing_cap", "source_lr", "weight_decay")
 """The fields that determine source training: a target run hands exactly these to its
 `mpt-source` stage, so the library keys the shared prompt by them and nothing else."""
 
@@ -41,6 +41,12 @@ class MPTConfig:
     hidden_layer: int = -1
     """Hidden state matched by L_hidden in both encoder and decoder, an index into the model's
     hidden-state tuple (0: embeddings; -1: the last layer, after its final LayerNorm)."""
+    student_dropout: bool = False
+    """True keeps train-mode dropout in the student pass (standard KD; then an identical student
+    has nonzero distillation loss and the hidden MSE's minimum shifts to (1−p)·t, t the teacher's
+    state, because HF T5 applies dropout to the last hidden state). False (default): with logits
+    or full distillation the student pass, which also gives L_PLM, runs without dropout like the
+    teacher's, so the terms compare two deterministic functions."""
     task_sampling: bool = True
     """Stochastic task sampling: each batch draws K ~ U[2, κ] source tasks (False: ablation, batches mix freely)."""
     max_tasks_per_batch: int = 0

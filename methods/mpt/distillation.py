@@ -30,8 +30,9 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 @contextmanager
 def eval_mode(module: nn.Module):
-    """The teacher passes run without dropout: a teacher is a fixed function of its input,
-    so its targets should not be noised (the student keeps the papers' train-mode dropout)."""
+    """Run `module` without dropout, then restore its mode: a teacher is a fixed function of
+    its input, so its targets should not be noised, and the student pass that the distillation
+    terms compare with it is run the same way (see `MPTConfig.student_dropout`)."""
     was_training = module.training
     module.train(False)
     try:

@@ -6,6 +6,8 @@ source task vectors, and train them on the target task(s).
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 from torch import nn
 
@@ -29,6 +31,8 @@ class _MPTPrompts(Method):
     Parameters outside `param_groups` are frozen, so the counts and the optimiser
     agree on what trains.
     """
+
+    accepts_imported_sources = True
 
     def __init__(self, config: MPTConfig, context: MethodContext, shared: torch.Tensor,
                  u: torch.Tensor | None, v: torch.Tensor | None):
@@ -97,16 +101,25 @@ class MPTSource(_MPTPrompts):
         return self._groups(self.config.source_lr, self.config.source_lr)
 
     def training_loss(self, backbone, batch, prompt):
-        """`L = L_PLM + λ (L_logits + L_hidden)`, or the ablations' variants of the λ term."""
+        """`L = L_PLM + λ (L_logits + L_hidden)`, or the ablations' variants of the λ term.
+
+        With logits or full distillation the student pass runs without dropout, as the teacher
+        pass does (unless `student_dropout`): the terms then compare two deterministic functions,
+        so a student equal to its teacher scores zero and L_hidden pulls the student's states to
+        the teacher's, not to (1 − p) times them. That one pass also gives L_PLM, so distilling
+        costs a single extra (teacher) forward pass.
+        """
         config = self.config
         inputs = (batch["input_ids"], batch["attention_mask"], batch["labels"])
         with_hidden = config.distillation == "full"
-        student = backbone(*inputs, prompt, output_hidden_states=with_hidden)
+        distilled = config.distillation in ("full", "logits")
+        with eval_mode(backbone) if distilled and not config.student_dropout else nullcontext():
+            student = backbone(*inputs, prompt, output_hidden_states=with_hidden)
         teacher_prompt = self.teachers[batch["task_ids"]]
         terms = {"plm": student.loss}
         if config.distillation == "prompt":
             terms["prompt"] = (prompt - teacher_prompt).pow(2).mean()
-        elif config.distillation in ("full", "logits"):
+        elif distilled:
             with torch.no_grad(), eval_mode(backbone):
                 teacher = backbone(*inputs, teacher_prompt, output_hidden_states=with_hidden)
             targets = batch["labels"] != backbone.tokenizer.pad_token_id

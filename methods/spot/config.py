@@ -61,10 +61,9 @@ class SpotTConfig(SpotConfig):
     """Weights of a top-k average: softmax of the k similarities, or normalised similarities
     (negative ones clipped to 0; equal weights if none is positive). Irrelevant for top_k = 1."""
     embedding_epochs: int = 0
-    """Epochs of the PT run on the target whose prompt is the task embedding. 0: the run's source
-    schedule (`train.source_epochs`: 5 under the paper profile, ATTEMPT's value for training sets
-    over 10k examples; 1 under --profile smoke). ATTEMPT used 20 for smaller training sets; a
-    method does not see data sizes, so set embedding_epochs=20 for those targets."""
+    """Epochs of the PT run on the target whose prompt is the task embedding. 0: the target's own
+    schedule, as ATTEMPT did (20 epochs under 10k training examples, 10 above, or the run's
+    --epochs). The embedding trains on exactly the run's training data (few-shot draws included)."""
 
     def __post_init__(self):
         super().__post_init__()

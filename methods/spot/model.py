@@ -76,10 +76,10 @@ class TransferredPrompt(PromptTuning):
     def initial_prompt(self) -> torch.Tensor:
         raise NotImplementedError
 
-    def pt_stage(self, tasks: list[str], epochs: int | None = None) -> torch.Tensor:
+    def pt_stage(self, tasks: list[str], **request) -> torch.Tensor:
         """A PT prompt of this run's length on `tasks` (their mixture when several), with PT's
-        defaults otherwise, like the library's source prompts."""
-        return self.context.stage("pt", tasks, {"prompt_length": self.config.prompt_length}, epochs=epochs)["prompt"]
+        defaults otherwise, like the library's source prompts (`request`: the stage's data and schedule)."""
+        return self.context.stage("pt", tasks, {"prompt_length": self.config.prompt_length}, **request)["prompt"]
 
 
 class SpotG(TransferredPrompt):
@@ -103,13 +103,14 @@ class SpotT(TransferredPrompt):
     leave it out of `sources` to transfer from others."""
 
     name = "spot-t"
+    accepts_imported_sources = True
     config: SpotTConfig
     selection: Selection | None = None
     """Set when the prompt is initialised (not when only counting parameters)."""
 
     def initial_prompt(self) -> torch.Tensor:
         config, context = self.config, self.context
-        embedding = self.pt_stage(context.task_names, epochs=config.embedding_epochs or None)
+        embedding = self.pt_stage(context.task_names, epochs=config.embedding_epochs or None, on_target=True)
         sources = {task: context.source_prompt(task, config.prompt_length) for task in config.source_tasks}
         for task, prompt in sources.items():
             if prompt.shape != embedding.shape:

@@ -1,0 +1,62 @@
+"""Run identity: what makes two results the same experiment.
+
+A run's numbers are determined by its method and options, protocol switches, schedule,
+data (source and content), data seed, few-shot setting, backbone and profile, plus its
+seed and few-shot draw. The *configuration* is all of that but the seed and draw: it
+names the folder a run's results go to, so that no run ever overwrites another
+configuration's, and it is what a leaderboard row averages over (seeds and draws only).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+IDENTITY_FIELDS = ("method", "tasks", "method_config", "protocol", "train", "data", "data_seed", "k_shot",
+                   "backbone", "profile", "sources")
+
+
+def digest(value) -> str:
+    """A short stable hash of a JSON-able value (key order does not matter)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def run_identity(config, task_names: list[str], method_config: dict, backbone: str, data: dict) -> dict:
+    """Everything but the seed and draw that changes a run's numbers. `data`: per task, its
+    source (kind, and the Hub coordinates when from the Hub) and content fingerprints."""
+    return {
+        "method": config.method, "tasks": list(task_names), "method_config": method_config,
+        "protocol": config.protocol.as_dict(), "train": asdict(config.train), "data": data,
+        "data_seed": config.data_seed, "k_shot": config.k_shot, "backbone": backbone,
+        "profile": config.profile, "sources": config.sources,
+    }
+
+
+def configuration_key(identity: dict) -> str:
+    return digest({name: identity[name] for name in IDENTITY_FIELDS})
+
+
+def result_path(output: Path, identity: dict, seed: int, draw: int = 0) -> Path:
+    """`<output>/<method>/<tasks>/<configuration>/[k<K>-draw<r>-]seed<s>.json`."""
+    shots = f"k{identity['k_shot']}-draw{draw}-" if identity["k_shot"] else ""
+    return (Path(output) / identity["method"] / "+".join(identity["tasks"]) / configuration_key(identity)
+            / f"{shots}seed{seed}.json")
+
+
+def row_identity(identity: dict) -> dict:
+    """The part of a configuration a leaderboard row shares across its tasks: all but the tasks
+    and their data content (each task's content is told apart by `data_variant`)."""
+    shared = {name: identity[name] for name in IDENTITY_FIELDS if name not in ("tasks", "data")}
+    shared["data_sources"] = sorted({json.dumps(d["source"], sort_keys=True) for d in identity["data"].values()})
+    return shared
+
+
+def flatten(value, prefix: str = "") -> dict[str, object]:
+    """Nested dicts as `a.b.c -> leaf`, so two configurations' differences can be listed."""
+    if isinstance(value, dict):
+        out = {}
+        for key, inner in value.items():
+            out.update(flatten(inner, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}

@@ -1,0 +1,12 @@
+"""Small helpers shared by the end-to-end tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def result_file(output: Path, method: str, tasks: str, name: str = "seed0.json") -> Path:
+    """The one results file `name` of `method` on `tasks` under `output`: results live in one folder
+    per configuration, `<output>/<method>/<tasks>/<configuration>/<name>`."""
+    found = sorted(Path(output, method, tasks).glob(f"*/{name}"))
+    assert len(found) == 1, f"expected one {method}/{tasks}/*/{name} under {output}, found {found}"
+    return found[0]

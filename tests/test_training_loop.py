@@ -1,0 +1,130 @@
+"""The training loop the runner builds: learning-rate trace per group, accumulation windows,
+clipping, checkpoint selection and early stopping, read from what real runs record.
+
+CB's fixture has 32 training examples, so `--batch-size 32` makes every epoch exactly one
+optimiser step and the per-epoch records are the whole learning-rate trace.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+import bench.runner
+from bench.cli import main
+from bench.evaluation import Score
+from helpers import result_file
+
+ONE_STEP_PER_EPOCH = ["--tasks", "cb", "--profile", "smoke", "--quiet", "--batch-size", "32", "--epochs", "4",
+                      "--train", "warmup_steps=2", "--max-eval-examples", "4"]
+
+
+def run(tmp_path, method="pt", *extra, library=None) -> dict:
+    argv = ["run", "--method", method, *ONE_STEP_PER_EPOCH, *extra, "--output", str(tmp_path / "runs"),
+            "--library", str(library or tmp_path / "library")]
+    assert main(argv) == 0
+    return json.loads(result_file(tmp_path / "runs", method, "cb").read_text())
+
+
+def trace(result: dict, group: str) -> list[float]:
+    return [epoch["lr"][group] for epoch in result["epochs"]]
+
+
+def test_learning_rate_warms_up_then_decays_to_zero(tmp_path):
+    # LambdaLR with 2 warm-up steps over 4: factors 0/2, 1/2, then (4-2)/2, (4-3)/2; after the last step (4-4)/2
+    result = run(tmp_path)
+    assert trace(result, "prompt") == pytest.approx([0.0, 0.15, 0.3, 0.15])
+    assert [e["optimizer_steps"] for e in result["epochs"]] == [1, 1, 1, 1]
+    assert result["optimizer"]["final_lr"] == {"prompt": 0.0}
+    assert result["optimizer"]["groups"] == [{"name": "prompt", "lr": 0.3, "weight_decay": 1e-5, "params": 640}]
+    assert result["optimizer"]["scheduled_steps"] == result["optimizer"]["steps"] == 4
+
+
+def test_each_group_trains_at_its_own_rate_and_decay(tmp_path):
+    """ATTEMPT on CB (SuperGLUE): target prompt 0.3, G 0.1, G's LayerNorm without weight decay."""
+    result = run(tmp_path, "attempt", "--option", "sources=mnli")
+    groups = {g["name"]: (g["lr"], g["weight_decay"]) for g in result["optimizer"]["groups"]}
+    assert groups == {"prompt": (0.3, 1e-5), "attention": (0.1, 1e-5), "attention_no_decay": (0.1, 0.0)}
+    assert trace(result, "attention") == pytest.approx([0.0, 0.05, 0.1, 0.05])
+    assert trace(result, "prompt") == pytest.approx([0.0, 0.15, 0.3, 0.15])
+
+
+def test_mpt_trains_its_shared_prompt_and_task_vectors_at_two_rates(tmp_path):
+    result = run(tmp_path, "mpt", "--option", "source_tasks=mnli,sst2")
+    groups = {g["name"]: (g["lr"], g["weight_decay"]) for g in result["optimizer"]["groups"]}
+    assert groups == {"shared": (0.3, 1e-5), "task_vectors": (0.4, 1e-5)}
+    assert trace(result, "task_vectors") == pytest.approx([0.0, 0.2, 0.4, 0.2])
+
+
+def test_accumulation_steps_every_window_and_the_last_partial_one(tmp_path, monkeypatch):
+    """32 examples in batches of 12: 3 batches an epoch, windows of 2 -> 2 steps an epoch (the second
+    of one batch); no gradient is pending when dev is evaluated; the schedule spans the 4 real steps."""
+    real_evaluate = bench.runner.evaluate
+    pending = []
+
+    def evaluate(model, *args, **kwargs):
+        pending.append([p.grad is not None and bool(p.grad.abs().sum()) for p in model.method.parameters()])
+        return real_evaluate(model, *args, **kwargs)
+
+    monkeypatch.setattr(bench.runner, "evaluate", evaluate)
+    result = run(tmp_path, "pt", "--batch-size", "12", "--epochs", "2", "--train", "grad_accum=2",
+                 "--train", "warmup_steps=1")
+    assert [e["optimizer_steps"] for e in result["epochs"]] == [2, 2]
+    # factors: 0/1 (warm-up), then (4-1)/3, (4-2)/3, (4-3)/3; each epoch records its last step's
+    assert trace(result, "prompt") == pytest.approx([0.3, 0.1])
+    assert result["optimizer"]["final_lr"] == {"prompt": 0.0} and result["optimizer"]["steps"] == 4
+    assert result["schedule"]["grad_accum"] == 2 and result["timing"]["steps"] == 4
+    assert pending == [[False], [False], [False]]  # dev after each epoch, then test
+
+
+def test_gradients_reach_the_optimiser_clipped(tmp_path):
+    clipped = run(tmp_path / "a", "pt", "--train", "max_grad_norm=0.0001")
+    free = run(tmp_path / "b", "pt")
+    assert all(e["grad_norm"]["max"] <= 1e-4 * 1.001 for e in clipped["epochs"])
+    assert all(e["grad_norm"]["mean"] > 1e-3 for e in free["epochs"])  # the clip did bite
+
+
+def state_digest(model) -> str:
+    return hashlib.sha256(b"".join(t.detach().numpy().tobytes() for t in model.method.state_dict().values())).hexdigest()
+
+
+def scripted_evaluation(monkeypatch, dev_scores: list[float]) -> None:
+    """Dev scores scripted per epoch; a test pass scores the number of the epoch whose method
+    state it was given, so the test score tells which checkpoint was restored."""
+    epochs_by_state: dict[str, int] = {}
+
+    def evaluate(model, tasks, encoded, split, config, collator, progress):
+        digest = state_digest(model)
+        if split == "validation":
+            epochs_by_state[digest] = len(epochs_by_state) + 1
+            value = dev_scores[epochs_by_state[digest] - 1]
+        else:
+            value = float(epochs_by_state[digest])
+        return {"cb": Score({"accuracy": value, "macro_f1": value}, 0, 1)}
+
+    monkeypatch.setattr(bench.runner, "evaluate", evaluate)
+
+
+def test_test_scores_come_from_the_best_dev_epoch(tmp_path, monkeypatch):
+    scripted_evaluation(monkeypatch, [50.0, 90.0, 10.0, 70.0])
+    result = run(tmp_path)
+    assert [e["dev_mean"] for e in result["epochs"]] == [50.0, 90.0, 10.0, 70.0]
+    assert result["best_epoch"] == 2 and result["dev"]["cb"]["mean"] == 90.0
+    assert result["test_mean"] == 2.0  # the state tested is the one dev scored at epoch 2
+
+
+def test_early_stopping_after_patience_epochs_without_a_better_dev_score(tmp_path, monkeypatch):
+    scripted_evaluation(monkeypatch, [50.0, 40.0, 60.0, 55.0, 58.0, 59.0])
+    result = run(tmp_path, "pt", "--epochs", "6", "--train", "early_stopping_patience=2")
+    assert [e["epoch"] for e in result["epochs"]] == [1, 2, 3, 4, 5]
+    assert result["schedule"]["epochs_run"] == 5 and result["best_epoch"] == 3 and result["test_mean"] == 3.0
+
+
+def test_unknown_training_setting_is_one_line(capsys, tmp_path):
+    assert main(["run", "--method", "pt", *ONE_STEP_PER_EPOCH, "--train", "warmup=3", "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown training setting 'warmup'; valid: " in err and "warmup_steps" in err
+    assert main(["run", "--method", "pt", *ONE_STEP_PER_EPOCH, "--train", "warmup_steps=soon",
+                 "--output", str(tmp_path)]) == 2
+    assert "training setting warmup_steps takes an integer, not 'soon'" in capsys.readouterr().err
