@@ -160,6 +160,17 @@ def invalid_share(results: list[dict]) -> str:
     return f"{invalid}/{total}" if total else "–"
 
 
+TOKENIZER_NAMES = {"ptb": "the Stanford PTB tokenizer, as the E2E scorer", "13a": "sacrebleu's 13a stand-in "
+                   "(no Java or pycocoevalcap here), not comparable with the E2E scorer's values"}
+
+
+def tokenizer_note(results: list[dict]) -> str:
+    """Which tokens ROUGE-L and CIDEr-D were computed on, where a task reports them."""
+    used = sorted({test["details"]["tokenizer"] for r in results for test in r["test"].values()
+                   if "tokenizer" in test.get("details", {})})
+    return f" ROUGE-L and CIDEr-D tokenised with {' and '.join(TOKENIZER_NAMES[t] for t in used)}." if used else ""
+
+
 def suite_table(suite: str, results: list[dict]) -> str:
     tasks = list(SUITES.get(suite)) if suite in SUITES else sorted({t for r in results for t in r["run"]["tasks"]})
     present = [t for t in tasks if any(t in r["test"] for r in results)]
@@ -204,6 +215,7 @@ def suite_table(suite: str, results: list[dict]) -> str:
             ], f"{avg[0]:.1f}" if avg and complete_suite else "–", "", "", "", "", "", ""])
     metrics = ", ".join(f"{t}: {report_metric(t)}" for t in present)
     note = "" if complete_suite else f" Only {len(present)} of the suite's {len(tasks)} tasks ran: no suite delta."
+    note += tokenizer_note(results)
     return (f"## {suite}\n\nMetrics: {metrics}. `runs` counts seeds × few-shot draws; `invalid` counts test "
             f"predictions outside the label set.{note}\n\n"
             + tabulate(table, headers, tablefmt="github", disable_numparse=True))

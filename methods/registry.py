@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from bench.registry import Registry, UsageError
+from bench.registry import Registry, UsageError, typed_value
 
 if TYPE_CHECKING:
     from methods.base import Method, MethodContext
@@ -79,22 +79,8 @@ def apply_options(config, options: dict[str, Any]):
     for name, value in options.items():
         if name not in known:
             raise UsageError(f"unknown option {name!r} for {type(config).__name__}; valid: {', '.join(known)}")
-        current = getattr(config, name)
-        typed[name] = _coerce(name, value, current)
+        typed[name] = typed_value(f"option {name}", value, getattr(config, name))
     return replace(config, **typed)
-
-
-def _coerce(name: str, value, current):
-    if not isinstance(value, str) or isinstance(current, str) or current is None:
-        return value
-    try:
-        if isinstance(current, bool):
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise ValueError
-            return value.lower() in ("true", "1")
-        return type(current)(value)
-    except ValueError:
-        raise UsageError(f"option {name} takes a {type(current).__name__}, not {value!r}") from None
 
 
 def model_export(package: str, name: str):

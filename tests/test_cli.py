@@ -27,6 +27,13 @@ def run_cli(capsys, *argv):
     (["data", "show", "boolq", "--split", "dev", "--fixtures"], "unknown split 'dev'; valid: train, validation, test"),
     (["params", "--method", "pt", "--model", "t5-bse", "--json"], "unknown backbone 't5-bse' (did you mean 't5-base'?)"),
     (["leaderboard", "/nonexistent/results"], "results directory '/nonexistent/results' does not exist"),
+    (["run", "--method", "pt", "--suite", "superglue", "--set", "copa_question=maybe"],
+     "switch copa_question takes true or false, not 'maybe'"),
+    (["run", "--method", "pt", "--suite", "superglue", "--option", "prompt_length=ten"],
+     "option prompt_length takes an integer, not 'ten'"),
+    (["run", "--method", "pt", "--suite", "superglue", "--option", "lr=fast"], "option lr takes a number, not 'fast'"),
+    (["run", "--method", "pt", "--suite", "superglue", "--train", "adam_betas=0.9"],
+     "training setting adam_betas takes numbers separated by commas, not '0.9'"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, argv, message):
     code, out, err = run_cli(capsys, *argv)
@@ -158,3 +165,19 @@ def test_a_checkpoint_folder_that_fails_to_load_is_blamed_not_the_hub(capsys, tm
     code, _, err = run_cli(capsys, "params", "--method", "pt", "--model", str(tmp_path))
     assert code == 2 and err.count("\n") == 1 and "Hub" not in err
     assert err.startswith(f"bench: error: cannot load checkpoint folder {str(tmp_path)!r} (ValueError: Unrecognized model")
+
+
+def test_typed_settings_reach_the_config():
+    from bench.cli import build_parser, resolve_run_config
+
+    args = build_parser().parse_args(["run", "--method", "attempt", "--suite", "superglue", "--profile", "smoke",
+                                      "--train", "adam_betas=0.8,0.99", "--train", "grad_accum=2",
+                                      "--set", "attempt_weight_decay=none", "--set", "copa_question=off",
+                                      "--option", "pretrain_g=true", "--option", "g_lr=0.05"])
+    config = resolve_run_config(args)
+    assert config.train.adam_betas == (0.8, 0.99) and config.train.grad_accum == 2
+    assert config.protocol.attempt_weight_decay is None and config.protocol.copa_question is False
+    from methods.registry import METHODS
+
+    method_config = METHODS.get("attempt").make_config(config.method_options)
+    assert method_config.pretrain_g is True and method_config.g_lr == 0.05 and method_config.prompt_length == 10

@@ -54,10 +54,15 @@ def test_leaderboard_has_our_row_and_the_papers(smoke):
     board = (smoke / "leaderboard.md").read_text()
     lines = board.splitlines()
     header = next(line for line in lines if line.startswith("| method"))
-    assert [c.strip() for c in header.strip("|").split("|")][:11] == [
-        "method", "setting", "preset", "backbone", "runs", "multirc", "boolq", "wic", "wsc", "cb", "avg"]
-    ours = next(line for line in lines if line.startswith("| pt "))
-    assert "tiny-t5 (smoke)" in ours and "640" in ours
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns[:13] == ["method", "setting", "preset", "backbone", "runs", "multirc", "boolq", "wic", "wsc", "cb",
+                            "avg", "Δ paper avg", "invalid"]
+    ours = [c.strip() for c in next(line for line in lines if line.startswith("| pt ")).strip("|").split("|")]
+    assert ours[3] == "tiny-t5 (smoke)" and ours[13] == "640"
+    # a random tiny-t5 emits no label: every test prediction of the five tasks is invalid
+    results = [json.loads(p.read_text()) for p in smoke.rglob("seed0.json")]
+    total = sum(r["data"][r["run"]["tasks"][0]]["sizes"]["test"] for r in results)
+    assert ours[12] == f"{total}/{total}" and total > 0
     paper = next(line for line in lines if line.startswith("| *PT (paper)*"))
     assert [c.strip() for c in paper.strip("|").split("|")][5:11] == ["58.7", "61.7", "48.9", "51.9", "67.9", "57.8"]
 
@@ -129,3 +134,19 @@ def test_unwritable_output_is_refused_before_training(capsys, tmp_path):
                  "--output", str(blocker / "runs")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"--output '{blocker / 'runs'}' is not writable" in err
+
+
+def test_rerun_finds_a_relative_data_dir_from_anywhere(shared_data, tmp_path, monkeypatch):
+    """The results file records where its data were (absolute), so a rerun from another directory
+    reads the same files; the data fingerprints prove it."""
+    monkeypatch.chdir(shared_data.parent)
+    assert main(["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--epochs", "1", "--quiet",
+                 "--data-dir", shared_data.name, "--output", str(tmp_path / "first")]) == 0
+    recorded = result_file(tmp_path / "first", "pt", "cb")
+    result = json.loads(recorded.read_text())
+    assert result["config"]["data_dir"] == str(shared_data.resolve())
+    assert result["data"]["cb"]["sizes"] == {"train": 32, "validation": 28, "test": 28}  # real CB: 56 dev rows halved
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--config", str(recorded), "--quiet", "--output", "again"]) == 0
+    again = json.loads(result_file(tmp_path / "again", "pt", "cb").read_text())
+    assert again["identity"] == result["identity"] and again["test"] == result["test"]
