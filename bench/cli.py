@@ -253,10 +253,19 @@ def cmd_sources(args) -> int:
     if args.json:
         print(json.dumps(entries, indent=2))
         return 0
+    rows = []
     for entry in entries:
         spec = entry["spec"]
-        origin = spec.get("imported") or f"{spec['method']} {spec['train']['epochs']} epochs, {spec['data']['kind']}"
-        print(f"{entry['key']}  {spec['backbone']:<22} {'+'.join(spec['tasks']) if 'tasks' in spec else spec['task']:<16} {origin}")
+        if "imported" in spec:
+            rows.append([entry["key"], spec["backbone"], spec["task"], f"imported ({spec['imported']})"])
+            continue
+        kinds = ", ".join(sorted({data["source"]["kind"] for data in spec["data"].values()}))
+        shots = f", {spec['k_shot']}-shot" if spec["k_shot"] else ""
+        rows.append([entry["key"], spec["backbone"], "+".join(spec["tasks"]),
+                     f"{spec['method']}, {spec['train']['epochs']} epoch{'s' * (spec['train']['epochs'] != 1)}, {kinds} data{shots}"])
+    from tabulate import tabulate
+
+    print(tabulate(rows, ["key", "backbone", "tasks", "origin"], tablefmt="github", disable_numparse=True))
     print(f"{len(entries)} entries in {library.root}")
     return 0
 

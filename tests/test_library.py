@@ -77,6 +77,12 @@ def test_sources_train_then_list(capsys, library):
         assert set(entry["test"]) == set(entry["spec"]["tasks"])
         results = json.loads(open(entry["results"]).read())
         assert results["run"]["method"] == "pt" and results["run"]["tasks"] == entry["spec"]["tasks"]
+    code, out, _ = run_cli(capsys, "sources", "list", "--library", str(library))
+    table = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| ")]
+    assert table[0] == ["key", "backbone", "tasks", "origin"]
+    assert sorted(row[1:] for row in table[1:]) == [["tiny-t5", task, "pt, 1 epoch, fixtures data"] for task in ("boolq", "cb")]
+    assert sorted(row[0] for row in table[1:]) == sorted(e["key"] for e in entries)
+    assert code == 0 and out.splitlines()[-1] == f"2 entries in {library}"
 
 
 def test_sources_train_again_trains_nothing(capsys, library, monkeypatch):
