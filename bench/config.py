@@ -38,8 +38,18 @@ class TrainConfig:
     """0: all; else the first N training examples (quick experiments)."""
     max_eval_examples: int = 0
     """0: all; else the first N dev/test examples."""
+    max_dev_examples: int = 0
+    """0: all (or `max_eval_examples`); else the first N dev examples only: a cheaper checkpoint
+    selection that leaves the test split whole."""
     source_epochs: int = 5
     """Epochs of the PT runs that make source prompts for the library."""
+    head_pooling: str = "first"
+    """What an encoder's heads read: `first`, the first token's final state (BERT's [CLS]), or
+    `mean`, the mean of the final states (how sentence-transformers models such as MiniLM pool)."""
+    head_lr: float = 1e-3
+    """Learning rate of an encoder backbone's per-task heads (T5 has none)."""
+    head_weight_decay: float = 0.0
+    """AdamW weight decay of the heads."""
     early_stopping_patience: int = 0
     """Stop after this many epochs without a better dev score (0: never; AMP's per-task prompts use it)."""
 
@@ -107,7 +117,10 @@ class Profile:
     seeds: list[int] | None = None
     train: dict = field(default_factory=dict)
     method_options: dict = field(default_factory=dict)
-    """Method options for the methods whose config has them (e.g. AMP's `prompt_epochs`)."""
+    """Method options for the methods whose config has them (e.g. AMP's `prompt_epochs`), for a
+    run's method and its library stages alike."""
+    per_method: dict = field(default_factory=dict)
+    """Method name -> options for that method only, over `method_options` (AMP's `lr` is ψ's, not a prompt's)."""
 
 
 PROFILES: Registry[Profile] = Registry("profile")
@@ -124,6 +137,24 @@ PROFILES.register(
         method_options={"prompt_length": 10, "prompt_epochs": 2},
     ),
 )
+PROFILES.register(
+    "cpu",
+    Profile(
+        "MiniLM on 2 CPU cores: the papers' splits, metrics and dev selection; 1,200 training examples "
+        "per task, 3 epochs, 250 dev examples, 20-row prompts, rates for MiniLM (about 3 minutes a run)",
+        model="minilm",
+        train={"epochs": 3, "batch_size": 32, "warmup_steps": 10, "max_train_examples": 1200,
+               "max_dev_examples": 250, "eval_batch_size": 128, "source_epochs": 3,
+               "head_pooling": "mean", "head_lr": 1e-2},
+        # the papers' T5 rates x 0.1: MiniLM's embedding rows are ~20x shorter than T5's
+        method_options={"prompt_length": 20, "lr": 0.03, "g_lr": 0.03, "lr_shared": 0.03, "lr_task": 0.04,
+                        "source_lr": 0.03, "prompt_epochs": 3},
+        per_method={"amp": {"lr": 1e-3}},
+    ),
+)
+
+
+HEAD_POOLINGS = ("first", "mean")
 
 
 def set_train(train: TrainConfig, settings: dict[str, str]) -> None:
@@ -133,6 +164,8 @@ def set_train(train: TrainConfig, settings: dict[str, str]) -> None:
         if name not in known:
             raise UsageError(f"unknown training setting {name!r}; valid: {', '.join(sorted(known))}")
         setattr(train, name, typed_value(f"training setting {name}", raw, getattr(train, name)))
+    if train.head_pooling not in HEAD_POOLINGS:
+        raise UsageError(f"unknown head_pooling {train.head_pooling!r}; valid: {', '.join(HEAD_POOLINGS)}")
 
 
 def load_config_file(path: str) -> RunConfig:
@@ -165,9 +198,14 @@ def apply_profile(config: RunConfig, name: str) -> RunConfig:
     return config
 
 
-def with_profile_options(config: RunConfig, config_cls) -> None:
-    """Add the profile's method options that the method's config class has: one profile serves
-    every method (only AMP has `prompt_epochs`), and options given explicitly win."""
+def profile_options(profile_name: str, method: str, config_cls) -> dict:
+    """The profile's options for `method`: the general ones its config class has (one profile
+    serves every method; only AMP has `prompt_epochs`), then the method's own."""
+    profile = PROFILES.get(profile_name)
     known = _names(config_cls)
-    defaults = {k: v for k, v in PROFILES.get(config.profile).method_options.items() if k in known}
-    config.method_options = {**defaults, **config.method_options}
+    return {**{k: v for k, v in profile.method_options.items() if k in known}, **profile.per_method.get(method, {})}
+
+
+def with_profile_options(config: RunConfig, config_cls) -> None:
+    """Add the profile's options for the run's method; options given explicitly win."""
+    config.method_options = {**profile_options(config.profile, config.method, config_cls), **config.method_options}

@@ -10,27 +10,34 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.backbone import load_tokenizer, offline_config
+from bench.backbone import ENCODER_TYPES, load_tokenizer, offline_config
 from bench.presets import PRESETS
 from methods.base import MethodContext, ParamCounts
 from methods.registry import METHODS
 
 
 def backbone_parameters(config) -> int:
-    from transformers import AutoModelForSeq2SeqLM
+    from transformers import AutoModel, AutoModelForSeq2SeqLM
 
     with torch.device("meta"):
-        model = AutoModelForSeq2SeqLM.from_config(config)
+        model = (AutoModel if is_encoder(config) else AutoModelForSeq2SeqLM).from_config(config)
     return sum(p.numel() for p in model.parameters())
 
 
+def is_encoder(config) -> bool:
+    return config.model_type in ENCODER_TYPES and not config.is_encoder_decoder
+
+
 def count_params(method: str, model: str, num_tasks: int = 1, options: dict | None = None,
-                 preset: str = "paper") -> ParamCounts:
+                 preset: str = "paper", num_labels: int = 2) -> ParamCounts:
+    """The method's accounting on `model`; on an encoder, plus a head over `num_labels` per task."""
     spec = METHODS.get(method)
     config = offline_config(model)
+    width = config.hidden_size if is_encoder(config) else config.d_model
     context = MethodContext(
-        d_model=config.d_model, embedding=nn.Embedding(config.vocab_size, config.d_model, device="meta"),
+        d_model=width, embedding=nn.Embedding(config.vocab_size, width, device="meta"),
         tokenizer=load_tokenizer(model), task_names=[f"task{i}" for i in range(num_tasks)],
         backbone_params=backbone_parameters(config), protocol=PRESETS.get(preset),
     )
-    return spec.build(spec.make_config(options), context).param_counts()
+    counts = spec.build(spec.make_config(options), context).param_counts()
+    return counts.with_head((width + 1) * num_labels if is_encoder(config) else 0)

@@ -25,7 +25,8 @@ from tasks.loading import fingerprint
 @dataclass(frozen=True)
 class Encoded:
     input_ids: list[int]
-    labels: list[int]
+    labels: list[float]
+    """The target's token ids (T5), or one number: a label index or a score (an encoder's head)."""
     task_id: int
 
 
@@ -34,8 +35,9 @@ def cache_root() -> Path:
 
 
 def encode(examples: list[Example], tokenizer, max_source: int, max_target: int, task_id: int,
-           digest: str | None = None) -> list[Encoded]:
-    """Tokenise sources and targets (truncated, each ending in EOS), cached on disk.
+           digest: str | None = None, label_of=None) -> list[Encoded]:
+    """Tokenise sources and targets (truncated, each ending in EOS), cached on disk; with
+    `label_of` (encoder heads), each target is the one number it gives instead of token ids.
 
     The cache key is the examples' fingerprint plus the tokenizer and lengths, so a
     change in data, format or tokenizer never reuses stale ids. `digest` is the
@@ -43,16 +45,18 @@ def encode(examples: list[Example], tokenizer, max_source: int, max_target: int,
     """
     key = hashlib.sha256(json.dumps([
         digest or fingerprint(examples), len(examples), type(tokenizer).__name__, tokenizer.name_or_path, len(tokenizer),
-        max_source, max_target,
+        max_source, None if label_of else max_target,
     ]).encode()).hexdigest()[:24]
     path = cache_root() / f"{key}.npz"
     if path.is_file():
-        sources, targets = load_ragged(path)
+        columns = load_ragged(path)
     else:
-        sources = tokenizer([e.source for e in examples], max_length=max_source, truncation=True).input_ids
-        targets = tokenizer([e.target for e in examples], max_length=max_target, truncation=True).input_ids
-        save_ragged(path, sources, targets)
-    return [Encoded(s, t, task_id) for s, t in zip(sources, targets)]
+        columns = [tokenizer([e.source for e in examples], max_length=max_source, truncation=True).input_ids]
+        if label_of is None:
+            columns.append(tokenizer([e.target for e in examples], max_length=max_target, truncation=True).input_ids)
+        save_ragged(path, *columns)
+    targets = columns[1] if label_of is None else [[label_of(e)] for e in examples]
+    return [Encoded(s, t, task_id) for s, t in zip(columns[0], targets)]
 
 
 def save_ragged(path: Path, *columns: list[list[int]]) -> None:
@@ -86,14 +90,19 @@ def pad(sequences: list[list[int]], pad_id: int, length: int | None = None) -> t
 
 
 class Collator:
-    def __init__(self, pad_id: int, pad_to: int | None = None):
+    def __init__(self, pad_id: int, pad_to: int | None = None, scalar_labels: bool = False):
         self.pad_id = pad_id
         self.pad_to = pad_to
         """Fixed source width (pad-to-max-length preset), or None for dynamic padding."""
+        self.scalar_labels = scalar_labels
+        """Labels are one number each (a head's class index or score): a float vector, not padded ids."""
 
     def __call__(self, batch: list[Encoded]) -> dict[str, torch.Tensor]:
         input_ids, attention_mask = pad([b.input_ids for b in batch], self.pad_id, self.pad_to)
-        labels, _ = pad([b.labels for b in batch], self.pad_id)
+        if self.scalar_labels:
+            labels = torch.tensor([b.labels[0] for b in batch], dtype=torch.float)
+        else:
+            labels, _ = pad([b.labels for b in batch], self.pad_id)
         task_ids = torch.tensor([b.task_id for b in batch], dtype=torch.long)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "task_ids": task_ids}
 

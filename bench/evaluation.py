@@ -1,6 +1,7 @@
 """Decoded strings -> validity -> the task's metrics."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,3 +45,12 @@ def score(task: Task, examples: list[Example], predictions: list[str], protocol:
     selection = tuple(name for name in task.selection_metrics or () if name in metrics)
     details = {"tokenizer": generation_tokenizer()} if TOKENIZED_METRICS.intersection(names) else {}
     return Score(metrics, invalid, len(examples), selection, details)
+
+
+def majority_baseline(task: Task, train: list[Example], test: list[Example], protocol: Protocol) -> Score | None:
+    """The scores of always predicting the training split's most frequent target: the floor a run
+    has to beat (none for open-ended targets, where no answer is frequent)."""
+    if task.labels is None and task.head_form is None:
+        return None
+    common = Counter(example.target for example in train).most_common(1)[0][0]
+    return score(task, test, [common] * len(test), protocol)

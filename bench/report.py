@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from tabulate import tabulate
@@ -57,18 +58,35 @@ def paper_method(method: str, k_shot: int = 0) -> tuple[str, str] | None:
     return (row[0], f"k={k_shot}") if k_shot else row
 
 
-def reference_scores(method: str, k_shot: int = 0) -> dict[str, tuple[float, str]]:
-    """dataset -> (published value, citation) for the method's row in the papers."""
+class Reference(NamedTuple):
+    value: float
+    citation: str
+    backbone: str
+    """As the papers name it: `t5-base`, `roberta-base`."""
+
+
+def reference_scores(method: str, k_shot: int = 0) -> dict[str, Reference]:
+    """dataset -> the published value, its citation and backbone, for the method's row in the papers."""
     wanted = paper_method(method, k_shot)
     if wanted is None:
         return {}
-    found: dict[str, tuple[float, str]] = {}
+    found: dict[str, Reference] = {}
     for name in REFERENCE_FILES + FEWSHOT_FILES * bool(k_shot):
         with open(REFERENCE_DIR / name, newline="") as handle:
             for row in csv.DictReader(handle):
                 if (row["method"], row["setting"]) == wanted and row["dataset"] not in found:
-                    found[row["dataset"]] = (float(row["value"]), f"{row['paper'].split(' (')[0]} {row['table']} ({row['backbone']})")
+                    found[row["dataset"]] = Reference(float(row["value"]), f"{row['paper'].split(' (')[0]} {row['table']} "
+                                                      f"({row['backbone']})", row["backbone"])
     return found
+
+
+def comparable(result: dict, reference: Reference) -> bool:
+    """Our numbers are set against a paper's only on its backbone, with its schedule (profile
+    `paper`, no caps) and real data: anything else would compare different experiments."""
+    run, train = result["run"], result["identity"]["train"]
+    real_data = all(data["source"]["kind"] != "fixtures" for data in result["identity"]["data"].values())
+    return (run["profile"] == "paper" and run["backbone"].split("/")[-1] == reference.backbone and real_data
+            and not train["max_train_examples"] and not train["max_eval_examples"])
 
 
 def fmt(values: list[float]) -> str:
@@ -171,6 +189,20 @@ def tokenizer_note(results: list[dict]) -> str:
     return f" ROUGE-L and CIDEr-D tokenised with {' and '.join(TOKENIZER_NAMES[t] for t in used)}." if used else ""
 
 
+def majority_row(results: list[dict], present: list[str], settings: list[str]) -> list[list[str]]:
+    """Always predicting the most frequent training label, on the runs' own test splits: the floor."""
+    found = {}
+    for result in results:
+        for task, baseline in result.get("baselines", {}).get("majority", {}).items():
+            found.setdefault(task, baseline["metrics"][report_metric(task)])
+    if not found:
+        return []
+    cells = [f"{found[t]:.1f}" if t in found else "–" for t in present]
+    average = f"{np.mean([found[t] for t in present]):.1f}" if all(t in found for t in present) else "–"
+    return [["*majority class*", "baseline", "", "", *([""] if any(settings) else []), "", *cells, average,
+             "", "", "", "", "", ""]]
+
+
 def suite_table(suite: str, results: list[dict]) -> str:
     tasks = list(SUITES.get(suite)) if suite in SUITES else sorted({t for r in results for t in r["run"]["tasks"]})
     present = [t for t in tasks if any(t in r["test"] for r in results)]
@@ -192,7 +224,8 @@ def suite_table(suite: str, results: list[dict]) -> str:
         complete = [r for r in runs if all(r in scores[t] for t in present)]
         averages = [float(np.mean([scores[t][r] for t in present])) for r in complete]
         reference = reference_scores(method, k_shot).get(f"avg_{suite}")
-        delta = f"{np.mean(averages) - reference[0]:+.1f}" if reference and averages and complete_suite else "–"
+        delta = (f"{np.mean(averages) - reference.value:+.1f}"
+                 if reference and averages and complete_suite and all(comparable(r, reference) for r in row) else "–")
         table.append([
             method, setting_label(method, k_shot), run["preset"],
             f"{run['backbone']} ({profile})" if profile != "paper" else run["backbone"],
@@ -203,6 +236,7 @@ def suite_table(suite: str, results: list[dict]) -> str:
             human_bytes(max(r["memory"]["autograd_saved_bytes_first_step"] for r in row)),
             human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row])),
         ])
+    table += majority_row(results, present, settings)
     papers = {paper_method(row[0]["run"]["method"], row[0]["run"]["k_shot"]): (row[0]["run"]["method"], row[0]["run"]["k_shot"])
               for row in rows}
     for paper_row, (method, k_shot) in papers.items():
@@ -216,6 +250,8 @@ def suite_table(suite: str, results: list[dict]) -> str:
     metrics = ", ".join(f"{t}: {report_metric(t)}" for t in present)
     note = "" if complete_suite else f" Only {len(present)} of the suite's {len(tasks)} tasks ran: no suite delta."
     note += tokenizer_note(results)
+    note += (" Δ paper avg: our average minus the paper's, only for runs on the paper's backbone with its "
+             "schedule (profile `paper`) and real data; the papers' rows are otherwise shown for context.")
     return (f"## {suite}\n\nMetrics: {metrics}. `runs` counts seeds × few-shot draws; `invalid` counts test "
             f"predictions outside the label set.{note}\n\n"
             + tabulate(table, headers, tablefmt="github", disable_numparse=True))

@@ -20,10 +20,11 @@ from safetensors.torch import save as save_tensors
 from torch import nn
 
 from bench import memory
-from bench.backbone import Backbone, backbone_name, load_backbone
+from bench.backbone import backbone_name, load_backbone
+from bench.backbone_model import FrozenModel
 from bench.config import RunConfig, TrainConfig
 from bench.data import Collator, Encoded, batches, encode, training_plan
-from bench.evaluation import Score, score
+from bench.evaluation import Score, majority_baseline, score
 from bench.identity import result_path, run_identity
 from bench.progress import Progress
 from bench.registry import UsageError
@@ -84,6 +85,8 @@ def load_task(name: str, task_id: int, config: RunConfig, source: DataSource, dr
     if train.max_eval_examples:
         for split in EVAL_SPLITS:
             examples[split] = examples[split][: train.max_eval_examples]
+    if train.max_dev_examples:
+        examples["validation"] = examples["validation"][: train.max_dev_examples]
     described = source.describe(TASKS.get(name))
     identity = {"source": {k: v for k, v in described.items() if k != "path" or source.kind == "hub"},
                 "fingerprints": {split: cached_fingerprint(*key) for split, key in full.items()}}
@@ -114,9 +117,10 @@ def prepare_run(config: RunConfig, task_names: list[str], draw: int = 0) -> Prep
 
 
 class PromptedModel(nn.Module):
-    """Method + frozen backbone: what the optimiser and accelerate see."""
+    """Method + frozen backbone (with the run's heads, for encoders): what the optimiser and
+    accelerate see."""
 
-    def __init__(self, backbone: Backbone, method: Method):
+    def __init__(self, backbone, method: Method):
         super().__init__()
         self.backbone = backbone
         self.method = method
@@ -129,23 +133,45 @@ class PromptedModel(nn.Module):
         return self.method.training_loss(self.backbone, batch, self.prompt(batch))
 
     @torch.no_grad()
-    def generate(self, batch, max_new_tokens: int):
-        return self.backbone.generate(batch["input_ids"], batch["attention_mask"], self.prompt(batch), max_new_tokens)
+    def predict(self, batch, max_new_tokens: int) -> list[str]:
+        return self.backbone.predict(batch["input_ids"], batch["attention_mask"], batch["task_ids"], self.prompt(batch),
+                                     max_new_tokens)
+
+    def param_groups(self, train: TrainConfig) -> list:
+        """The method's groups and the backbone's (an encoder's heads)."""
+        return self.method.param_groups() + self.backbone.param_groups(train)
+
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """Everything this run trains: the method's tensors and the heads (`head.*`), never the backbone's."""
+        return {**self.method.state_dict(), **self.backbone.head_state()}
+
+    def load_trained_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.method.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")})
+        if "head.0.weight" in state:
+            self.backbone.heads.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
+
+    def param_counts(self) -> dict:
+        """The method's accounting plus the heads, which each task adds (`head`: per task, on average
+        where tasks have different label counts)."""
+        counts = self.method.param_counts()
+        return counts.with_head(self.backbone.head_numel() // counts.num_tasks).as_dict()
 
 
-_BACKBONES: dict[str, Backbone] = {}
+_BACKBONES: dict[str, FrozenModel] = {}
 
 
-def cached_backbone(name: str) -> Backbone:
+def cached_backbone(name: str) -> FrozenModel:
     """Backbones are frozen, so one copy serves every run of a process."""
     if name not in _BACKBONES:
         _BACKBONES[name] = load_backbone(name)
     return _BACKBONES[name]
 
 
-def source_length(task: Task, config: RunConfig, multi_task: bool) -> int:
-    """Tokens of source kept: the config's, else the task's single- or multi-task default."""
-    return config.train.max_source_length or (task.multitask_max_source_length if multi_task else task.max_source_length)
+def source_length(task: Task, config: RunConfig, multi_task: bool, backbone=None, prompt_length: int = 0) -> int:
+    """Tokens of source kept: the config's, else the task's single- or multi-task default, within
+    what the backbone's positions leave next to the prompt (encoders)."""
+    length = config.train.max_source_length or (task.multitask_max_source_length if multi_task else task.max_source_length)
+    return backbone.max_source_length(length, prompt_length) if backbone is not None else length
 
 
 @dataclass
@@ -156,12 +182,14 @@ class EncodedTask:
     max_new_tokens: dict[str, int]
 
 
-def encode_task(data: TaskData, config: RunConfig, tokenizer, multi_task: bool) -> EncodedTask:
-    max_source = source_length(data.task, config, multi_task)
+def encode_task(data: TaskData, config: RunConfig, backbone, max_source: int) -> EncodedTask:
+    tokenizer = backbone.tokenizer
     max_target = config.train.max_target_length or data.task.default_max_target_length(tokenizer)
-    items = {split: encode(examples, tokenizer, max_source, max_target, data.task_id, data.fingerprints[split])
+    items = {split: encode(examples, tokenizer, max_source, max_target, data.task_id, data.fingerprints[split],
+                           backbone.label_of(data.task_id))
              for split, examples in data.examples.items()}
-    return EncodedTask(items, {split: max_new_tokens(data.examples[split], tokenizer, config) for split in EVAL_SPLITS})
+    budget = {split: max_new_tokens(data.examples[split], tokenizer, config) for split in EVAL_SPLITS} if backbone.generates else {}
+    return EncodedTask(items, budget)
 
 
 def max_new_tokens(examples: list[Example], tokenizer, config: RunConfig) -> int:
@@ -175,13 +203,11 @@ def max_new_tokens(examples: list[Example], tokenizer, config: RunConfig) -> int
 
 def predict(model: PromptedModel, items: list[Encoded], max_new: int, config: RunConfig, collator: Collator,
             task_id: int, progress: Progress) -> list[str]:
-    tokenizer = model.backbone.tokenizer
     predictions = []
     for batch in batches(items, config.train.eval_batch_size, collator):
         batch = {k: v.to(model.backbone.model.device) for k, v in batch.items()}
         batch["task_ids"] = torch.full_like(batch["task_ids"], task_id)
-        output = model.generate(batch, max_new)
-        predictions += tokenizer.batch_decode(output, skip_special_tokens=True)
+        predictions += model.predict(batch, max_new)
         progress.advance_evaluation()
     return predictions
 
@@ -197,7 +223,7 @@ def evaluate(model: PromptedModel, tasks: list[TaskData], encoded: list[EncodedT
     progress.start_evaluation(split, sum(-(-len(e.items[split]) // size) for e in encoded))
     scores = {}
     for data, task in zip(tasks, encoded):
-        predictions = predict(model, task.items[split], task.max_new_tokens[split], config, collator,
+        predictions = predict(model, task.items[split], task.max_new_tokens.get(split, 0), config, collator,
                               0 if first else data.task_id, progress)
         scores[data.task.name] = score(data.task, data.examples[split], predictions, config.protocol,
                                        metric_names=tasks[0].task.metrics if first else None)
@@ -219,7 +245,7 @@ def stage_tensors(config: RunConfig, request: StageRequest, draw: int, progress:
     return run_stage(config, request, draw, backbone_name(config.model), data_of, train_one, progress)
 
 
-def build_method(config: RunConfig, backbone: Backbone, task_names: list[str], seed: int, draw: int,
+def build_method(config: RunConfig, backbone: FrozenModel, task_names: list[str], seed: int, draw: int,
                  progress: Progress) -> Method:
     spec = METHODS.get(config.method)
     context = MethodContext(
@@ -261,10 +287,13 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     config, tasks, task_names, draw = prepared.config, prepared.tasks, prepared.identity["tasks"], prepared.draw
     started = time.perf_counter()
     seed_everything(seed)
-    backbone = cached_backbone(config.model)
+    frozen = cached_backbone(config.model)
+    backbone = frozen.for_tasks([t.task for t in tasks], seed, config.train.head_pooling)  # with heads, for encoders
     multi_task = len(tasks) > 1
-    encoded = [encode_task(data, config, backbone.tokenizer, multi_task) for data in tasks]
-    method = build_method(config, backbone, task_names, seed, draw, progress)
+    prompt_length = prepared.identity["method_config"].get("prompt_length", 0)
+    lengths = [source_length(t.task, config, multi_task, backbone, prompt_length) for t in tasks]
+    encoded = [encode_task(data, config, backbone, length) for data, length in zip(tasks, lengths)]
+    method = build_method(config, frozen, task_names, seed, draw, progress)
     seed_everything(seed)  # building may have trained library stages: start training from the seed
 
     per_task = [e.items["train"] for e in encoded]
@@ -274,15 +303,16 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     shuffle = torch.Generator().manual_seed(seed)
     plans = [shard(training_plan(per_task, schedule["batch_size"], shuffle, method.mixing),
                    accelerator.num_processes, accelerator.process_index) for _ in range(epochs)]
-    optimizer = make_optimizer(method, config.train)
+    prompted = PromptedModel(backbone, method)
+    optimizer = make_optimizer(prompted.param_groups(config.train), config.train)
     meter = Meter()
     meter.watch(optimizer)
     scheduled_steps = optimizer_steps(plans, accumulation)
     scheduler = make_scheduler(optimizer, config.train.warmup_steps, scheduled_steps)
-    model, optimizer = accelerator.prepare(PromptedModel(backbone, method), optimizer)
+    model, optimizer = accelerator.prepare(prompted, optimizer)
     unwrapped: PromptedModel = accelerator.unwrap_model(model)
-    max_source = max(source_length(t.task, config, multi_task) for t in tasks)
-    collator = Collator(backbone.tokenizer.pad_token_id, max_source if config.protocol.pad_to_max_length else None)
+    collator = Collator(backbone.tokenizer.pad_token_id, max(lengths) if config.protocol.pad_to_max_length else None,
+                        scalar_labels=not backbone.generates)
     frozen_before = _frozen_checksum(backbone)
 
     meter.peak_scope = memory.reset_peaks(accelerator.device)
@@ -302,13 +332,13 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
             "dev": {name: s.as_dict() for name, s in dev.items()}, "dev_mean": mean_over_tasks(dev),
         })
         if best is None or history[-1]["dev_mean"] > best["dev_mean"]:
-            best, best_state = history[-1], copy.deepcopy(unwrapped.method.state_dict())
+            best, best_state = history[-1], copy.deepcopy(unwrapped.trained_state())
         progress.note(f"epoch {epoch}: dev {history[-1]['dev_mean']:.2f} (best {best['dev_mean']:.2f} @ {best['epoch']})")
         if patience and epoch - best["epoch"] >= patience:
             progress.note(f"early stop: no better dev score for {patience} epochs")
             break
 
-    unwrapped.method.load_state_dict(best_state)
+    unwrapped.load_trained_state(best_state)
     if keep_state is not None:
         keep_state["tensors"] = {k: v.detach().clone() for k, v in best_state.items()}
     test = evaluate(unwrapped, tasks, encoded, "test", config, collator, progress)
@@ -325,18 +355,21 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
             "config": config.as_dict(),
             "schedule": {**schedule, "epochs_run": len(history), "early_stopping_patience": patience},
             "method_config": asdict(unwrapped.method.config),
-            "data": {d.task.name: {**d.describe(), "max_new_tokens": e.max_new_tokens} for d, e in zip(tasks, encoded)},
+            "data": {d.task.name: {**d.describe(), "max_source_tokens": length, **({"max_new_tokens": e.max_new_tokens} if e.max_new_tokens else {})}
+                     for d, e, length in zip(tasks, encoded, lengths)},
             "epochs": history,
             "best_epoch": best["epoch"],
             "dev": best["dev"],
             "test": {name: s.as_dict() for name, s in test.items()},
             "test_mean": mean_over_tasks(test),
-            "params": unwrapped.method.param_counts().as_dict(),
+            "baselines": {"majority": {d.task.name: baseline.as_dict() for d in tasks if (baseline := majority_baseline(
+                d.task, d.examples["train"], d.examples["test"], config.protocol))}},
+            "params": unwrapped.param_counts(),
             "optimizer": optimizer_record(optimizer, scheduler, meter, config.train.warmup_steps, scheduled_steps),
             "method_report": unwrapped.method.report(),
             "memory": meter.memory(accelerator.device),
             "timing": meter.timing(history, time.perf_counter() - started),
-            **write_checkpoints(unwrapped.method, path),
+            **write_checkpoints(unwrapped, path),
             "environment": {"packages": package_versions(), "git_commit": git_commit(),
                             "torch_threads": torch.get_num_threads(), "processes": accelerator.num_processes},
         }
@@ -346,18 +379,19 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     return path
 
 
-def write_checkpoints(method: Method, path: Path) -> dict:
-    """The method's own tensors (and its inference exports) beside the results file."""
-    method.save(path.with_suffix(".safetensors"))
-    exported = method.export()
+def write_checkpoints(model: PromptedModel, path: Path) -> dict:
+    """What the run trained (method tensors and heads), and the method's inference exports,
+    beside the results file."""
+    save = lambda file, tensors: atomic_write(file, save_tensors({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
+    save(path.with_suffix(".safetensors"), model.trained_state())
+    exported = model.method.export()
     if exported:
-        tensors = {k: v.detach().contiguous().cpu() for k, v in exported.items()}
-        atomic_write(path.with_suffix(".export.safetensors"), save_tensors(tensors))
+        save(path.with_suffix(".export.safetensors"), exported)
     return {"checkpoint": path.with_suffix(".safetensors").name,
             "export": path.with_suffix(".export.safetensors").name if exported else None}
 
 
-def _frozen_checksum(backbone: Backbone) -> float:
+def _frozen_checksum(backbone: FrozenModel) -> float:
     return float(sum(p.detach().double().sum() for p in backbone.model.parameters()))
 
 

@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from bench.config import profile_options
 from bench.registry import UsageError
 from bench.results import SCHEMA_VERSION
 from methods.base import derived_seed
@@ -48,11 +49,13 @@ def stage_config(config, request: StageRequest):
     """The run config of a stage: the asking run's settings, its own method, tasks and seed.
 
     Source stages train on their tasks' full training data with the source schedule; stages
-    on the run's own targets keep its few-shot draw and, by default, its schedule."""
+    on the run's own targets keep its few-shot draw and, by default, its schedule. The run's
+    profile gives the stage's method its options too (a CPU profile's learning rates)."""
     stage = copy.deepcopy(config)
     stage.method, stage.tasks, stage.suite = request.method, list(request.tasks), None
     stage.seeds = [request.seed]
-    stage.method_options = dict(request.options)
+    config_cls = METHODS.get(request.method).config_cls
+    stage.method_options = {**profile_options(config.profile, request.method, config_cls), **request.options}
     if not request.on_target:
         stage.k_shot, stage.k_shot_draws = 0, 1
         stage.train.epochs = config.train.source_epochs

@@ -19,7 +19,7 @@ from bench import memory
 from bench.config import TrainConfig
 from bench.data import Collator, Encoded
 from bench.progress import Progress
-from methods.base import Method
+from methods.base import ParamGroup
 
 
 def seed_everything(seed: int) -> None:
@@ -28,10 +28,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_optimizer(method: Method, train: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW with one named parameter group (own lr and weight decay) per group the method declares."""
+def make_optimizer(groups: list[ParamGroup], train: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with one named parameter group (own lr and weight decay) per group declared."""
     return torch.optim.AdamW(
-        [{"params": g.params, "lr": g.lr, "weight_decay": g.weight_decay, "name": g.name} for g in method.param_groups()],
+        [{"params": g.params, "lr": g.lr, "weight_decay": g.weight_decay, "name": g.name} for g in groups],
         betas=tuple(train.adam_betas), eps=train.adam_eps,
     )
 

@@ -7,7 +7,7 @@ a batch it returns the prompt rows `[B, m, d]` the backbone prepends.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -28,11 +28,18 @@ class ParamCounts:
     frozen_extra: int
     backbone: int
     num_tasks: int = 1
+    head: int = 0
+    """An encoder backbone's head per task (the linear map to its labels), included in
+    `per_task` and `trainable`; 0 for T5, which generates its targets."""
 
     @property
     def param_per_task(self) -> float:
         """The papers' "param/task" column: per_task + shared / N."""
         return self.per_task + self.shared / self.num_tasks
+
+    def with_head(self, head: int) -> "ParamCounts":
+        """The method's accounting plus a head of `head` parameters on each of its tasks."""
+        return replace(self, head=head, per_task=self.per_task + head, trainable=self.trainable + head * self.num_tasks)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "param_per_task": self.param_per_task}
@@ -134,7 +141,7 @@ class Method(nn.Module):
 
         MPT overrides it to add distillation terms from teacher passes.
         """
-        return backbone(batch["input_ids"], batch["attention_mask"], batch["labels"], prompt).loss
+        return backbone(batch["input_ids"], batch["attention_mask"], batch["labels"], prompt, task_ids=batch["task_ids"]).loss
 
     def param_groups(self) -> list[ParamGroup]:
         raise NotImplementedError

@@ -144,6 +144,17 @@ class Task:
         """Whether a decoded prediction is a possible target (invalid ones are counted)."""
         return self.labels is None or prediction in self.labels
 
+    encoder_form: ClassVar[str | None] = None
+    """How an encoder with a head runs the task when `labels` is None: "regression" (STS-B's
+    score), or None: the task needs generation (QA, ReCoRD, data-to-text)."""
+
+    @property
+    def head_form(self) -> str | None:
+        """"classification" over the labels for every label-set task (the formatted source is one
+        segment, so COPA, WSC, WiC, MultiRC and BoolQ classify their source string as it is),
+        "regression", or None when an encoder cannot run the task."""
+        return "classification" if self.labels else self.encoder_form
+
     # -- defaults -------------------------------------------------------------
     def default_max_target_length(self, tokenizer) -> int:
         if self.max_target_length is not None:

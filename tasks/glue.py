@@ -166,6 +166,7 @@ class STSB(GlueTask):
     columns = {"sentence1": "sentence1", "sentence2": "sentence2"}
     label_column = "score"
     labels = None
+    encoder_form = "regression"
     unlabelled = -1.0
     metrics = ("pearson", "spearman")
     max_target_length = 8

@@ -169,6 +169,8 @@ def test_single_prompt_and_target_init_follow_the_task_kind(task, source):
     assert torch.equal(method.target.weight[0], prompts[source])  # copy of MNLI's / SQuAD's prompt
     fresh, _ = build(tasks=(task,), target_init="normal")
     assert not torch.equal(fresh.target.weight[0], prompts[source])
+    chosen, _ = build("attempt-single", tasks=(task,), init_source="qnli")  # where MNLI is not in the data
+    assert chosen.source_names == ["qnli"] and torch.equal(chosen.target.weight[0], prompts["qnli"])
 
 
 def test_bad_variant_options_are_usage_errors():

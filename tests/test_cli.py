@@ -109,7 +109,7 @@ def test_every_option_of_every_method_is_documented():
 
 
 NO_CONFIG, NO_WEIGHTS = "no config.json", "no weights (model.safetensors or pytorch_model.bin)"
-NO_TOKENIZER = "no tokenizer (tokenizer.json or spiece.model)"
+NO_TOKENIZER = "no tokenizer (tokenizer.json, spiece.model or vocab.txt)"
 
 
 @pytest.mark.parametrize("files,missing", [

@@ -125,9 +125,13 @@ def independent_loss(method: MPTSource, batch, distillation: str) -> float:
     backbone = cached_backbone("tiny-t5")
     student_prompt = method.prompts(None, None, batch["task_ids"])
     teacher_prompt = torch.stack([method.teachers[t] for t in batch["task_ids"].tolist()])
-    args = (batch["input_ids"], batch["attention_mask"], batch["labels"])
-    student = backbone(*args, student_prompt, output_hidden_states=True)
-    teacher = backbone(*args, teacher_prompt, output_hidden_states=True)
+    def t5(prompt):  # the Hugging Face model itself, prompt rows prepended by hand
+        embeds = torch.cat([prompt, backbone.model.get_input_embeddings()(batch["input_ids"])], dim=1)
+        mask = torch.cat([torch.ones(len(prompt), L, dtype=torch.long), batch["attention_mask"]], dim=1)
+        return backbone.model(inputs_embeds=embeds, attention_mask=mask, labels=batch["labels"].masked_fill(batch["labels"] == 0, -100),
+                              output_hidden_states=True)
+
+    student, teacher = t5(student_prompt), t5(teacher_prompt)
     if distillation == "none":
         return float(student.loss)
     if distillation == "prompt":

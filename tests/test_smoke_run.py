@@ -36,7 +36,7 @@ def test_one_result_per_task_with_full_record(smoke):
     assert result["best_epoch"] in (1, 2)
     assert set(result["test"]["cb"]) == {"metrics", "mean", "invalid", "n"} and result["test"]["cb"]["n"] == 12
     assert result["params"] == {"trainable": 640, "per_task": 640, "shared": 0, "frozen_extra": 0,
-                                "backbone": 189_440, "num_tasks": 1, "param_per_task": 640.0}
+                                "backbone": 189_440, "num_tasks": 1, "head": 0, "param_per_task": 640.0}
     assert result["config"]["protocol"]["copa_question"] is True
     assert result["config"]["train"]["epochs"] == 2 and result["method_config"]["prompt_length"] == 10
     assert result["memory"]["peak_rss_bytes"] > 0 and result["memory"]["autograd_saved_bytes_first_step"] > 0
@@ -150,3 +150,17 @@ def test_rerun_finds_a_relative_data_dir_from_anywhere(shared_data, tmp_path, mo
     assert main(["run", "--config", str(recorded), "--quiet", "--output", "again"]) == 0
     again = json.loads(result_file(tmp_path / "again", "pt", "cb").read_text())
     assert again["identity"] == result["identity"] and again["test"] == result["test"]
+
+
+def test_demo_without_cpu_data_runs_the_smoke(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr("bench.cli.cpu_data_dir", lambda given: None)
+    assert main(["demo", "--quiet", "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("bench demo: without shared/data-cpu (or --data-dir), the tiny-t5 smoke run on SuperGLUE")
+    assert len(list(tmp_path.rglob("seed0.json"))) == 5
+
+
+def test_demo_refuses_a_data_dir_without_sst2(tmp_path, capsys):
+    assert main(["demo", "--data-dir", str(tmp_path), "--output", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds no glue/SST-2/train.tsv" in err

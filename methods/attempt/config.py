@@ -26,6 +26,10 @@ class AttemptConfig:
     target_init: str = "source"
     """source: a copy of the MNLI source prompt (SQuAD's for QA targets), as in the paper;
     vocab | normal | uniform: a fresh PT initialisation (methods/prompts.py)."""
+    init_source: str = ""
+    """The source task whose prompt a target starts from (target_init=source) and that the
+    single-prompt ablation mixes; empty: MNLI, or SQuAD for QA targets (the paper). Set it where
+    MNLI is not among the data (e.g. `qnli` on ../shared/data-cpu)."""
     bottleneck: int = 100
     """r: width of G's down-projection (100 in the paper)."""
     temperature: float = 0.0

@@ -46,7 +46,7 @@ class Attempt(Method):
 
     def _source_names(self) -> list[str]:
         if self.config.sources.strip() == "auto":
-            return [init_source(self.target_names)]
+            return [self.config.init_source or init_source(self.target_names)]
         return [name.strip() for name in self.config.sources.split(",") if name.strip()]
 
     def _initial_target(self, task: str) -> torch.Tensor:
@@ -54,7 +54,7 @@ class Attempt(Method):
         if context.stage is None:  # only counting: the shape is all that matters
             return torch.zeros(config.prompt_length, context.d_model)
         if config.target_init == "source":
-            return context.source_prompt(init_source([task]), config.prompt_length).float().clone()
+            return context.source_prompt(config.init_source or init_source([task]), config.prompt_length).float().clone()
         return init_prompt(config.target_init, config.prompt_length, context, stream=f"target/{task}")
 
     # -- forward ------------------------------------------------------------

