@@ -146,9 +146,10 @@ class PromptedModel(nn.Module):
         return {**self.method.state_dict(), **self.backbone.head_state()}
 
     def load_trained_state(self, state: dict[str, torch.Tensor]) -> None:
+        heads = {k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")}
         self.method.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")})
-        if "head.0.weight" in state:
-            self.backbone.heads.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
+        if heads:
+            self.backbone.heads.load_state_dict(heads)
 
     def param_counts(self) -> dict:
         """The method's accounting plus the heads, which each task adds (`head`: per task, on average
@@ -253,7 +254,6 @@ def build_method(config: RunConfig, backbone: FrozenModel, task_names: list[str]
         task_names=task_names, protocol=config.protocol, seed=seed, backbone_params=backbone.count_parameters(),
         stage=lambda method, tasks, options, **request: stage_tensors(
             config, StageRequest(method, tuple(tasks), dict(options), **request), draw, progress),
-        backbone=backbone,
     )
     return spec.build(spec.make_config(config.method_options), context)
 

@@ -96,9 +96,6 @@ class MethodContext:
     backbone_params: int = 0
     stage: Stage | None = None
     """Provided by the runner; None when the method is only built to count parameters."""
-    backbone: Any = None
-    """The frozen backbone (bench.backbone.Backbone), for methods whose loss needs extra forward
-    passes (MPT's teachers); None when only counting."""
 
     def generator(self, stream: str) -> torch.Generator:
         """A random stream of its own for each named draw (`"prompt"`, `"target/cb"`, `"attention"`):

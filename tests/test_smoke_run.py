@@ -59,6 +59,7 @@ def test_leaderboard_has_our_row_and_the_papers(smoke):
                             "avg", "Δ paper avg", "invalid"]
     ours = [c.strip() for c in next(line for line in lines if line.startswith("| pt ")).strip("|").split("|")]
     assert ours[3] == "tiny-t5 (smoke)" and ours[13] == "640"
+    assert ours[11] == "–"  # a random tiny-t5 on fixtures is not set against T5-base's published numbers
     # a random tiny-t5 emits no label: every test prediction of the five tasks is invalid
     results = [json.loads(p.read_text()) for p in smoke.rglob("seed0.json")]
     total = sum(r["data"][r["run"]["tasks"][0]]["sizes"]["test"] for r in results)
@@ -164,3 +165,25 @@ def test_demo_refuses_a_data_dir_without_sst2(tmp_path, capsys):
     assert main(["demo", "--data-dir", str(tmp_path), "--output", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds no glue/SST-2/train.tsv" in err
+
+
+def test_deltas_only_for_the_papers_backbone_schedule_and_real_data():
+    from bench.report import Reference, comparable
+
+    t5_base = Reference(57.8, "ATTEMPT Table 1 (t5-base)", "t5-base")
+    result = {"run": {"profile": "paper", "backbone": "google-t5/t5-base"},
+              "identity": {"train": {"max_train_examples": 0, "max_eval_examples": 0},
+                           "data": {"cb": {"source": {"kind": "hub"}}}}}
+    assert comparable(result, t5_base)
+    assert not comparable(result, Reference(76.6, "AMP Table 1 (roberta-base)", "roberta-base"))
+    for path, value in [(("run", "profile"), "cpu"), (("run", "backbone"), "tiny-t5"),
+                        (("identity", "train", "max_train_examples"), 1200)]:
+        changed = json.loads(json.dumps(result))
+        node = changed
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        assert not comparable(changed, t5_base), path
+    fixtures = json.loads(json.dumps(result))
+    fixtures["identity"]["data"]["cb"]["source"]["kind"] = "fixtures"
+    assert not comparable(fixtures, t5_base)
