@@ -303,7 +303,7 @@ def test_param_counts(capsys):
     source = count_params("mpt-source", "t5-base", num_tasks=6)
     assert source.frozen_extra == 6 * 76_800 and source.trainable == 76_800 + 6 * 868
     assert count_params("mpt-only-vectors", "t5-base").as_dict() | {"backbone": 0} == {
-        "trainable": 868, "per_task": 868, "shared": 0, "frozen_extra": 76_800, "backbone": 0, "num_tasks": 1,
+        "trainable": 868, "per_task": 868, "shared": 0, "frozen_extra": 76_800, "backbone": 0, "num_tasks": 1, "head": 0,
         "param_per_task": 868}
     assert main(["params", "--method", "mpt-m", "--model", "t5-base", "--num-tasks", "8", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["param_per_task"] == 10_468
