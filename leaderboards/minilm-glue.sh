@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data-cpu}
-OUT=leaderboards/minilm-glue
+OUT=${OUT:-leaderboards/minilm-glue}
 
 run() { bench run --profile cpu --data-dir "$DATA" --suite glue --seeds 0,1,2 --output "$OUT" --quiet --resume "$@"; }
 for target in sst2 mrpc rte; do
@@ -20,4 +20,4 @@ for target in sst2 mrpc rte; do
   run --method mpt --tasks "$target" --option source_tasks="$sources"
 done
 run --method amp --tasks sst2,mrpc,rte
-bench leaderboard "$OUT" --out leaderboards/minilm-glue.md > /dev/null
+bench leaderboard "$OUT" --out "${BOARD:-leaderboards/minilm-glue.md}" > /dev/null
