@@ -20,6 +20,8 @@ class Score:
     """Metrics the checkpoint-selection mean averages (empty: all)."""
     details: dict[str, str] = field(default_factory=dict)
     """How the metrics were computed where that can vary by machine (the generation tokenizer)."""
+    predictions: tuple[str, ...] = ()
+    """The (stripped) predictions scored, in example order: what a paired comparison of two runs resamples."""
 
     @property
     def mean(self) -> float:
@@ -44,7 +46,7 @@ def score(task: Task, examples: list[Example], predictions: list[str], protocol:
     invalid = sum(not task.is_valid(p) for p in predictions)
     selection = tuple(name for name in task.selection_metrics or () if name in metrics)
     details = {"tokenizer": generation_tokenizer()} if TOKENIZED_METRICS.intersection(names) else {}
-    return Score(metrics, invalid, len(examples), selection, details)
+    return Score(metrics, invalid, len(examples), selection, details, tuple(predictions))
 
 
 def majority_baseline(task: Task, train: list[Example], test: list[Example], protocol: Protocol) -> Score | None:

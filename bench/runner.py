@@ -362,6 +362,7 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
             "dev": best["dev"],
             "test": {name: s.as_dict() for name, s in test.items()},
             "test_mean": mean_over_tasks(test),
+            "predictions": {name: list(s.predictions) for name, s in test.items()},
             "baselines": {"majority": {d.task.name: baseline.as_dict() for d in tasks if (baseline := majority_baseline(
                 d.task, d.examples["train"], d.examples["test"], config.protocol))}},
             "params": unwrapped.param_counts(),

@@ -43,6 +43,15 @@ def test_one_result_per_task_with_full_record(smoke):
     assert result["memory"]["peak_rss_scope"] == "run"  # Linux: the peak is reset at the start of each run
     assert result["timing"]["steps"] == 8  # 32 examples / batch 8 x 2 epochs
     assert result["environment"]["packages"]["torch"]
+    # the test predictions are recorded, and scoring them again gives the recorded metrics
+    from bench.evaluation import score
+    from bench.presets import PRESETS
+    from tasks.loading import DataSource, load_examples
+    from tasks.registry import TASKS
+
+    examples = load_examples(TASKS.get("cb"), "test", DataSource("fixtures"), PRESETS.get("paper"))
+    assert len(result["predictions"]["cb"]) == 12
+    assert score(TASKS.get("cb"), examples, result["predictions"]["cb"], PRESETS.get("paper")).metrics == result["test"]["cb"]["metrics"]
 
 
 def test_checkpoint_holds_only_the_prompt(smoke):
