@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -281,7 +282,10 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
     return train_prepared(prepare_run(config, task_names, draw), seed, progress, keep_state)
 
 
-def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_state: dict | None = None) -> Path:
+def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_state: dict | None = None,
+                   on_epoch: Callable[[int, float], None] | None = None) -> Path:
+    """`on_epoch(epoch, dev_mean)` after each dev evaluation: a sweep reports to its study there,
+    and may stop the run by raising (optuna's TrialPruned)."""
     from accelerate import Accelerator
 
     config, tasks, task_names, draw = prepared.config, prepared.tasks, prepared.identity["tasks"], prepared.draw
@@ -334,6 +338,8 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
         if best is None or history[-1]["dev_mean"] > best["dev_mean"]:
             best, best_state = history[-1], copy.deepcopy(unwrapped.trained_state())
         progress.note(f"epoch {epoch}: dev {history[-1]['dev_mean']:.2f} (best {best['dev_mean']:.2f} @ {best['epoch']})")
+        if on_epoch is not None:
+            on_epoch(epoch, history[-1]["dev_mean"])
         if patience and epoch - best["epoch"] >= patience:
             progress.note(f"early stop: no better dev score for {patience} epochs")
             break
@@ -412,7 +418,7 @@ def grid(config: RunConfig) -> list[Unit]:
 
 
 def run(config: RunConfig, progress: Progress, resume: bool = False, units: list[Unit] | None = None,
-        expected_data: dict | None = None) -> list[Path]:
+        expected_data: dict | None = None, on_epoch: Callable[[int, float], None] | None = None) -> list[Path]:
     """Train the grid's runs (or `units`); with `resume`, skip those whose results exist.
 
     `expected_data`: the data identity a rerun must find (from the results file it reruns)."""
@@ -425,7 +431,7 @@ def run(config: RunConfig, progress: Progress, resume: bool = False, units: list
         if resume and path.is_file():
             progress.note(f"{path}: already done, skipped")
         else:
-            path = train_prepared(prepared, unit.seed, progress)
+            path = train_prepared(prepared, unit.seed, progress, on_epoch=on_epoch)
         paths.append(path)
     return paths
 

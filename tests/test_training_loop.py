@@ -128,3 +128,27 @@ def test_unknown_training_setting_is_one_line(capsys, tmp_path):
     assert main(["run", "--method", "pt", *ONE_STEP_PER_EPOCH, "--train", "warmup_steps=soon",
                  "--output", str(tmp_path)]) == 2
     assert "training setting warmup_steps takes an integer, not 'soon'" in capsys.readouterr().err
+
+
+def test_each_epochs_dev_score_reaches_the_hook_which_may_stop_the_run(tmp_path):
+    """What a sweep hangs on: `on_epoch(epoch, dev_mean)` after every dev evaluation; raising stops
+    the run before it writes any result (a pruned trial)."""
+    from bench.cli import build_parser, resolve_run_config
+    from bench.progress import Progress
+
+    config = resolve_run_config(build_parser().parse_args(["run", "--method", "pt", *ONE_STEP_PER_EPOCH,
+                                                           "--output", str(tmp_path / "runs")]))
+    seen = []
+
+    class Pruned(Exception):
+        pass
+
+    def on_epoch(epoch, dev_mean):
+        seen.append((epoch, dev_mean))
+        if epoch == 2:
+            raise Pruned
+
+    with pytest.raises(Pruned):
+        bench.runner.run(config, Progress(), on_epoch=on_epoch)
+    assert [epoch for epoch, _ in seen] == [1, 2] and all(isinstance(dev, float) for _, dev in seen)
+    assert not list((tmp_path / "runs").rglob("seed*.json"))
