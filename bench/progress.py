@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 
 class Progress:
     """Silent progress: the interface the runner reports to."""
 
-    def start_run(self, label: str, total_steps: int) -> None: ...
+    def start_grid(self, total_runs: int) -> None: ...
+    def advance_grid(self) -> None: ...
+    def start_run(self, label: str, total_steps: int, done: int = 0) -> None: ...
     def advance(self, status: str) -> None: ...
     def start_evaluation(self, split: str, total_batches: int) -> None: ...
     def advance_evaluation(self) -> None: ...
@@ -23,13 +26,21 @@ class RichDisplay(Progress):
         self.console = console or Console(stderr=True)
         self.bar = RichProgress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=self.console, transient=True,
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            console=self.console, transient=True,
         )
         self.bar.start()
-        self.current = self.evaluation = None
+        self.current = self.evaluation = self.grid = None
 
-    def start_run(self, label, total_steps):
-        self.current = self.bar.add_task(label, total=total_steps, status="")
+    def start_grid(self, total_runs):
+        """The whole grid's bar (runs done of all, time left) above the current run's."""
+        self.grid = self.bar.add_task("grid: runs", total=total_runs, status="")
+
+    def advance_grid(self):
+        self.bar.update(self.grid, advance=1)
+
+    def start_run(self, label, total_steps, done=0):
+        self.current = self.bar.add_task(label, total=total_steps, completed=done, status="")
 
     def advance(self, status):
         self.bar.update(self.current, advance=1, status=status)

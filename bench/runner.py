@@ -23,9 +23,11 @@ from torch import nn
 from bench import memory
 from bench.backbone import backbone_name, load_backbone
 from bench.backbone_model import FrozenModel
+from bench.checkpoint import checkpoint_path, load_checkpoint, remove_stale_writes, save_checkpoint
 from bench.config import RunConfig, TrainConfig
 from bench.data import Collator, Encoded, batches, encode, training_plan
 from bench.evaluation import Score, majority_baseline, score
+from bench.grid import Unit, units_of
 from bench.identity import result_path, run_identity
 from bench.progress import Progress
 from bench.registry import UsageError
@@ -237,32 +239,31 @@ def mean_over_tasks(scores: dict[str, Score]) -> float:
     return float(np.mean([s.mean for s in scores.values()]))
 
 
-def stage_tensors(config: RunConfig, request: StageRequest, draw: int, progress: Progress) -> dict[str, torch.Tensor]:
-    """A library stage for a run of `config` (few-shot draw `draw`): fetched, or trained here."""
+def stage_tensors(config: RunConfig, request: StageRequest, draw: int, progress: Progress,
+                  resume: bool = False) -> dict[str, torch.Tensor]:
+    """A library stage for a run of `config` (few-shot draw `draw`): fetched, or trained here
+    (with `resume`, from the stage's own epoch checkpoint where a killed run left one)."""
     def data_of(stage: RunConfig, stage_draw: int) -> dict:
         """The examples the stage trains and selects on (its few-shot draw and caps applied)."""
         prepared = prepare_run(stage, stage.tasks, stage_draw)
         return {t.task.name: {"source": t.identity["source"], "fingerprints": t.fingerprints} for t in prepared.tasks}
 
-    return run_stage(config, request, draw, backbone_name(config.model), data_of, train_one, progress)
+    def train(*args, **kwargs):
+        return train_one(*args, **kwargs, resume=resume)
+
+    return run_stage(config, request, draw, backbone_name(config.model), data_of, train, progress)
 
 
 def build_method(config: RunConfig, backbone: FrozenModel, task_names: list[str], seed: int, draw: int,
-                 progress: Progress) -> Method:
+                 progress: Progress, resume: bool = False) -> Method:
     spec = METHODS.get(config.method)
     context = MethodContext(
         d_model=backbone.d_model, embedding=backbone.embedding, tokenizer=backbone.tokenizer,
         task_names=task_names, protocol=config.protocol, seed=seed, backbone_params=backbone.count_parameters(),
         stage=lambda method, tasks, options, **request: stage_tensors(
-            config, StageRequest(method, tuple(tasks), dict(options), **request), draw, progress),
+            config, StageRequest(method, tuple(tasks), dict(options), **request), draw, progress, resume),
     )
     return spec.build(spec.make_config(config.method_options), context)
-
-
-def task_sets(config: RunConfig) -> list[list[str]]:
-    if METHODS.get(config.method).multi_task:
-        return [list(config.tasks)]
-    return [[name] for name in config.tasks]
 
 
 def resolve_schedule(train: TrainConfig, task: Task, num_train: int) -> dict:
@@ -275,21 +276,26 @@ def resolve_schedule(train: TrainConfig, task: Task, num_train: int) -> dict:
 
 
 def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Progress, keep_state: dict | None = None,
-              draw: int = 0) -> Path:
+              draw: int = 0, resume: bool = False) -> Path:
     """Train one (method, task set, seed, draw), select on dev, test, and write its results file.
 
     `keep_state`, when given, receives the best checkpoint's tensors under "tensors"."""
-    return train_prepared(prepare_run(config, task_names, draw), seed, progress, keep_state)
+    return train_prepared(prepare_run(config, task_names, draw), seed, progress, keep_state, resume=resume)
 
 
 def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_state: dict | None = None,
-                   on_epoch: Callable[[int, float], None] | None = None) -> Path:
+                   on_epoch: Callable[[int, float], None] | None = None, resume: bool = False) -> Path:
     """`on_epoch(epoch, dev_mean)` after each dev evaluation: a sweep reports to its study there,
-    and may stop the run by raising (optuna's TrialPruned)."""
+    and may stop the run by raising (optuna's TrialPruned). With `resume`, a run that was
+    killed goes on from its last epoch checkpoint (bench/checkpoint.py), as do its stages."""
     from accelerate import Accelerator
 
     config, tasks, task_names, draw = prepared.config, prepared.tasks, prepared.identity["tasks"], prepared.draw
     started = time.perf_counter()
+    path = prepared.path(seed)
+    checkpoint = checkpoint_path(path)
+    if resume:
+        remove_stale_writes(path)
     seed_everything(seed)
     frozen = cached_backbone(config.model)
     backbone = frozen.for_tasks([t.task for t in tasks], seed, config.train.head_pooling)  # with heads, for encoders
@@ -297,7 +303,7 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     prompt_length = prepared.identity["method_config"].get("prompt_length", 0)
     lengths = [source_length(t.task, config, multi_task, backbone, prompt_length) for t in tasks]
     encoded = [encode_task(data, config, backbone, length) for data, length in zip(tasks, lengths)]
-    method = build_method(config, frozen, task_names, seed, draw, progress)
+    method = build_method(config, frozen, task_names, seed, draw, progress, resume)
     seed_everything(seed)  # building may have trained library stages: start training from the seed
 
     per_task = [e.items["train"] for e in encoded]
@@ -320,11 +326,22 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     frozen_before = _frozen_checksum(backbone)
 
     meter.peak_scope = memory.reset_peaks(accelerator.device)
-    history, best, best_state = [], None, None
+    history, best, best_state, done, elapsed = [], None, None, 0, 0.0
+    saved = load_checkpoint(checkpoint) if resume else None  # restores the random generators too
+    if saved is not None:
+        unwrapped.load_trained_state(saved["state"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        meter.restore(saved["meter"])
+        unwrapped.method.restore_training_record(saved["method_record"])
+        history, best_state, done, elapsed = saved["history"], saved["best_state"], saved["epoch"], saved["elapsed"]
+        best = history[saved["best_epoch"] - 1]
     patience = config.train.early_stopping_patience
     label = f"{config.method} · {'+'.join(task_names)} · seed {seed}" + (f" · k={config.k_shot} draw {draw}" if config.k_shot else "")
-    progress.start_run(label, sum(len(plan) for plan in plans))
-    for epoch, plan in enumerate(plans, 1):
+    progress.start_run(label, sum(len(plan) for plan in plans), done=sum(len(plan) for plan in plans[:done]))
+    if done:
+        progress.note(f"{label}: resumed after epoch {done}")
+    for epoch, plan in enumerate(plans[done:], done + 1):
         epoch_start, first_step = time.perf_counter(), len(meter.grad_norms)
         losses = train_epoch(model, plan, collator, accelerator, optimizer, scheduler, config.train, accumulation,
                              meter, progress, f"epoch {epoch}/{epochs}", first=epoch == 1)
@@ -343,6 +360,13 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
         if patience and epoch - best["epoch"] >= patience:
             progress.note(f"early stop: no better dev score for {patience} epochs")
             break
+        if accelerator.is_main_process:
+            save_checkpoint(checkpoint, {
+                "epoch": epoch, "history": history, "best_epoch": best["epoch"], "best_state": best_state,
+                "state": unwrapped.trained_state(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "meter": meter.state(),
+                "method_record": unwrapped.method.training_record(), "elapsed": elapsed + time.perf_counter() - started,
+            })
 
     unwrapped.load_trained_state(best_state)
     if keep_state is not None:
@@ -350,7 +374,6 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     test = evaluate(unwrapped, tasks, encoded, "test", config, collator, progress)
     if _frozen_checksum(backbone) != frozen_before:
         raise RuntimeError("the frozen backbone changed during training")
-    path = prepared.path(seed)
     if accelerator.is_main_process:
         result = {
             "schema_version": SCHEMA_VERSION,
@@ -375,12 +398,13 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
             "optimizer": optimizer_record(optimizer, scheduler, meter, config.train.warmup_steps, scheduled_steps),
             "method_report": unwrapped.method.report(),
             "memory": meter.memory(accelerator.device),
-            "timing": meter.timing(history, time.perf_counter() - started),
+            "timing": meter.timing(history, elapsed + time.perf_counter() - started),
             **write_checkpoints(unwrapped, path),
             "environment": {"packages": package_versions(), "git_commit": git_commit(),
                             "torch_threads": torch.get_num_threads(), "processes": accelerator.num_processes},
         }
         write_json(path, result)
+        checkpoint.unlink(missing_ok=True)
         progress.finish_run(f"{label}: test {result['test_mean']:.2f}")
     accelerator.wait_for_everyone()
     return path
@@ -402,28 +426,27 @@ def _frozen_checksum(backbone: FrozenModel) -> float:
     return float(sum(p.detach().double().sum() for p in backbone.model.parameters()))
 
 
-@dataclass(frozen=True)
-class Unit:
-    """One run of a grid."""
-
-    tasks: tuple[str, ...]
-    seed: int
-    draw: int = 0
-
-
 def grid(config: RunConfig) -> list[Unit]:
     """Every seed of every task set of the config, for each few-shot draw."""
-    return [Unit(tuple(names), seed, draw) for draw in range(config.k_shot_draws if config.k_shot else 1)
-            for seed in config.seeds for names in task_sets(config)]
+    return units_of(config, METHODS.get(config.method).multi_task)
 
 
 def run(config: RunConfig, progress: Progress, resume: bool = False, units: list[Unit] | None = None,
         expected_data: dict | None = None, on_epoch: Callable[[int, float], None] | None = None) -> list[Path]:
-    """Train the grid's runs (or `units`); with `resume`, skip those whose results exist.
+    """Train the config's grid (or `units`); see `run_grid`.
 
     `expected_data`: the data identity a rerun must find (from the results file it reruns)."""
+    return run_grid([(config, unit) for unit in units or grid(config)], progress, resume, expected_data, on_epoch)
+
+
+def run_grid(plan: list[tuple[RunConfig, Unit]], progress: Progress, resume: bool = False,
+             expected_data: dict | None = None, on_epoch: Callable[[int, float], None] | None = None) -> list[Path]:
+    """Train every (config, unit) of the plan in order. With `resume`, a run whose results exist is
+    skipped and one that was killed goes on from its last epoch checkpoint, so a grid killed at
+    any moment and run again with `--resume` ends with the results an uninterrupted grid gives."""
     paths = []
-    for unit in units or grid(config):
+    progress.start_grid(len(plan))
+    for config, unit in plan:
         prepared = prepare_run(config, list(unit.tasks), unit.draw)
         if expected_data is not None:
             check_same_data(prepared.identity["data"], expected_data)
@@ -431,8 +454,9 @@ def run(config: RunConfig, progress: Progress, resume: bool = False, units: list
         if resume and path.is_file():
             progress.note(f"{path}: already done, skipped")
         else:
-            path = train_prepared(prepared, unit.seed, progress, on_epoch=on_epoch)
+            path = train_prepared(prepared, unit.seed, progress, on_epoch=on_epoch, resume=resume)
         paths.append(path)
+        progress.advance_grid()
     return paths
 
 

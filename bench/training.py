@@ -10,7 +10,7 @@ import math
 import random
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -89,6 +89,15 @@ class Meter:
         squares = [p.grad.detach().float().pow(2).sum() for g in optimizer.param_groups for p in g["params"]
                    if p.grad is not None]
         self.grad_norms.append(float(torch.stack(squares).sum().sqrt()) if squares else 0.0)
+
+    def state(self) -> dict:
+        """What a checkpoint keeps of the meter (bench/checkpoint.py)."""
+        return asdict(self)
+
+    def restore(self, state: dict) -> None:
+        """In place: the optimiser's hook keeps recording into this meter."""
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def batch(self, batch: dict) -> None:
         self.examples += len(batch["input_ids"])

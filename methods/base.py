@@ -161,6 +161,14 @@ class Method(nn.Module):
         averaged over the examples of the last evaluation pass (the test split)."""
         return {}
 
+    def training_record(self) -> dict:
+        """What the method accumulates over training steps for its report (MPT's loss terms), kept
+        by epoch checkpoints so that a resumed run reports what an uninterrupted one would."""
+        return {}
+
+    def restore_training_record(self, record: dict) -> None:
+        """Inverse of `training_record`."""
+
     def export(self) -> dict[str, torch.Tensor]:
         """Tensors to ship beside the results for inference (AMP's computed target prompts)."""
         return {}

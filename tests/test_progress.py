@@ -14,7 +14,7 @@ class Recorder(bench.progress.Progress):
     def __init__(self):
         self.events = []
 
-    def start_run(self, label, total_steps):
+    def start_run(self, label, total_steps, done=0):
         self.events.append(("run", label, total_steps))
 
     def advance(self, status):

@@ -135,6 +135,12 @@ class MPTSource(_MPTPrompts):
             self.loss_sums[name] = self.loss_sums.get(name, 0.0) + float(value.detach())
         self.loss_steps += 1
 
+    def training_record(self):
+        return {"loss_sums": dict(self.loss_sums), "loss_steps": self.loss_steps}
+
+    def restore_training_record(self, record):
+        self.loss_sums, self.loss_steps = dict(record["loss_sums"]), record["loss_steps"]
+
     def report(self):
         """Mean of each loss term over all training steps (is the distillation doing anything?)."""
         return {"mean_loss_terms": {k: v / self.loss_steps for k, v in self.loss_sums.items()}} if self.loss_steps else {}
