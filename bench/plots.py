@@ -17,7 +17,7 @@ import numpy as np
 
 from bench.registry import UsageError
 
-PLOTS_EXTRA = "pip install 'bench[plots]'"
+PLOTS_EXTRA = "pip install -e '.[plots]'"
 
 
 @dataclass(frozen=True)

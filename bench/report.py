@@ -2,14 +2,19 @@
 
 One table per suite: a row per (method, setting, preset, backbone, profile), a
 column per task and the suite average, cells `mean ± std` over seeds of the
-metric the papers report for that task; then param/task, peak memory (device
-memory on CUDA, resident memory on CPU), the bytes autograd saves for backward
-in one training step (deterministic, comparable on any device) and time; and
-reference rows from the published tables with the delta of our average.
+metric the papers report for that task; then invalid predictions, collapsed
+runs (at or below the majority class, bench/stats.py), param/task, peak memory
+(device memory on CUDA, resident memory on CPU), the bytes autograd saves for
+backward in one training step (deterministic, comparable on any device) and
+time; and reference rows from the published tables with the delta of our
+average. `detail=True` adds each row's full stability statistics (CI, min, max,
+best of runs) per task and suite average; `plot_score_vs_params` draws the
+papers' efficiency figure (score against parameters per task).
 """
 from __future__ import annotations
 
 import csv
+import io
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -18,7 +23,9 @@ import numpy as np
 from tabulate import tabulate
 
 from bench.identity import configuration_key, digest, flatten, row_identity
-from bench.results import load_results
+from bench.registry import UsageError
+from bench.results import atomic_write, load_results
+from bench.stats import Stability, row_statistics
 from tasks.registry import SUITES, TASKS
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -89,12 +96,13 @@ def comparable(result: dict, reference: Reference) -> bool:
             and not train["max_train_examples"] and not train["max_eval_examples"])
 
 
-def fmt(values: list[float]) -> str:
-    if not values:
+def fmt(stat: Stability | None) -> str:
+    """A leaderboard cell: mean ± std over runs (a lone run's score has no ±)."""
+    if stat is None:
         return "–"
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
+    if stat.std is None:
+        return f"{stat.mean:.1f}"
+    return f"{stat.mean:.1f} ± {stat.std:.1f}"
 
 
 def human_bytes(n: float | None) -> str:
@@ -121,7 +129,7 @@ def suite_of(task_names: set[str]) -> str:
     return "custom"
 
 
-def leaderboard(directory: Path) -> str:
+def leaderboard(directory: Path, detail: bool = False) -> str:
     results, other_schema = load_results(directory)
     skipped = (f" {other_schema} results of another schema version left out (rerun them with this version)."
                if other_schema else "")
@@ -133,7 +141,7 @@ def leaderboard(directory: Path) -> str:
     sections = [f"# Leaderboard\n\nFrom `{directory}`: {len(results)} runs. Cells: mean ± std over seeds "
                 f"(test split); a row is one configuration.{skipped}"]
     for suite, suite_results in by_suite.items():
-        sections.append(suite_table(suite, suite_results))
+        sections.append(suite_table(suite, suite_results, detail))
     return "\n\n".join(sections) + "\n"
 
 
@@ -200,10 +208,10 @@ def majority_row(results: list[dict], present: list[str], settings: list[str]) -
     cells = [f"{found[t]:.1f}" if t in found else "–" for t in present]
     average = f"{np.mean([found[t] for t in present]):.1f}" if all(t in found for t in present) else "–"
     return [["*majority class*", "baseline", "", "", *([""] if any(settings) else []), "", *cells, average,
-             "", "", "", "", "", ""]]
+             "", "", "", "", "", "", ""]]
 
 
-def suite_table(suite: str, results: list[dict]) -> str:
+def suite_table(suite: str, results: list[dict], detail: bool = False) -> str:
     tasks = list(SUITES.get(suite)) if suite in SUITES else sorted({t for r in results for t in r["run"]["tasks"]})
     present = [t for t in tasks if any(t in r["test"] for r in results)]
     complete_suite = present == tasks
@@ -211,26 +219,22 @@ def suite_table(suite: str, results: list[dict]) -> str:
                                                                 ("method", "k_shot", "preset", "backbone", "profile")])
     settings = differing_settings(rows)
     headers = ["method", "setting", "preset", "backbone", *(["settings"] if any(settings) else []), "runs", *present,
-               "avg", "Δ paper avg", "invalid", "param/task", "peak memory", "saved activations", "time/run"]
+               "avg", "Δ paper avg", "invalid", "collapsed", "param/task", "peak memory", "saved activations", "time/run"]
     table = []
     for row, setting in zip(rows, settings):
         run = row[0]["run"]
         method, k_shot, profile = run["method"], run["k_shot"], run["profile"]
-        scores: dict[str, dict] = defaultdict(dict)
-        for result in row:
-            for task, test in result["test"].items():
-                scores[task][(result["run"]["seed"], result["run"]["draw"])] = test["metrics"][report_metric(task)]
-        runs = sorted({r for per_task in scores.values() for r in per_task})
-        complete = [r for r in runs if all(r in scores[t] for t in present)]
-        averages = [float(np.mean([scores[t][r] for t in present])) for r in complete]
+        per_task, average = row_statistics(row, present)
+        runs = {(r["run"]["seed"], r["run"]["draw"]) for r in row}
         reference = reference_scores(method, k_shot).get(f"avg_{suite}")
-        delta = (f"{np.mean(averages) - reference.value:+.1f}"
-                 if reference and averages and complete_suite and all(comparable(r, reference) for r in row) else "–")
+        delta = (f"{average.mean - reference.value:+.1f}"
+                 if reference and average and complete_suite and all(comparable(r, reference) for r in row) else "–")
         table.append([
             method, setting_label(method, k_shot), run["preset"],
             f"{run['backbone']} ({profile})" if profile != "paper" else run["backbone"],
             *([setting] if any(settings) else []),
-            len(runs), *[fmt(list(scores[t].values())) for t in present], fmt(averages), delta, invalid_share(row),
+            len(runs), *[fmt(per_task.get(t)) for t in present], fmt(average), delta, invalid_share(row),
+            collapsed_share(per_task.values()),
             human_count(row[0]["params"]["param_per_task"]),
             human_bytes(max(r["memory"]["peak_device_bytes"] or r["memory"]["peak_rss_bytes"] for r in row)),
             human_bytes(max(r["memory"]["autograd_saved_bytes_first_step"] for r in row)),
@@ -246,14 +250,46 @@ def suite_table(suite: str, results: list[dict]) -> str:
             avg = reference.get(f"avg_{suite}")
             table.append([f"*{paper_row[0]} (paper)*", paper_row[1], "", cite, *([""] if any(settings) else []), "", *[
                 f"{reference[t][0]:.1f}" if t in reference else "–" for t in present
-            ], f"{avg[0]:.1f}" if avg and complete_suite else "–", "", "", "", "", "", ""])
+            ], f"{avg[0]:.1f}" if avg and complete_suite else "–", "", "", "", "", "", "", ""])
     metrics = ", ".join(f"{t}: {report_metric(t)}" for t in present)
     note = "" if complete_suite else f" Only {len(present)} of the suite's {len(tasks)} tasks ran: no suite delta."
     note += tokenizer_note(results)
     note += (" Δ paper avg: our average minus the paper's, only for runs on the paper's backbone with its "
              "schedule (profile `paper`) and real data; the papers' rows are otherwise shown for context.")
-    return (f"## {suite}\n\nMetrics: {metrics}. `runs` counts seeds × few-shot draws; `invalid` counts test "
-            f"predictions outside the label set.{note}\n\n"
+    markdown = (f"## {suite}\n\nMetrics: {metrics}. `runs` counts seeds × few-shot draws; `invalid` counts test "
+                f"predictions outside the label set; `collapsed` counts test scores (run × task) at or below the "
+                f"majority class of their split.{note}\n\n"
+                + tabulate(table, headers, tablefmt="github", disable_numparse=True))
+    return markdown + ("\n\n" + detail_table(suite, rows, settings, present) if detail else "")
+
+
+def collapsed_share(stats) -> str:
+    """Collapsed test scores over all scores that have a majority-class floor, as `invalid` counts."""
+    floored = [stat for stat in stats if stat.collapsed is not None]
+    return f"{sum(s.collapsed for s in floored)}/{sum(s.floored for s in floored)}" if floored else "–"
+
+
+def detail_table(suite: str, rows: list[list[dict]], settings: list[str], present: list[str]) -> str:
+    """Every row's stability statistics per task and suite average (bench/stats.py): where a
+    mean ± std cell hides a collapsed seed or a wide interval, this shows it."""
+    table = []
+    for row, setting in zip(rows, settings):
+        run = row[0]["run"]
+        label = ", ".join(part for part in (run["method"], setting_label(run["method"], run["k_shot"]), run["preset"],
+                                            run["backbone"] + (f" ({run['profile']})" if run["profile"] != "paper" else ""),
+                                            setting) if part)
+        per_task, average = row_statistics(row, present)
+        for task, stat in [*per_task.items(), *([("avg", average)] if average and len(present) > 1 else [])]:
+            table.append([label, task, stat.n, f"{stat.mean:.1f}", "–" if stat.std is None else f"{stat.std:.1f}",
+                          "–" if stat.ci is None else f"[{stat.ci[0]:.1f}, {stat.ci[1]:.1f}]", f"{stat.min:.1f}",
+                          f"{stat.max:.1f}", f"{stat.best:.1f} (best of {stat.n})",
+                          "–" if stat.collapsed is None else f"{stat.collapsed}/{stat.floored}"])
+    headers = ["row", "task", "runs", "mean", "std", "95% CI", "min", "max", "best of runs", "collapsed"]
+    return (f"### {suite}: stability over runs\n\nPer task and suite average (`avg`: per run, the mean over the tasks; "
+            "only runs that have every task). 95% CI: Student t over runs, two-sided (none for one run). "
+            "Best of runs: the highest score (for `avg`, the mean of each task's best run): what a table of "
+            "best-of-N cells reports, an upper bound that flatters, not an expected score. Collapsed: runs at or "
+            "below the majority class of their test split.\n\n"
             + tabulate(table, headers, tablefmt="github", disable_numparse=True))
 
 
@@ -267,3 +303,55 @@ def setting_label(method: str, k_shot: int) -> str:
 
 def human_seconds(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
+
+
+def plot_score_vs_params(directory: Path, out: Path) -> Path:
+    """The papers' efficiency figure: per task, each leaderboard row's test score (mean ± std over
+    runs) against its trainable parameters per task, on a log axis (ATTEMPT's Figure 1, MPT's
+    Figure 1): which method buys its score with how many parameters."""
+    from bench.plots import PLOTS_EXTRA, task_order
+
+    results, _ = load_results(directory)
+    if not results:
+        raise UsageError(f"no results in {directory} to plot")
+    rows = configuration_rows(results)
+    tasks = task_order({task for result in results for task in result["test"]})
+    several_backbones = len({row[0]["run"]["backbone"] for row in rows}) > 1
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError(f"plots need matplotlib: {PLOTS_EXTRA}") from None
+    columns = min(3, len(tasks))
+    figure, axes = plt.subplots(-(-len(tasks) // columns), columns, figsize=(4.2 * columns, 3.4 * -(-len(tasks) // columns)),
+                                squeeze=False)
+    colors = {}
+    for task, ax in zip(tasks, axes.flat):
+        for row in rows:
+            per_task, _ = row_statistics(row, [task])
+            if task not in per_task:
+                continue
+            run = row[0]["run"]
+            label = run["method"] + (f" ({run['backbone'].split('/')[-1]})" if several_backbones else "")
+            color = colors.setdefault(label, f"C{len(colors) % 10}")
+            stat = per_task[task]
+            ax.errorbar(row[0]["params"]["param_per_task"], stat.mean, yerr=stat.std or 0.0, fmt="o", color=color,
+                        capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.set_title(f"{task} ({report_metric(task)})", fontsize=10)
+        ax.set_xlabel("trainable parameters per task")
+        ax.set_ylabel("test score, mean ± std" if ax in axes[:, 0] else "")
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.set_visible(False)
+    handles = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
+    figure.legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    figure.suptitle(f"score against parameters per task ({directory})", fontsize=10)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+    plt.close(figure)
+    atomic_write(Path(out), buffer.getvalue())
+    return Path(out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 
 import pytest
@@ -353,7 +354,7 @@ def test_attention_heatmap_is_written(smoke, tmp_path, monkeypatch):
     with pytest.raises(UsageError, match="differ"):  # one source vs six: separate plots
         plot_attention([paths[0], result_file(output, "attempt-single", "cb")], tmp_path / "mixed.png")
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(UsageError, match=r"pip install 'bench\[plots\]'"):
+    with pytest.raises(UsageError, match=re.escape("pip install -e '.[plots]'")):
         plot_attention(paths, tmp_path / "again.png")
 
 

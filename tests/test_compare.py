@@ -1,0 +1,297 @@
+"""`bench compare`: Welch's t against scipy, Holm by hand, the paired bootstrap on hand-checkable
+cases, and the command on real smoke results."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from bench.cli import main
+from bench.compare import Side, holm, paired_bootstrap, welch
+from bench.presets import PRESETS
+from helpers import result_file
+from tasks.base import Example
+
+PAPER = PRESETS.get("paper")
+
+
+@pytest.mark.parametrize("a, b", [
+    ([70.1, 72.3, 69.8], [65.0, 71.2, 60.3, 66.6]),
+    ([55.0, 80.0], [61.0, 62.0, 60.5, 61.5, 59.0]),
+    ([88.2, 88.9, 87.7, 90.1, 86.0], [88.0, 91.5, 84.2]),
+    ([1.0, 1.0, 2.0], [1.0, 1.5]),
+])
+def test_welch_matches_scipy(a, b):
+    ours = welch(a, b)
+    reference = sps.ttest_ind(a, b, equal_var=False)
+    assert ours.t == pytest.approx(reference.statistic, abs=1e-9)
+    assert ours.p == pytest.approx(reference.pvalue, abs=1e-9)
+    assert ours.df == pytest.approx(reference.df, abs=1e-9)
+
+
+def test_welch_by_hand():
+    # means 2 and 5, variances 1 and 1: t = -3 / sqrt(1/3 + 1/3) = -3.6742; df = (2/3)^2 / (2 x (1/3)^2 / 2) = 4
+    ours = welch([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    assert ours.t == pytest.approx(-3 / math.sqrt(2 / 3), abs=1e-12) and ours.df == pytest.approx(4.0, abs=1e-12)
+    assert ours.p == pytest.approx(0.0213, abs=1e-4)  # two-sided, t table: t(0.99, 4) = 3.747, t(0.975, 4) = 2.776
+
+
+def test_welch_needs_two_runs_a_side_and_some_spread():
+    assert welch([70.0], [60.0, 61.0]) is None
+    assert welch([70.0, 70.0], [60.0, 60.0]) is None
+
+
+def test_holm_by_hand():
+    # m = 4 tests present; sorted 0.005, 0.01, 0.03, 0.04 -> 4 x 0.005 = 0.02, 3 x 0.01 = 0.03,
+    # 2 x 0.03 = 0.06, 1 x 0.04 = 0.04 raised to the running max 0.06; the missing test is not counted
+    assert holm([0.01, 0.04, 0.03, None, 0.005]) == pytest.approx([0.03, 0.06, 0.06, None, 0.02])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]  # 2 x 0.5 capped at 1; 0.6 raised to 1
+    assert holm([0.04]) == [0.04] and holm([None]) == [None]
+
+
+def sst2(targets: str) -> list[Example]:
+    return [Example(f"sst2 sentence: {i}", t, "sst2") for i, t in enumerate(targets)]
+
+
+def side(examples, *runs: str, task="sst2") -> Side:
+    return Side([{"predictions": {task: list(run)}} for run in runs], task, examples, PAPER)
+
+
+def test_identical_predictions_differ_by_nothing():
+    examples = sst2("0110100111")
+    result = paired_bootstrap(side(examples, "0100110101"), side(examples, "0100110101"), 2000, 0, 0.05)
+    assert (result.difference, result.low, result.high, result.p) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_always_right_against_always_wrong():
+    examples = sst2("0110100111")
+    right, wrong = "0110100111", "1001011000"
+    result = paired_bootstrap(side(examples, right, right), side(examples, wrong), 999, 0, 0.05)
+    assert (result.difference, result.low, result.high) == (100.0, 100.0, 100.0)
+    assert result.p == 2 / 1000  # no resample at or below 0: the smallest p of 999 resamples, 2 / (R + 1)
+
+
+def test_a_two_example_case_by_hand():
+    """A right on both examples, B on the second only: per resample the difference is 100 (the
+    first example twice, probability 1/4), 50 (1/2) or 0 (the second twice, 1/4), so P(d* <= 0) = 1/4
+    and p = 2 x 1/4 = 0.5; the 95% percentile interval is [0, 100]."""
+    examples = sst2("01")
+    result = paired_bootstrap(side(examples, "01"), side(examples, "11"), 20_000, 7, 0.05)
+    assert result.difference == 50.0
+    assert result.p == pytest.approx(0.5, abs=0.02)
+    assert (result.low, result.high) == (0.0, 100.0)
+
+
+def test_the_bootstrap_is_repeatable_with_its_seed():
+    examples = sst2("0110100111" * 5)
+    a = side(examples, "0110100101" * 5, "0111100111" * 5)
+    b = side(examples, "0100100011" * 5)
+    first, again, other = (paired_bootstrap(a, b, 3000, seed, 0.05) for seed in (3, 3, 4))
+    assert first == again and first != other
+    assert first.difference == pytest.approx((90 + 90) / 2 - 80)
+
+
+def test_resamples_rescore_every_run_and_average_them():
+    """Per-example metrics (accuracy, vectorised) and metrics recomputed per resample (MultiRC's
+    F1a) alike: the same indices for every run, then the mean over the runs. By hand, gold 1 1 0 0,
+    run 1 predicts 1 0 0 0, run 2 predicts 1 1 1 1; resample 0 draws examples 0 0 1 2, resample 1
+    draws example 3 four times."""
+    indices = np.array([[0, 0, 1, 2], [3, 3, 3, 3]])
+    accuracy = side([Example(f"mrpc {i}", t, "mrpc") for i, t in enumerate("1100")], "1000", "1111", task="mrpc")
+    # resample 0: run 1 right, right, wrong, right (75); run 2 right, right, right, wrong (75)
+    # resample 1: run 1 right x 4 (100); run 2 wrong x 4 (0)
+    np.testing.assert_allclose(accuracy.resampled(indices), [75.0, 50.0])
+    f1a = side([Example(f"multirc {i}", t, "multirc", {"group": i}) for i, t in enumerate("1100")], "1000", "1111",
+               task="multirc")
+    # resample 0, gold 1 1 1 0: run 1 predicts 1 1 0 0: TP 2, FN 1, FP 0 -> F1 = 4 / 5 = 80;
+    # run 2 predicts 1 1 1 1: TP 3, FP 1 -> F1 = 6 / 7 = 85.71. Resample 1 (gold 0 x 4): no true positive -> 0
+    np.testing.assert_allclose(f1a.resampled(indices), [(80 + 600 / 7) / 2, 0.0])
+
+
+@pytest.mark.filterwarnings("ignore:A single label was found")  # sklearn, on the constant resample
+@pytest.mark.parametrize("task, labels", [("cola", "01"), ("multirc", "01"), ("stsb", None), ("sst2", "01")])
+def test_every_resampled_form_equals_the_metric_function(task, labels):
+    """Sufficient statistics (confusion counts, Pearson's sums, per-example scores) give what the
+    task's metric function gives on the same resampled predictions, invalid ones and constant
+    resamples included."""
+    from bench.metrics import metric_function
+    from bench.compare import per_run
+    from tasks.registry import TASKS
+
+    rng = np.random.default_rng(1)
+    n = 40
+    if labels:
+        gold = [str(x) for x in rng.integers(0, 2, n)]
+        run = [str(x) if x < 2 else "maybe" for x in rng.integers(0, 3, n)]  # a third is invalid
+    else:
+        gold = [f"{x:.1f}" for x in rng.uniform(0, 5, n)]
+        run = [f"{x:.2f}" if x < 4.5 else "nan" for x in rng.uniform(0, 5, n)]
+    examples = [Example(f"{task} {i}", t, task, {"group": i}) for i, t in enumerate(gold)]
+    metric = TASKS.get(task).report_metric
+    function = metric_function(metric, PAPER)
+    indices = np.vstack([rng.integers(0, n, size=(30, n)), np.zeros((1, n), dtype=int), np.arange(n)[None, :]])
+    expected = [function([run[i] for i in row], [examples[i] for i in row], TASKS.get(task).labels) for row in indices]
+    np.testing.assert_allclose(per_run(metric, function, run, examples, TASKS.get(task).labels)(indices), expected,
+                               rtol=1e-10, atol=1e-10)
+    assert expected[-2] == 0.0 or task == "sst2"  # one example drawn n times: F1/Matthews/Pearson are 0 there
+
+
+def test_a_protocol_variant_is_recomputed_by_its_own_function():
+    """The official code's Matthews (attempt-code) counts an invalid prediction as a class of its
+    own. By hand, gold 1 1 0 0, predictions 1 x 0 0: correct c = 3 of s = 4; true counts (1: 2, 0: 2),
+    predicted (1: 1, x: 1, 0: 2): MCC = (c s - sum p t) / sqrt((s^2 - sum p^2)(s^2 - sum t^2))
+    = (12 - 6) / sqrt(10 x 8) = 67.08. The paper preset flips x to 0: TP 1, FN 1, TN 2, FP 0:
+    (1 x 2 - 0) / sqrt(1 x 2 x 2 x 3) = 57.74."""
+    examples = [Example(f"cola {i}", t, "cola") for i, t in enumerate("1100")]
+    everything = np.arange(4)[None, :]
+    official = Side([{"predictions": {"cola": ["1", "x", "0", "0"]}}], "cola", examples, PRESETS.get("attempt-code"))
+    assert official.resampled(everything)[0] == pytest.approx(600 / math.sqrt(80))
+    paper = Side([{"predictions": {"cola": ["1", "x", "0", "0"]}}], "cola", examples, PAPER)
+    assert paper.resampled(everything)[0] == pytest.approx(200 / math.sqrt(12))
+
+
+# -- the command on real smoke results ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Two seeds of PT on CB (smoke) copied twice: B keeps the random tiny-t5's predictions (all
+    invalid: 0%); in A they are edited to the gold labels (seed 0: 100%) and all but one (seed 1:
+    11 of 12) with their recorded scores, so that the two differ for sure."""
+    root = tmp_path_factory.mktemp("compare")
+    assert main(["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--epochs", "1", "--seeds", "0,1",
+                 "--quiet", "--output", str(root / "b")]) == 0
+    shutil.copytree(root / "b", root / "a")
+    from tasks.loading import DataSource, load_examples
+    from tasks.registry import TASKS
+
+    gold = [e.target for e in load_examples(TASKS.get("cb"), "test", DataSource("fixtures"), PAPER)]
+    assert len(gold) == 12
+    for seed, wrong in ((0, 0), (1, 1)):
+        path = result_file(root / "a", "pt", "cb", f"seed{seed}.json")
+        result = json.loads(path.read_text())
+        result["predictions"]["cb"] = ["2" if g != "2" else "0" for g in gold[:wrong]] + gold[wrong:]
+        result["test"]["cb"]["metrics"]["accuracy"] = 100 * (12 - wrong) / 12
+        path.write_text(json.dumps(result))
+    return root
+
+
+def table(out: str) -> tuple[list[str], list[str]]:
+    """(header, the one row) of the markdown table (two columns are called `p Holm`: keep positions)."""
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| ")]
+    assert len(rows) == 2
+    return rows[0], rows[1]
+
+
+def test_compare_two_folders(folders, capsys):
+    assert main(["compare", "pt", "pt", "--results", str(folders / "a"), "--results", str(folders / "b"),
+                 "--resamples", "2000"]) == 0
+    header, row = table(capsys.readouterr().out)
+    assert header == ["task", "metric", "A: pt", "B: pt", "A − B", "Welch t", "df", "p", "p Holm", "bootstrap 95% CI",
+                      "p", "p Holm", "verdict (α = 0.05)"]
+    scores_a = [100.0, 1100 / 12]
+    reference = sps.ttest_ind(scores_a, [0.0, 0.0], equal_var=False)  # t = 23.0, df = 1, p = 0.028
+    assert row[:5] == ["cb", "accuracy", "95.8 ± 5.9 (n=2)", "0.0 ± 0.0 (n=2)", "+95.83"]
+    assert row[5:9] == [f"{reference.statistic:.2f}", "1.0", f"{reference.pvalue:.3f}", f"{reference.pvalue:.3f}"]
+    assert row[5:8] == ["23.00", "1.0", "0.028"]  # one task: Holm leaves p alone
+    # A's two seeds are right on 12 and 11 of the 12 examples, B's on none: per example, A - B averages to
+    # 50 on example 0 and 100 on the others, so a resample drawing example 0 k times (k ~ Binomial(12, 1/12))
+    # gives 100 - 50 k / 12. P(k >= 3) = 0.072 and P(k >= 4) = 0.014 put the 2.5th percentile at k = 3
+    # (87.5); P(k = 0) = 0.35 puts the 97.5th at 100.
+    assert row[9] == "[+87.50, +100.00]"
+    assert row[10] == row[11] == "0.001" and row[12] == "A better"  # 2 / 2001; both tests reject at 0.05
+
+
+def test_a_verdict_needs_every_test_to_reject(folders, capsys):
+    """At alpha 0.01 the bootstrap still rejects (A beats B on every resample) but Welch's p of two
+    seeds (0.028) does not: no winner is named."""
+    assert main(["compare", "pt", "pt", "--results", str(folders / "a"), "--results", str(folders / "b"),
+                 "--resamples", "999", "--json", "--alpha", "0.01"]) == 0
+    [task] = json.loads(capsys.readouterr().out)["tasks"]
+    assert task["bootstrap"]["p"] == task["bootstrap_holm"] == 2 / 1000
+    assert task["welch"]["p"] == pytest.approx(0.0277, abs=1e-4)  # 2 (1/2 - atan(23) / pi), Cauchy: df = 1
+    assert task["verdict"] == "no significant difference"
+    assert task["a"]["n"] == 2 and task["difference"] == pytest.approx((100 + 1100 / 12) / 2)
+
+
+def test_results_without_predictions_skip_the_bootstrap(folders, tmp_path, capsys):
+    old = tmp_path / "old"
+    shutil.copytree(folders / "b", old)
+    for path in old.rglob("seed*.json"):
+        result = json.loads(path.read_text())
+        del result["predictions"]
+        path.write_text(json.dumps(result))
+    assert main(["compare", "pt", "pt", "--results", str(folders / "a"), "--results", str(old)]) == 0
+    out = capsys.readouterr().out
+    header, _ = table(out)
+    assert header == ["task", "metric", "A: pt", "B: pt", "A − B", "Welch t", "df", "p", "p Holm", "verdict (α = 0.05)"]
+    notes = [line for line in out.splitlines() if line.startswith("Note: no per-example predictions")]
+    assert notes == ["Note: no per-example predictions in the results of pt (made before they were recorded): "
+                     "no paired bootstrap."]
+
+
+def test_changed_test_data_are_refused_in_one_line(folders, tmp_path, capsys):
+    for side in ("a", "b"):
+        shutil.copytree(folders / side, tmp_path / side)
+        for path in (tmp_path / side).rglob("seed*.json"):
+            result = json.loads(path.read_text())
+            result["data"]["cb"]["fingerprints"]["test"] = "0123456789abcdef"
+            path.write_text(json.dumps(result))
+    assert main(["compare", "pt", "pt", "--results", str(tmp_path / "a"), "--results", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "the cb test data (fixtures) differ from those the runs were scored on" in err and "0123456789abcdef recorded" in err
+
+
+def test_predictions_that_do_not_give_the_recorded_score_are_refused(folders, tmp_path, capsys):
+    shutil.copytree(folders / "a", tmp_path / "a")
+    path = result_file(tmp_path / "a", "pt", "cb", "seed0.json")
+    result = json.loads(path.read_text())
+    result["test"]["cb"]["metrics"]["accuracy"] = 75.0
+    path.write_text(json.dumps(result))
+    assert main(["compare", "pt", "pt", "--results", str(tmp_path / "a"), "--results", str(folders / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pt: its cb predictions rescore to accuracy 95.8333, its results record 83.3333" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["pt", "spot-g", "--results", "{a}"], "no results of 'spot-g' in {a}; methods there: pt (or name a configuration folder)"),
+    (["pt", "pt", "--results", "{a}"], "'pt' and 'pt' name the same row of {a}: nothing to compare"),
+    (["pt", "pt", "--results", "{a}", "--alpha", "1.5"], "--alpha takes a level between 0 and 1 (e.g. 0.05), not 1.5"),
+    (["pt", "pt", "--results", "{a}", "--alpha", "x"], "argument --alpha: invalid float value: 'x'"),
+    (["pt", "pt", "--results", "{a}", "--resamples", "0"],
+     "--resamples takes a positive number of resamples (e.g. 10000), not 0"),
+    (["pt", "pt", "--results", "/nonexistent"], "results directory '/nonexistent' does not exist"),
+    (["pt", "pt", "--results", "{a}", "--results", "{a}", "--results", "{a}"],
+     "--results takes one folder (A and B in it) or two (A's, then B's), not 3"),
+])
+def test_bad_input_is_one_line(folders, capsys, argv, message):
+    a = str(folders / "a")
+    assert main(["compare", *[arg.format(a=a) for arg in argv]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(a=a) in err
+
+
+def test_a_configuration_names_one_row_of_several(folders, tmp_path, capsys):
+    """Two configurations of pt in one folder (here: a copy whose configuration is renamed) are two
+    rows: `pt` is ambiguous, a configuration folder name is not."""
+    mixed = tmp_path / "mixed"
+    shutil.copytree(folders / "a", mixed)
+    for path in (folders / "b").rglob("seed*.json"):
+        result = json.loads(path.read_text())
+        result["identity"]["train"]["epochs"] = 9  # another configuration in the row's eyes
+        result["run"]["configuration"] = "feedfacecafe"
+        target = mixed / "pt" / "cb" / "feedfacecafe" / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result))
+    assert main(["compare", "pt", "feedface", "--results", str(mixed), "--resamples", "200"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'pt' names 2 leaderboard rows" in err and "feedfacecafe (epochs=9)" in err
+    first = next(p for p in mixed.rglob("seed0.json") if "feedfacecafe" not in str(p)).parent.name
+    assert main(["compare", first[:8], "feedface", "--results", str(mixed), "--resamples", "200"]) == 0
+    header, row = table(capsys.readouterr().out)
+    assert header[2:4] == [f"A: {first[:8]}", "B: feedface"] and row[2:4] == ["95.8 ± 5.9 (n=2)", "0.0 ± 0.0 (n=2)"]
