@@ -40,11 +40,12 @@ def int_list(text: str, flag: str) -> list[int]:
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
-    run.add_argument("--method", help="pt, ... (`bench methods`)")
+    run.add_argument("--method", help="pt, ... (`bench methods`); several, comma-separated, make a grid")
     run.add_argument("--suite", help="superglue, ... (`bench tasks`)")
     run.add_argument("--tasks", help="comma-separated task names (a subset of the suite)")
     run.add_argument("--model", help="tiny-t5, t5-base, a Hub id or a local checkpoint")
     run.add_argument("--seeds", help="training seeds, e.g. 0,1,2")
+    run.add_argument("--num-seeds", type=positive_int, help="seeds 0..N-1 (instead of --seeds)")
     run.add_argument("--data-seed", type=int, help="split seed (default 42)")
     run.add_argument("--data-dir", help="folder with the official release files (glue/, superglue/, ...)")
     run.add_argument("--fixtures", action="store_true", help="use the fixture datasets the project ships")
@@ -65,7 +66,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--k-shot", type=int, help="few-shot: train on K examples drawn from train")
     run.add_argument("--k-shot-draws", type=int, help="few-shot repetitions (different draws; ATTEMPT 3, MPT 10)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
-    run.add_argument("--resume", action="store_true", help="skip runs whose results already record this config")
+    run.add_argument("--resume", action="store_true",
+                     help="skip runs whose results exist; continue killed runs from their last epoch")
 
 
 def build_parser() -> Parser:
@@ -74,6 +76,8 @@ def build_parser() -> Parser:
 
     run = sub.add_parser("run", help="train and evaluate a method on a suite over seeds")
     add_run_arguments(run)
+    run.add_argument("--shard", metavar="K/N", help="run the K-th of N interleaved slices of the grid (SLURM arrays, "
+                                                     "several machines on one results folder)")
 
     sources = sub.add_parser("sources", help="the source-prompt library")
     sources_sub = sources.add_subparsers(dest="sources_command", required=True, parser_class=Parser)
@@ -127,6 +131,34 @@ def build_parser() -> Parser:
     board = sub.add_parser("leaderboard", help="render a results directory as markdown")
     board.add_argument("results_dir")
     board.add_argument("--out", help="also write the markdown to this file")
+    board.add_argument("--detail", action="store_true",
+                       help="add each row's stability statistics per task and suite average (95%% CI, min, max, "
+                            "best of runs, collapsed runs) after each suite's table")
+    board.add_argument("--plot", metavar="FILE.png", help="also draw score against parameters per task (log x) as a PNG")
+
+    compare = sub.add_parser("compare", help="is A better than B? Welch's t over seeds and a paired bootstrap over "
+                                             "test examples, per task, Holm-corrected")
+    compare.add_argument("a", help="a method, or a configuration folder name (or its first characters)")
+    compare.add_argument("b", help="the same, for the other side")
+    compare.add_argument("--results", action="append", metavar="DIR",
+                         help="results folder of both (default runs); give it twice for A's folder, then B's")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdict (default 0.05)")
+    compare.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    compare.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    compare.add_argument("--json", action="store_true")
+
+    baseline = sub.add_parser("baseline", help="record a results folder's scores as the baseline `bench check` compares with")
+    baseline.add_argument("results_dir")
+    baseline.add_argument("--out", required=True, help="baseline JSON file to write")
+
+    check = sub.add_parser("check", help="exit 1 when a score dropped below its baseline (regression check for CI)")
+    check.add_argument("results_dir")
+    check.add_argument("--baseline", required=True, help="a file written by `bench baseline`")
+    check.add_argument("--margin", type=float, default=1.0,
+                       help="points a mean may always drop (default 1.0)")
+    check.add_argument("--z", type=float, default=2.0,
+                       help="standard errors of the baseline's mean (std/sqrt(n)) a mean may drop, where more than "
+                            "the margin (default 2)")
 
     tasks = sub.add_parser("tasks", help="list tasks")
     tasks.add_argument("--suite")
@@ -144,6 +176,21 @@ def build_parser() -> Parser:
                                          "beside the project or the working directory)")
     demo.add_argument("--output", default="runs", help="results directory (default runs/)")
     demo.add_argument("--quiet", action="store_true", help="no progress display")
+
+    sweep = sub.add_parser("sweep", help="optuna study over a method's search space, scored on dev over seeds; "
+                                         "resumable, shared by workers on one storage")
+    add_run_arguments(sweep)
+    sweep.add_argument("--param", action="append", required=True, metavar="NAME",
+                       help="a search-space parameter to sweep (ATTEMPT: g_lr, lr); repeat for several; the others "
+                            "keep the config's values")
+    sweep.add_argument("--trials", type=positive_int, required=True,
+                       help="trials in the study in total: a rerun, or another worker, adds trials up to this many")
+    sweep.add_argument("--storage", help="optuna storage URL: sqlite:///FILE.db (default: sweep.db in --output), "
+                                         "postgresql://USER:PASSWORD@HOST/DB, mysql://..., journal:///FILE.log")
+    sweep.add_argument("--study", help="study name (default: METHOD-TASKS-PARAMS); the same name resumes the study")
+    sweep.add_argument("--sweep-seeds", help="seeds each trial trains, e.g. 0,1 (default: the config's seeds)")
+    sweep.add_argument("--export", metavar="FILE.yaml",
+                       help="write the best configuration (with the config's --seeds) for `bench run --config`")
 
     methods = sub.add_parser("methods", help="list methods, or one method's options")
     methods.add_argument("name", nargs="?", help="a method: show its options with defaults and meaning")
@@ -170,8 +217,12 @@ def resolve_run_config(args):
             setattr(config, field, getattr(args, flag))
     if args.fixtures:
         config.fixtures = True
+    if args.seeds and args.num_seeds:
+        raise UsageError(f"give --seeds {args.seeds} or --num-seeds {args.num_seeds}, not both")
     if args.seeds:
         config.seeds = int_list(args.seeds, "--seeds")
+    if args.num_seeds:
+        config.seeds = list(range(args.num_seeds))
     for flag, field in [("epochs", "epochs"), ("batch_size", "batch_size"),
                         ("max_train_examples", "max_train_examples"), ("max_eval_examples", "max_eval_examples")]:
         if getattr(args, flag) is not None:
@@ -213,7 +264,7 @@ def rerun_of(args):
     grid (`--suite`, `--tasks`, `--seeds`); else (None, None): the config's whole grid."""
     import json
 
-    from bench.runner import Unit
+    from bench.grid import Unit
 
     if not args.config or args.suite or args.tasks or args.seeds:
         return None, None
@@ -227,20 +278,56 @@ def rerun_of(args):
     return [Unit(tuple(run["tasks"]), run["seed"], run.get("draw", 0))], recorded["identity"]["data"]
 
 
+def resolve_grid(args) -> list:
+    """One config per method of `--method a,b,c` (each resolved as `bench run` resolves one). In a
+    grid of several methods an `--option` goes to the methods that have it, and must fit one."""
+    from dataclasses import fields
+
+    from methods.registry import METHODS
+
+    methods = [m.strip() for m in args.method.split(",") if m.strip()] if args.method else [None]
+    if len(set(methods)) != len(methods):
+        raise UsageError(f"--method {args.method} repeats a method; give each once")
+    if len(methods) == 1:
+        return [resolve_run_config(args)]
+    options = key_values(args.option, "--option")
+    known = {m: {f.name for f in fields(METHODS.get(m).config_cls)} for m in methods}
+    for name in options:
+        if not any(name in names for names in known.values()):
+            raise UsageError(f"option {name!r} belongs to none of the methods {', '.join(methods)}")
+    return [resolve_run_config(argparse.Namespace(**{**vars(args), "method": m, "option": [
+        f"{k}={v}" for k, v in options.items() if k in known[m]]})) for m in methods]
+
+
+def grid_plan(args) -> tuple[list, dict | None, Path]:
+    """What `bench run` will train, in order: (config, unit) pairs of this shard (maybe none), the
+    data a rerun of a results file must find, and the results folder."""
+    from bench.grid import parse_shard, shard_of
+    from bench.results import check_writable
+
+    configs = resolve_grid(args)  # bad input fails here, before torch is imported
+    shard = parse_shard(args.shard) if args.shard else None
+    units, expected_data = rerun_of(args)
+    if units and len(configs) > 1:
+        raise UsageError("a results file reruns its own method: give no --method list with it")
+    output = Path(configs[0].output)
+    check_writable(output, "--output")
+    from bench.runner import grid
+
+    return shard_of([(config, unit) for config in configs for unit in (units or grid(config))], shard), expected_data, output
+
+
 def cmd_run(args) -> int:
-    config = resolve_run_config(args)  # bad input fails here, before torch is imported
+    plan, expected_data, output = grid_plan(args)
 
     from bench.progress import Progress, RichDisplay
     from bench.report import leaderboard
-    from bench.results import atomic_write, check_writable
-    from bench.runner import run
+    from bench.results import atomic_write
+    from bench.runner import run_grid
 
-    output = Path(config.output)
-    check_writable(output, "--output")
-    units, expected_data = rerun_of(args)
     progress = Progress() if args.quiet else RichDisplay()
     try:
-        paths = run(config, progress, resume=args.resume, units=units, expected_data=expected_data)
+        paths = run_grid(plan, progress, resume=args.resume, expected_data=expected_data)
     finally:
         progress.close()
     markdown = leaderboard(output)
@@ -389,11 +476,45 @@ def cmd_leaderboard(args) -> int:
     directory = Path(args.results_dir)
     if not directory.is_dir():
         raise UsageError(f"results directory {args.results_dir!r} does not exist")
-    markdown = leaderboard(directory)
+    markdown = leaderboard(directory, detail=args.detail)
+    if args.plot:
+        from bench.report import plot_score_vs_params
+
+        plot_score_vs_params(directory, Path(args.plot))
     if args.out:
         atomic_write(Path(args.out), markdown)
     print(markdown)
+    if args.plot:
+        print(f"score against parameters per task drawn in {args.plot}")
     return 0
+
+
+def cmd_compare(args) -> int:
+    from bench.compare import compare_command
+
+    print(compare_command(args.a, args.b, args.results, args.alpha, args.resamples, args.seed, args.json), end="")
+    return 0
+
+
+def cmd_baseline(args) -> int:
+    from bench.regression import write_baseline
+
+    directory = Path(args.results_dir)
+    if not directory.is_dir():
+        raise UsageError(f"results directory {args.results_dir!r} does not exist")
+    print(write_baseline(directory, Path(args.out)), end="")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from bench.regression import check
+
+    directory = Path(args.results_dir)
+    if not directory.is_dir():
+        raise UsageError(f"results directory {args.results_dir!r} does not exist")
+    code, markdown = check(directory, Path(args.baseline), args.margin, args.z)
+    print(markdown, end="")
+    return code
 
 
 def cmd_tasks(args) -> int:
@@ -475,7 +596,40 @@ def cmd_demo(args) -> int:
     return cmd_run(build_parser().parse_args(argv))
 
 
+def cmd_sweep(args) -> int:
+    """`bench run`'s configuration searched by optuna (bench/sweep.py): trials until the study has
+    `--trials`, then `sweep.md`, `sweep.png` and, with `--export`, the best configuration."""
+    if args.resume:
+        raise UsageError("--resume is bench run's: a sweep resumes its study by itself (the same command, or the "
+                         "same --study and --storage)")
+    if args.export and Path(args.export).suffix not in (".yaml", ".yml"):
+        raise UsageError(f"--export {args.export!r}: give a .yaml or .yml file (`bench run --config` reads those as YAML)")
+    config = resolve_run_config(args)
+
+    from bench.progress import Progress, RichDisplay
+    from bench.results import atomic_write, check_writable
+    from bench.sweep import Sweep, export, plot, run_sweep, summary
+
+    seeds = int_list(args.sweep_seeds, "--sweep-seeds") if args.sweep_seeds is not None else None
+    sweep = Sweep.create(config, args.param, args.trials, seeds, args.storage, args.study)
+    output = Path(config.output)
+    check_writable(output, "--output")
+    if args.export:
+        check_writable(Path(args.export).resolve().parent, "--export")
+    study = run_sweep(sweep, Progress if args.quiet else RichDisplay)
+    markdown = summary(study, sweep)
+    atomic_write(output / "sweep.md", markdown)
+    print(markdown)
+    print(f"summary written to {output / 'sweep.md'}; {plot(study, sweep, output / 'sweep.png')}")
+    if args.export:
+        print(f"best configuration written to {export(study, sweep, Path(args.export))}: "
+              f"bench run --config {args.export}")
+    return 0
+
+
 COMMANDS = {"demo": cmd_demo, "plot": cmd_plot, "run": cmd_run, "sources": cmd_sources, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
+            "compare": cmd_compare, "baseline": cmd_baseline, "check": cmd_check,
+            "sweep": cmd_sweep,
             "tasks": cmd_tasks, "methods": cmd_methods}
 
 

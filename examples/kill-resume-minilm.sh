@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# A real grid survives SIGKILL: PT and ATTEMPT on MiniLM over real SST-2 rows, 3 seeds, run once
+# uninterrupted and once killed twice (SIGKILL mid-run) and resumed with --resume; then every
+# number and tensor of the two is compared, and `bench compare` tests the methods' difference.
+# Needs the `minilm` extra and ../shared/data-cpu. About 15 CPU minutes (a shortened schedule).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data-cpu}
+WORK=${WORK:-$(mktemp -d)}
+FIRST_KILL=${FIRST_KILL:-60}
+SECOND_KILL=${SECOND_KILL:-150}
+grid() {  # grid NAME [--resume]: the same grid into $WORK/NAME, with its own source-prompt library
+  bench run --method pt,attempt --model minilm --profile cpu --data-dir "$DATA" --tasks sst2 --num-seeds 3 \
+    --max-train-examples 200 --epochs 2 --train max_dev_examples=100 --train source_epochs=1 \
+    --option sources=mrpc --option init_source=mrpc --output "$WORK/$1" --library "$WORK/$1-library" --quiet "${@:2}"
+}
+killed_after() {  # killed_after SECONDS NAME: start the grid (resuming), SIGKILL it after SECONDS
+  grid "$2" --resume > "$WORK/$2.log" 2>&1 & local pid=$!
+  sleep "$1"; kill -KILL "$pid" 2>/dev/null && echo "SIGKILL after $1 s" || echo "finished before $1 s"
+  wait "$pid" 2>/dev/null || true
+}
+time grid straight > "$WORK/straight.log"
+killed_after "$FIRST_KILL" killed
+killed_after "$SECOND_KILL" killed
+time grid killed --resume > "$WORK/killed.log"
+python - "$WORK/straight" "$WORK/killed" <<'PY'
+"""Every results file and tensor of the killed grid equals the uninterrupted one's (timing aside)."""
+import json, sys
+from pathlib import Path
+from safetensors.torch import load_file
+a, b = map(Path, sys.argv[1:])
+files = sorted(p.relative_to(a) for p in a.rglob("seed*.json"))
+assert files == sorted(p.relative_to(b) for p in b.rglob("seed*.json")), "different runs"
+assert not list(b.rglob("*.resume.pt")) and not list(b.rglob("*.tmp*")), "checkpoints or partial files left"
+for name in files:
+    x, y = (json.loads((root / name).read_text()) for root in (a, b))
+    for key in ("epochs", "dev", "test", "test_mean", "predictions", "best_epoch", "method_report"):
+        assert x[key] == y[key], f"{name}: {key} differs"
+    tx, ty = (load_file(root / name.with_suffix(".safetensors")) for root in (a, b))
+    assert tx.keys() == ty.keys() and all((tx[k] == ty[k]).all() for k in tx), f"{name}: tensors differ"
+    print(f"{name}: test {x['test_mean']:.2f} = {y['test_mean']:.2f}, tensors equal")
+print(f"{len(files)} runs identical")
+PY
+bench compare attempt pt --results "$WORK/killed"
+python - "$WORK/killed" <<'PY'
+"""scipy's Welch test over the same seeds' test scores, for the compare table above."""
+import json, sys
+from pathlib import Path
+from scipy import stats
+scores = {m: [json.loads(p.read_text())["test_mean"] for p in sorted(Path(sys.argv[1], m).rglob("seed*.json"))]
+          for m in ("attempt", "pt")}
+print("scipy Welch:", stats.ttest_ind(scores["attempt"], scores["pt"], equal_var=False), scores)
+PY
+echo "work folder: $WORK"
