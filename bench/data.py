@@ -107,13 +107,24 @@ class Collator:
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "task_ids": task_ids}
 
 
+def by_length(items: list[Encoded]) -> list[int]:
+    """Evaluation order: longest input first (stable), so a batch pads to a length near its
+    own examples'; predictions are put back in the split's order by the caller."""
+    return sorted(range(len(items)), key=lambda i: -len(items[i].input_ids))
+
+
 def batches(items: list[Encoded], batch_size: int, collator: Collator):
-    """Evaluation batches, in order."""
+    """Evaluation batches, in the order given."""
     for start in range(0, len(items), batch_size):
         yield collator(items[start : start + batch_size])
 
 
-def training_plan(per_task: list[list[Encoded]], batch_size: int, generator: torch.Generator, mixing: Mixing) -> list[list[Encoded]]:
+GROUP_SPAN = 50
+"""Length grouping sorts windows of this many batches (HF's LengthGroupedSampler uses 50 too)."""
+
+
+def training_plan(per_task: list[list[Encoded]], batch_size: int, generator: torch.Generator, mixing: Mixing,
+                  group_by_length: bool = False) -> list[list[Encoded]]:
     """One epoch of training batches for one or several tasks.
 
     Each task's examples are shuffled and capped (examples-proportional mixing
@@ -123,6 +134,9 @@ def training_plan(per_task: list[list[Encoded]], batch_size: int, generator: tor
     K ~ U[2, κ] tasks and each task stays spread over the whole epoch: see
     `_sampled_plan`. Either way every (capped) example is used exactly once per
     epoch, and the plan depends only on the inputs and the generator's state.
+
+    `group_by_length` (pooled shuffle only) batches examples of similar length
+    together, so that dynamic padding pads little: see `_grouped`.
     """
     pools = []
     for items in per_task:
@@ -131,8 +145,24 @@ def training_plan(per_task: list[list[Encoded]], batch_size: int, generator: tor
     if not mixing.max_tasks_per_batch or len(pools) < 2:
         pooled = [item for pool in pools for item in pool]
         order = torch.randperm(len(pooled), generator=generator).tolist()
+        if group_by_length:
+            return _grouped([pooled[i] for i in order], batch_size, generator)
         return [[pooled[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
     return _sampled_plan(pools, batch_size, mixing.max_tasks_per_batch, generator)
+
+
+def _grouped(shuffled: list[Encoded], batch_size: int, generator: torch.Generator) -> list[list[Encoded]]:
+    """Batches of similar lengths from a shuffled epoch: each window of `GROUP_SPAN` batches is
+    sorted by input length (longest first, ties in shuffled order) and cut into batches, and the
+    batches are then shuffled, so an epoch still visits examples in a seeded random order while a
+    batch pads to a length near its own examples' (real SuperGLUE/GLUE lengths: about 2x fewer
+    padded positions). Every example is used once; only which examples share a batch changes."""
+    span = GROUP_SPAN * batch_size
+    plan = []
+    for start in range(0, len(shuffled), span):
+        window = sorted(shuffled[start : start + span], key=lambda item: -len(item.input_ids))
+        plan += [window[i : i + batch_size] for i in range(0, len(window), batch_size)]
+    return [plan[i] for i in torch.randperm(len(plan), generator=generator).tolist()]
 
 
 def _sampled_plan(pools: list[list[Encoded]], batch_size: int, kappa: int, generator: torch.Generator) -> list[list[Encoded]]:

@@ -25,7 +25,7 @@ from bench.backbone import backbone_name, load_backbone
 from bench.backbone_model import FrozenModel
 from bench.checkpoint import checkpoint_path, load_checkpoint, remove_stale_writes, save_checkpoint
 from bench.config import RunConfig, TrainConfig
-from bench.data import Collator, Encoded, batches, encode, training_plan
+from bench.data import Collator, Encoded, batches, by_length, encode, training_plan
 from bench.evaluation import Score, majority_baseline, score
 from bench.grid import Unit, units_of
 from bench.identity import result_path, run_identity
@@ -207,12 +207,17 @@ def max_new_tokens(examples: list[Example], tokenizer, config: RunConfig) -> int
 
 def predict(model: PromptedModel, items: list[Encoded], max_new: int, config: RunConfig, collator: Collator,
             task_id: int, progress: Progress) -> list[str]:
-    predictions = []
-    for batch in batches(items, config.train.eval_batch_size, collator):
+    """Predictions in the split's order, computed longest input first (padding differs, not the
+    result: every position a batch pads is masked)."""
+    order, predicted = by_length(items), []
+    for batch in batches([items[i] for i in order], config.train.eval_batch_size, collator):
         batch = {k: v.to(model.backbone.model.device) for k, v in batch.items()}
         batch["task_ids"] = torch.full_like(batch["task_ids"], task_id)
-        predictions += model.predict(batch, max_new)
+        predicted += model.predict(batch, max_new)
         progress.advance_evaluation()
+    predictions = [None] * len(items)
+    for index, prediction in zip(order, predicted):
+        predictions[index] = prediction
     return predictions
 
 
@@ -311,7 +316,7 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     epochs, accumulation = schedule["epochs"], schedule["grad_accum"]
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     shuffle = torch.Generator().manual_seed(seed)
-    plans = [shard(training_plan(per_task, schedule["batch_size"], shuffle, method.mixing),
+    plans = [shard(training_plan(per_task, schedule["batch_size"], shuffle, method.mixing, config.train.group_by_length),
                    accelerator.num_processes, accelerator.process_index) for _ in range(epochs)]
     prompted = PromptedModel(backbone, method)
     optimizer = make_optimizer(prompted.param_groups(config.train), config.train)

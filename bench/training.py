@@ -124,6 +124,7 @@ class Meter:
             "examples_per_second": self.examples / busy,
             "tokens_per_second": self.tokens / busy,
             "padded_tokens_per_second": self.padded_tokens / busy,
+            "real_token_fraction": self.tokens / max(self.padded_tokens, 1),
             "steps": len(self.step_seconds),
         }
 

@@ -153,3 +153,90 @@ def test_source_lengths_single_and_multi_task():
                        "newsqa": (512, 512)}
     config.train.max_source_length = 100
     assert source_length(TASKS.get("multirc"), config, False) == 100
+
+
+def lengths_of(plan) -> list[list[int]]:
+    return [[len(item.input_ids) for item in batch] for batch in plan]
+
+
+def items_of_lengths(lengths: list[int]):
+    from bench.data import Encoded
+
+    return [Encoded([7] * n, [1], 0) for n in lengths]
+
+
+def test_length_grouping_batches_neighbours_in_length_in_a_seeded_order():
+    # 16 lengths, batch 4, one window (50 batches): whatever the shuffle, the batches are the
+    # sorted quarters; only their order is drawn, and it is the seed's
+    per_task = [items_of_lengths([5, 12, 1, 9, 16, 3, 7, 14, 2, 11, 6, 15, 8, 4, 13, 10])]
+    plans = [training_plan(per_task, 4, torch.Generator().manual_seed(seed), Mixing(), group_by_length=True)
+             for seed in (0, 0, 1, 2)]
+    assert sorted(lengths_of(plans[0])) == [[4, 3, 2, 1], [8, 7, 6, 5], [12, 11, 10, 9], [16, 15, 14, 13]]
+    assert lengths_of(plans[0]) == lengths_of(plans[1])
+    assert len({tuple(map(tuple, lengths_of(plan))) for plan in plans[1:]}) > 1  # other seeds, other orders
+    plain = training_plan(per_task, 4, torch.Generator().manual_seed(0), Mixing())
+    assert sorted(lengths_of(plain)) != sorted(lengths_of(plans[0]))
+
+
+def test_length_grouping_sorts_within_windows_of_the_shuffled_epoch(monkeypatch):
+    # windows of one batch: each batch keeps the plain shuffle's examples, sorted longest first
+    monkeypatch.setattr("bench.data.GROUP_SPAN", 1)
+    per_task = [items_of_lengths(list(range(1, 23)))]
+    plain = training_plan(per_task, 4, torch.Generator().manual_seed(3), Mixing())
+    grouped = training_plan(per_task, 4, torch.Generator().manual_seed(3), Mixing(), group_by_length=True)
+    assert sorted(sorted(batch, reverse=True) for batch in lengths_of(plain)) == sorted(lengths_of(grouped))
+    assert all(batch == sorted(batch, reverse=True) for batch in lengths_of(grouped))
+
+
+def test_a_run_with_length_grouping_pads_less_and_records_it(tmp_path):
+    """CB's 32 fixture examples in batches of 4: grouped, the 8 batches are the sorted eighths,
+    so the real-token fraction is computable from the lengths alone."""
+    def run(*extra) -> dict:
+        output = tmp_path / ("grouped" if extra else "plain")
+        assert main(["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--quiet", "--epochs", "1",
+                     "--batch-size", "4", "--max-eval-examples", "4", "--output", str(output), *extra]) == 0
+        return json.loads(next(output.rglob("seed0.json")).read_text())
+
+    tokenizer = load_tokenizer("tiny-t5")
+    sources = [json.loads(line)["source"] for line in _shown(["data", "show", "cb", "--split", "train", "--fixtures", "--json"])]
+    lengths = sorted((len(tokenizer(s, max_length=128, truncation=True).input_ids) for s in sources), reverse=True)
+    eighths = [lengths[i : i + 4] for i in range(0, 32, 4)]
+    expected = sum(lengths) / sum(4 * max(batch) for batch in eighths)
+    grouped, plain = run("--train", "group_by_length=true"), run()
+    assert grouped["timing"]["real_token_fraction"] == pytest.approx(expected, abs=1e-12)
+    assert plain["timing"]["real_token_fraction"] < expected
+    assert grouped["config"]["train"]["group_by_length"] is True
+    assert grouped["run"]["configuration"] != plain["run"]["configuration"]  # another configuration, not a rerun
+
+
+def _shown(argv: list[str]) -> list[str]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(argv) == 0
+    return out.getvalue().splitlines()
+
+
+def test_evaluation_runs_longest_first_and_returns_predictions_in_the_splits_order():
+    from types import SimpleNamespace
+
+    from bench.config import RunConfig
+    from bench.progress import Progress
+    from bench.runner import predict
+
+    seen = []
+
+    def echo_lengths(batch, max_new):  # a "model" that predicts each input's real length
+        seen.append(batch["input_ids"].shape[1])
+        return [str(int(n)) for n in batch["attention_mask"].sum(1)]
+
+    model = SimpleNamespace(backbone=SimpleNamespace(model=SimpleNamespace(device=torch.device("cpu"))),
+                            predict=echo_lengths)
+    config = RunConfig()
+    config.train.eval_batch_size = 2
+    lengths = [3, 9, 1, 7, 5]
+    predictions = predict(model, items_of_lengths(lengths), 4, config, Collator(0), 0, Progress())
+    assert predictions == ["3", "9", "1", "7", "5"]
+    assert seen == [9, 5, 1]  # batches (9, 7), (5, 3), (1): each padded to its own longest
