@@ -66,6 +66,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--k-shot", type=int, help="few-shot: train on K examples drawn from train")
     run.add_argument("--k-shot-draws", type=int, help="few-shot repetitions (different draws; ATTEMPT 3, MPT 10)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: half the usable cores, "
+                                                          "or OMP_NUM_THREADS where set)")
     run.add_argument("--resume", action="store_true",
                      help="skip runs whose results exist; continue killed runs from their last epoch")
 
@@ -321,10 +323,12 @@ def cmd_run(args) -> int:
     plan, expected_data, output = grid_plan(args)
 
     from bench.progress import Progress, RichDisplay
+    from bench.threads import use_threads
     from bench.report import leaderboard
     from bench.results import atomic_write
     from bench.runner import run_grid
 
+    use_threads(args.threads)
     progress = Progress() if args.quiet else RichDisplay()
     try:
         paths = run_grid(plan, progress, resume=args.resume, expected_data=expected_data)
@@ -378,7 +382,9 @@ def sources_train(args) -> int:
     config = resolve_run_config(args)
     from bench.runner import stage_tensors  # after validation: bad arguments answer without loading torch
     from bench.stages import StageRequest
+    from bench.threads import use_threads
 
+    use_threads(args.threads)
     progress = Progress() if args.quiet else RichDisplay()
     try:
         for task in config.tasks:
@@ -609,7 +615,9 @@ def cmd_sweep(args) -> int:
     from bench.progress import Progress, RichDisplay
     from bench.results import atomic_write, check_writable
     from bench.sweep import Sweep, export, plot, run_sweep, summary
+    from bench.threads import use_threads
 
+    use_threads(args.threads)
     seeds = int_list(args.sweep_seeds, "--sweep-seeds") if args.sweep_seeds is not None else None
     sweep = Sweep.create(config, args.param, args.trials, seeds, args.storage, args.study)
     output = Path(config.output)
