@@ -126,6 +126,41 @@ class Backbone(FrozenModel):
         return self.tokenizer.batch_decode(self.generate(input_ids, attention_mask, prompt, max_new_tokens),
                                            skip_special_tokens=True)
 
+    @torch.no_grad()
+    def rank(self, input_ids, attention_mask, prompt, labels: tuple[str, ...]) -> list[str]:
+        """The label that greedy decoding restricted to `labels` emits, in one pass per label.
+
+        Each label is scored teacher-forced, after one encoder pass; then, position by position,
+        among the labels that share the prefix chosen so far, the one whose next token the model
+        scores highest stays. Whenever unrestricted greedy decoding emits a label, this picks that
+        label (its token was the best of all at each step, so also among the labels'); where
+        greedy decoding strays outside the label set, this still answers a label."""
+        candidates = self._label_ids(labels).to(input_ids.device)  # [C, T], EOS-ended, pad-filled
+        embeds, mask = self.with_prompt(prompt, input_ids, attention_mask)
+        encoded = self.model.get_encoder()(inputs_embeds=embeds, attention_mask=mask)
+        batch, (count, length) = input_ids.shape[0], candidates.shape
+        start = candidates.new_full((count, 1), self.model.config.decoder_start_token_id)
+        decoder_inputs = torch.cat([start, candidates[:, :-1]], dim=1)  # teacher forcing: each label shifted right
+        scores = torch.stack([  # [B, C, T]: the logit of each label's own token at each position
+            self.model(encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=inputs.expand(batch, length)).logits
+            .gather(-1, row.expand(batch, length)[..., None]).squeeze(-1) for inputs, row in zip(decoder_inputs, candidates)], dim=1)
+        real = candidates != self.tokenizer.pad_token_id
+        alive = torch.ones(batch, count, dtype=torch.bool, device=input_ids.device)
+        for position in range(length):
+            live = alive & real[:, position]
+            if not live.any():
+                break
+            best = scores[:, :, position].masked_fill(~live, float("-inf")).argmax(dim=1)
+            alive &= candidates[:, position][None, :] == candidates[best, position][:, None]
+        return [labels[index] for index in alive.int().argmax(dim=1).tolist()]
+
+    def _label_ids(self, labels: tuple[str, ...]) -> torch.Tensor:
+        ids = self.tokenizer(list(labels)).input_ids
+        if len({tuple(row) for row in ids}) < len(ids):
+            raise ValueError(f"labels {labels} tokenise alike: rank evaluation cannot tell them apart")
+        width = max(map(len, ids))
+        return torch.tensor([row + [self.tokenizer.pad_token_id] * (width - len(row)) for row in ids])
+
 
 class EncoderBackbone(FrozenModel):
     """A frozen BERT-family encoder (BERT, RoBERTa, DeBERTa-v3, MiniLM) that takes soft prompt

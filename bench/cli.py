@@ -63,6 +63,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--batch-size", type=int)
     run.add_argument("--max-train-examples", type=int)
     run.add_argument("--max-eval-examples", type=int)
+    run.add_argument("--eval-mode", choices=("generate", "rank"),
+                     help="label-set tasks on T5: greedy generation (default, the papers') or ranking the labels")
     run.add_argument("--k-shot", type=int, help="few-shot: train on K examples drawn from train")
     run.add_argument("--k-shot-draws", type=int, help="few-shot repetitions (different draws; ATTEMPT 3, MPT 10)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
@@ -226,7 +228,8 @@ def resolve_run_config(args):
     if args.num_seeds:
         config.seeds = list(range(args.num_seeds))
     for flag, field in [("epochs", "epochs"), ("batch_size", "batch_size"),
-                        ("max_train_examples", "max_train_examples"), ("max_eval_examples", "max_eval_examples")]:
+                        ("max_train_examples", "max_train_examples"), ("max_eval_examples", "max_eval_examples"),
+                        ("eval_mode", "eval_mode")]:
         if getattr(args, flag) is not None:
             setattr(config.train, field, getattr(args, flag))
     set_train(config.train, key_values(args.train, "--train"))

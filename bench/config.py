@@ -50,6 +50,10 @@ class TrainConfig:
     """Learning rate of an encoder backbone's per-task heads (T5 has none)."""
     head_weight_decay: float = 0.0
     """AdamW weight decay of the heads."""
+    eval_mode: str = "generate"
+    """How a T5 run predicts a label-set task: `generate` (greedy decoding, as the papers) or
+    `rank` (greedy decoding restricted to the labels, one teacher-forced pass per label: the same
+    answer wherever generation emits a label, a label always). Encoders always take the argmax."""
     group_by_length: bool = False
     """Batch training examples of similar length together (seeded; bench/data.py `_grouped`):
     about 2x fewer padded positions, but other batches than the papers' plain shuffle, so off
@@ -160,6 +164,7 @@ PROFILES.register(
 
 
 HEAD_POOLINGS = ("first", "mean")
+EVAL_MODES = ("generate", "rank")
 
 
 def set_train(train: TrainConfig, settings: dict[str, str]) -> None:
@@ -169,6 +174,8 @@ def set_train(train: TrainConfig, settings: dict[str, str]) -> None:
         if name not in known:
             raise UsageError(f"unknown training setting {name!r}; valid: {', '.join(sorted(known))}")
         setattr(train, name, typed_value(f"training setting {name}", raw, getattr(train, name)))
+    if train.eval_mode not in EVAL_MODES:
+        raise UsageError(f"unknown eval_mode {train.eval_mode!r}; valid: {', '.join(EVAL_MODES)}")
     if train.head_pooling not in HEAD_POOLINGS:
         raise UsageError(f"unknown head_pooling {train.head_pooling!r}; valid: {', '.join(HEAD_POOLINGS)}")
 

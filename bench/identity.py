@@ -17,6 +17,12 @@ IDENTITY_FIELDS = ("method", "tasks", "method_config", "protocol", "train", "dat
                    "backbone", "profile", "sources")
 
 
+ADDED_NEUTRAL = {"train": {"group_by_length": False, "eval_mode": "generate"}}
+"""Settings added after results were first keyed, with the values that do what runs did before
+the setting existed. At those values they are left out of keys and rows, so that results made
+by an older bench keep their folder (`--resume` still finds them) and their leaderboard row."""
+
+
 def digest(value) -> str:
     """A short stable hash of a JSON-able value (key order does not matter)."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -33,8 +39,17 @@ def run_identity(config, task_names: list[str], method_config: dict, backbone: s
     }
 
 
+def keyed(identity: dict) -> dict:
+    """The identity's fields that name a configuration: all of IDENTITY_FIELDS, less the added
+    settings at their neutral values (absent, as in results from before they existed, or neutral)."""
+    key = {name: identity[name] for name in IDENTITY_FIELDS}
+    for section, neutral in ADDED_NEUTRAL.items():
+        key[section] = {k: v for k, v in key[section].items() if not (k in neutral and v == neutral[k])}
+    return key
+
+
 def configuration_key(identity: dict) -> str:
-    return digest({name: identity[name] for name in IDENTITY_FIELDS})
+    return digest(keyed(identity))
 
 
 def result_path(output: Path, identity: dict, seed: int, draw: int = 0) -> Path:
@@ -47,7 +62,7 @@ def result_path(output: Path, identity: dict, seed: int, draw: int = 0) -> Path:
 def row_identity(identity: dict) -> dict:
     """The part of a configuration a leaderboard row shares across its tasks: all but the tasks
     and their data content (each task's content is told apart by `data_variant`)."""
-    shared = {name: identity[name] for name in IDENTITY_FIELDS if name not in ("tasks", "data")}
+    shared = {name: value for name, value in keyed(identity).items() if name not in ("tasks", "data")}
     shared["data_sources"] = sorted({json.dumps(d["source"], sort_keys=True) for d in identity["data"].values()})
     return shared
 

@@ -140,6 +140,10 @@ class PromptedModel(nn.Module):
         return self.backbone.predict(batch["input_ids"], batch["attention_mask"], batch["task_ids"], self.prompt(batch),
                                      max_new_tokens)
 
+    @torch.no_grad()
+    def rank(self, batch, labels: tuple[str, ...]) -> list[str]:
+        return self.backbone.rank(batch["input_ids"], batch["attention_mask"], self.prompt(batch), labels)
+
     def param_groups(self, train: TrainConfig) -> list:
         """The method's groups and the backbone's (an encoder's heads)."""
         return self.method.param_groups() + self.backbone.param_groups(train)
@@ -206,14 +210,16 @@ def max_new_tokens(examples: list[Example], tokenizer, config: RunConfig) -> int
 
 
 def predict(model: PromptedModel, items: list[Encoded], max_new: int, config: RunConfig, collator: Collator,
-            task_id: int, progress: Progress) -> list[str]:
+            task_id: int, progress: Progress, labels: tuple[str, ...] | None = None) -> list[str]:
     """Predictions in the split's order, computed longest input first (padding differs, not the
-    result: every position a batch pads is masked)."""
+    result: every position a batch pads is masked). Generated, or with `--eval-mode rank` and a
+    label set on a generating backbone, ranked (`Backbone.rank`)."""
+    ranked = config.train.eval_mode == "rank" and labels and model.backbone.generates
     order, predicted = by_length(items), []
     for batch in batches([items[i] for i in order], config.train.eval_batch_size, collator):
         batch = {k: v.to(model.backbone.model.device) for k, v in batch.items()}
         batch["task_ids"] = torch.full_like(batch["task_ids"], task_id)
-        predicted += model.predict(batch, max_new)
+        predicted += model.rank(batch, labels) if ranked else model.predict(batch, max_new)
         progress.advance_evaluation()
     predictions = [None] * len(items)
     for index, prediction in zip(order, predicted):
@@ -233,7 +239,7 @@ def evaluate(model: PromptedModel, tasks: list[TaskData], encoded: list[EncodedT
     scores = {}
     for data, task in zip(tasks, encoded):
         predictions = predict(model, task.items[split], task.max_new_tokens.get(split, 0), config, collator,
-                              0 if first else data.task_id, progress)
+                              0 if first else data.task_id, progress, data.task.labels)
         scores[data.task.name] = score(data.task, data.examples[split], predictions, config.protocol,
                                        metric_names=tasks[0].task.metrics if first else None)
     progress.finish_evaluation()
