@@ -14,12 +14,18 @@ grid() {  # grid NAME [--resume]: the same grid into $WORK/NAME, with its own so
     --max-train-examples 200 --epochs 2 --train max_dev_examples=100 --train source_epochs=1 \
     --option sources=mrpc --option init_source=mrpc --output "$WORK/$1" --library "$WORK/$1-library" --quiet "${@:2}"
 }
-killed_after() {  # killed_after SECONDS NAME: start the grid (resuming), SIGKILL it after SECONDS
-  grid "$2" --resume > "$WORK/$2.log" 2>&1 & local pid=$!
-  sleep "$1"; kill -KILL "$pid" 2>/dev/null && echo "SIGKILL after $1 s" || echo "finished before $1 s"
+killed_after() {  # killed_after SECONDS NAME: start the grid (resuming) as its own process, SIGKILL it after SECONDS
+  ( exec > "$WORK/$2.log" 2>&1; grid "$2" --resume ) & local pid=$!
+  sleep "$1"
+  if kill -0 "$pid" 2>/dev/null; then
+    pkill -KILL -P "$pid"; kill -KILL "$pid"  # bench itself (the subshell's child), then the subshell
+    echo "SIGKILL after $1 s; checkpoints left: $(find "$WORK/$2" "$WORK/$2-library" -name '*.resume.pt' | wc -l)"
+  else
+    echo "finished before $1 s"
+  fi
   wait "$pid" 2>/dev/null || true
 }
-time grid straight > "$WORK/straight.log"
+time grid straight --resume > "$WORK/straight.log"  # (--resume: a rerun of this script keeps the first grid)
 killed_after "$FIRST_KILL" killed
 killed_after "$SECOND_KILL" killed
 time grid killed --resume > "$WORK/killed.log"
