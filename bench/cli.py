@@ -174,6 +174,17 @@ def build_parser() -> Parser:
     attention.add_argument("results", nargs="+", help="results files or folders")
     attention.add_argument("--out", help="PNG file (default: attention.png in the first folder given)")
 
+    perf = sub.add_parser("perf", help="what the harness costs on top of the frozen model: ratios against PEFT, PT, "
+                                       "padding to the maximum, generation; memory; startup")
+    perf.add_argument("--profile", default="smoke", choices=("smoke", "full"),
+                      help="smoke: batch 8 x 128 tokens, prompt 20, 5 repetitions (minutes on 2 cores); "
+                           "full: batch 32 x 256, prompt 100, 9 repetitions")
+    perf.add_argument("--data-dir", action="append", metavar="DIR",
+                      help="folders of official releases whose training lengths the padding comparison uses "
+                           "(default: shared/data and shared/data-cpu beside the project, where present)")
+    perf.add_argument("--threads", type=positive_int, help="CPU threads for torch (default as for bench run)")
+    perf.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
+
     demo = sub.add_parser("demo", help="a real score offline in minutes: PT on MiniLM on SST-2 where the CPU data "
                                        "and the minilm extra are present, else the tiny-t5 smoke on SuperGLUE")
     demo.add_argument("--data-dir", help="a folder holding glue/SST-2 (default: $BENCH_CPU_DATA, or shared/data-cpu "
@@ -587,6 +598,31 @@ def cpu_data_dir(given: str | None) -> Path | None:
     return found[0] if found else None
 
 
+def cmd_perf(args) -> int:
+    """`bench perf` (bench/perf.py): every comparison with its target, as markdown (and JSON)."""
+    project = Path(__file__).resolve().parent.parent
+    dirs = args.data_dir or [str(d) for d in (project.parent / "shared" / "data", project.parent / "shared" / "data-cpu")
+                             if d.is_dir()]
+    missing = [d for d in dirs if not Path(d).is_dir()]
+    if missing:
+        raise UsageError(f"--data-dir {missing[0]!r} is not a folder")
+    if args.json:
+        from bench.results import check_writable
+
+        check_writable(Path(args.json).resolve().parent, "--json")
+    from bench import perf
+    from bench.results import write_json
+    from bench.threads import use_threads
+
+    use_threads(args.threads)
+    found = perf.measure(args.profile, dirs)
+    print(perf.markdown(found, args.profile))
+    if args.json:
+        write_json(Path(args.json), perf.as_json(found, args.profile))
+        print(f"measurements written to {args.json}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     """`bench run` on the best offline default this machine allows, saying which and why."""
     import importlib.util
@@ -638,7 +674,7 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "plot": cmd_plot, "run": cmd_run, "sources": cmd_sources, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
+COMMANDS = {"demo": cmd_demo, "perf": cmd_perf, "plot": cmd_plot, "run": cmd_run, "sources": cmd_sources, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
             "compare": cmd_compare, "baseline": cmd_baseline, "check": cmd_check,
             "sweep": cmd_sweep,
             "tasks": cmd_tasks, "methods": cmd_methods}

@@ -55,7 +55,7 @@ class TrainConfig:
     `rank` (greedy decoding restricted to the labels, one teacher-forced pass per label: the same
     answer wherever generation emits a label, a label always). Encoders always take the argmax."""
     group_by_length: bool = False
-    """Batch training examples of similar length together (seeded; bench/data.py `_grouped`):
+    """Batch training examples of similar length together (seeded; bench/data.py `length_grouped`):
     about 2x fewer padded positions, but other batches than the papers' plain shuffle, so off
     by default and recorded in a run's identity."""
     early_stopping_patience: int = 0

@@ -136,7 +136,7 @@ def training_plan(per_task: list[list[Encoded]], batch_size: int, generator: tor
     epoch, and the plan depends only on the inputs and the generator's state.
 
     `group_by_length` (pooled shuffle only) batches examples of similar length
-    together, so that dynamic padding pads little: see `_grouped`.
+    together, so that dynamic padding pads little: see `length_grouped`.
     """
     pools = []
     for items in per_task:
@@ -146,12 +146,12 @@ def training_plan(per_task: list[list[Encoded]], batch_size: int, generator: tor
         pooled = [item for pool in pools for item in pool]
         order = torch.randperm(len(pooled), generator=generator).tolist()
         if group_by_length:
-            return _grouped([pooled[i] for i in order], batch_size, generator)
+            return length_grouped([pooled[i] for i in order], batch_size, generator)
         return [[pooled[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
     return _sampled_plan(pools, batch_size, mixing.max_tasks_per_batch, generator)
 
 
-def _grouped(shuffled: list[Encoded], batch_size: int, generator: torch.Generator) -> list[list[Encoded]]:
+def length_grouped(shuffled: list[Encoded], batch_size: int, generator: torch.Generator) -> list[list[Encoded]]:
     """Batches of similar lengths from a shuffled epoch: each window of `GROUP_SPAN` batches is
     sorted by input length (longest first, ties in shuffled order) and cut into batches, and the
     batches are then shuffled, so an epoch still visits examples in a seeded random order while a

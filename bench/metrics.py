@@ -20,12 +20,17 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy import stats
-from sklearn import metrics as sk
 
 from bench.presets import Protocol
 from bench.registry import Registry
 from tasks.base import Example
+
+def _sklearn():
+    """sklearn.metrics, imported at the first score (half a second; not on every command's path)."""
+    from sklearn import metrics
+
+    return metrics
+
 
 MetricFn = Callable[[Sequence[str], Sequence[Example], tuple[str, ...] | None], float]
 METRICS: Registry[MetricFn] = Registry("metric")
@@ -61,7 +66,7 @@ def accuracy(predictions, examples, labels=None) -> float:
 def binary_f1(predictions, examples, labels=None) -> float:
     """F1 of the positive class "1" (MRPC, QQP)."""
     gold, pred = binary_ids(predictions, examples)
-    return 100 * sk.f1_score(gold, pred, zero_division=0.0)
+    return 100 * _sklearn().f1_score(gold, pred, zero_division=0.0)
 
 
 @metric("f1a")
@@ -75,7 +80,7 @@ def macro_f1(predictions, examples, labels) -> float:
     """Unweighted mean of the per-class F1 over all label classes (CB: 3)."""
     gold = [labels.index(e.target) for e in examples]
     pred = [labels.index(p) if p in labels else -1 for p in predictions]
-    return 100 * sk.f1_score(gold, pred, labels=list(range(len(labels))), average="macro", zero_division=0.0)
+    return 100 * _sklearn().f1_score(gold, pred, labels=list(range(len(labels))), average="macro", zero_division=0.0)
 
 
 @metric("matthews")
@@ -86,7 +91,7 @@ def matthews(predictions, examples, labels=None) -> float:
     too keeps "invalid counts as wrong" uniform (the `paper` preset).
     """
     gold, pred = binary_ids(predictions, examples)
-    return 100 * sk.matthews_corrcoef(gold, pred)
+    return 100 * _sklearn().matthews_corrcoef(gold, pred)
 
 
 def matthews_invalid_class(predictions, examples, labels=None) -> float:
@@ -95,7 +100,7 @@ def matthews_invalid_class(predictions, examples, labels=None) -> float:
     What the official ATTEMPT code computes: `sklearn.metrics.matthews_corrcoef`
     on the stripped target and prediction strings, nothing flipped.
     """
-    return 100 * sk.matthews_corrcoef([e.target for e in examples], list(predictions))
+    return 100 * _sklearn().matthews_corrcoef([e.target for e in examples], list(predictions))
 
 
 PROTOCOL_VARIANTS: dict[str, tuple[str, MetricFn]] = {
@@ -110,22 +115,25 @@ def metric_function(name: str, protocol: Protocol) -> MetricFn:
     return variant if switch and getattr(protocol, switch) else METRICS.get(name)
 
 
-def _correlation(fn, predictions, examples) -> float:
+def _correlation(name: str, predictions, examples) -> float:
+    """scipy.stats' `name` correlation (scipy imported here: a second at startup otherwise)."""
+    from scipy import stats
+
     gold = np.array([float(e.target) for e in examples])
     pred = np.array([to_float(p) for p in predictions])
     if np.all(pred == pred[0]) or np.all(gold == gold[0]):
         return 0.0  # undefined for a constant input; scipy would return nan
-    return 100 * float(fn(gold, pred)[0])
+    return 100 * float(getattr(stats, name)(gold, pred)[0])
 
 
 @metric("pearson")
 def pearson(predictions, examples, labels=None) -> float:
-    return _correlation(stats.pearsonr, predictions, examples)
+    return _correlation("pearsonr", predictions, examples)
 
 
 @metric("spearman")
 def spearman(predictions, examples, labels=None) -> float:
-    return _correlation(stats.spearmanr, predictions, examples)
+    return _correlation("spearmanr", predictions, examples)
 
 
 @metric("em")

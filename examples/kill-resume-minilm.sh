@@ -40,7 +40,9 @@ assert files == sorted(p.relative_to(b) for p in b.rglob("seed*.json")), "differ
 assert not list(b.rglob("*.resume.pt")) and not list(b.rglob("*.tmp*")), "checkpoints or partial files left"
 for name in files:
     x, y = (json.loads((root / name).read_text()) for root in (a, b))
-    for key in ("epochs", "dev", "test", "test_mean", "predictions", "best_epoch", "method_report"):
+    untimed = lambda epochs: [{k: v for k, v in e.items() if "seconds" not in k} for e in epochs]  # noqa: E731
+    assert untimed(x["epochs"]) == untimed(y["epochs"]), f"{name}: epochs differ"
+    for key in ("dev", "test", "test_mean", "predictions", "best_epoch", "method_report"):
         assert x[key] == y[key], f"{name}: {key} differs"
     tx, ty = (load_file(root / name.with_suffix(".safetensors")) for root in (a, b))
     assert tx.keys() == ty.keys() and all((tx[k] == ty[k]).all() for k in tx), f"{name}: tensors differ"
@@ -48,13 +50,17 @@ for name in files:
 print(f"{len(files)} runs identical")
 PY
 bench compare attempt pt --results "$WORK/killed"
-python - "$WORK/killed" <<'PY'
-"""scipy's Welch test over the same seeds' test scores, for the compare table above."""
+bench compare attempt pt --results "$WORK/killed" --json > "$WORK/compare.json"
+python - "$WORK/killed" "$WORK/compare.json" <<'PY'
+"""scipy's Welch test over the same seeds' test scores, against the p-value `bench compare` computed."""
 import json, sys
 from pathlib import Path
 from scipy import stats
 scores = {m: [json.loads(p.read_text())["test_mean"] for p in sorted(Path(sys.argv[1], m).rglob("seed*.json"))]
           for m in ("attempt", "pt")}
-print("scipy Welch:", stats.ttest_ind(scores["attempt"], scores["pt"], equal_var=False), scores)
+reference = stats.ttest_ind(scores["attempt"], scores["pt"], equal_var=False)
+ours = json.loads(Path(sys.argv[2]).read_text())["tasks"][0]["welch"]
+print(f"Welch p: bench {ours['p']!r}, scipy {float(reference.pvalue)!r}, |difference| {abs(ours['p'] - reference.pvalue):.1e}")
+assert abs(ours["p"] - reference.pvalue) <= 1e-9 and abs(ours["t"] - reference.statistic) <= 1e-9
 PY
 echo "work folder: $WORK"
