@@ -153,10 +153,11 @@ def test_spot_t_with_imported_sources_uses_the_imported_prompt(capsys, imported,
                            "--output", str(tmp_path), "--library", str(library))
     assert code == 0, err
     report = json.loads(result_file(tmp_path, "spot-t", "cb").read_text())["method_report"]
-    # the task embedding is a PT stage on the target, not an imported prompt: here the library's CB
-    # entry from `sources train`, which has the same settings
-    embedding = next(PromptLibrary(library).get(e["spec"]) for e in PromptLibrary(library).entries()
-                     if e["spec"].get("tasks") == ["cb"])["prompt"]
+    # the task embedding is a PT stage on the target, not an imported prompt, trained with the
+    # run's schedule (smoke: 2 epochs), beside the 1-epoch CB source prompt of `sources train`
+    cb = [e["spec"] for e in PromptLibrary(library).entries() if e["spec"].get("tasks") == ["cb"]]
+    assert sorted(spec["train"]["epochs"] for spec in cb) == [1, 2]
+    embedding = PromptLibrary(library).get(next(spec for spec in cb if spec["train"]["epochs"] == 2))["prompt"]
     assert report["chosen"] == ["mnli"]
     assert report["similarities"]["mean"]["mnli"] == pytest.approx(mean_similarity(released_mnli, embedding))
     assert report["similarities"]["tokens"]["mnli"] == pytest.approx(token_similarity(released_mnli, embedding))
