@@ -54,6 +54,9 @@ class TrainConfig:
     """How a T5 run predicts a label-set task: `generate` (greedy decoding, as the papers) or
     `rank` (greedy decoding restricted to the labels, one teacher-forced pass per label: the same
     answer wherever generation emits a label, a label always). Encoders always take the argmax."""
+    backbone_dropout: bool = True
+    """The frozen model's dropout while training (on, as the papers train). Off, a step's gradient
+    no longer depends on random masks: the check that two processes train what one does uses it."""
     group_by_length: bool = False
     """Batch training examples of similar length together (seeded; bench/data.py `length_grouped`):
     about 2x fewer padded positions, but other batches than the papers' plain shuffle, so off

@@ -17,7 +17,7 @@ IDENTITY_FIELDS = ("method", "tasks", "method_config", "protocol", "train", "dat
                    "backbone", "profile", "sources")
 
 
-ADDED_NEUTRAL = {"train": {"group_by_length": False, "eval_mode": "generate"}}
+ADDED_NEUTRAL = {"train": {"group_by_length": False, "eval_mode": "generate", "backbone_dropout": True}}
 """Settings added after results were first keyed, with the values that do what runs did before
 the setting existed. At those values they are left out of keys and rows, so that results made
 by an older bench keep their folder (`--resume` still finds them) and their leaderboard row."""

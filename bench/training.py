@@ -44,14 +44,17 @@ def make_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, total_st
 
 
 def shard(plan: list, num_processes: int, process_index: int) -> list:
-    """This process's share of an epoch's batches (every process builds the same seeded plan).
+    """This process's part of each batch of an epoch (every process builds the same seeded plan).
 
-    Processes must take equal counts or they wait on each other forever: the
-    remainder is dropped, and a plan shorter than the process count is run by all.
+    Every batch is split across the processes (examples i, i + N, ...), so the global batch,
+    the number of optimiser steps, the schedule and the gradient each step averages are those
+    of one process running the plan: `accelerate launch` changes speed, not the experiment. A
+    batch with fewer examples than processes is run whole by each (their averaged gradient is
+    that batch's), so no process ever waits on another for a step it does not take.
     """
-    if len(plan) < num_processes:
+    if num_processes == 1:
         return plan
-    return plan[process_index : len(plan) - len(plan) % num_processes : num_processes]
+    return [batch[process_index::num_processes] if len(batch) >= num_processes else batch for batch in plan]
 
 
 def windows(batches: list, accumulation: int) -> list[list]:
@@ -159,6 +162,8 @@ def train_epoch(model, plan: list[list[Encoded]], collator: Collator, accelerato
     params = [p for group in optimizer.param_groups for p in group["params"]]
     losses = []
     model.train()
+    if not train.backbone_dropout:
+        accelerator.unwrap_model(model).backbone.eval()
     for number, window in enumerate(windows(plan, accumulation)):
         started = time.perf_counter()
         for position, items in enumerate(window):
@@ -170,7 +175,8 @@ def train_epoch(model, plan: list[list[Encoded]], collator: Collator, accelerato
                     loss = model(batch)
                 accelerator.backward(loss / len(window))
             meter.batch(batch)
-            losses.append(loss.item())
+            # the loss of the whole batch: with several processes, the mean of their parts' losses
+            losses.append((accelerator.reduce(loss.detach(), "mean") if accelerator.num_processes > 1 else loss).item())
             progress.advance(f"{status} loss {np.mean(losses):.3f}")
         accelerator.clip_grad_norm_(params, train.max_grad_norm)
         optimizer.step()

@@ -119,16 +119,17 @@ def test_unreadable_record_stops_with_one_line(capsys, tmp_path):
     assert f"{folder / 'train.jsonl'}: line 1: not valid JSON" in err
 
 
-@pytest.mark.parametrize("processes,plan_length,expected", [
-    (1, 5, [[0, 1, 2, 3, 4]]),
-    (2, 5, [[0, 2], [1, 3]]),  # the remainder is dropped: equal step counts on every process
-    (3, 2, [[0, 1], [0, 1], [0, 1]]),  # fewer batches than processes: all run them
+@pytest.mark.parametrize("processes,plan,expected", [
+    (1, [[0, 1, 2], [3, 4]], [[[0, 1, 2], [3, 4]]]),
+    (2, [[0, 1, 2, 3], [4, 5, 6], [7]], [[[0, 2], [4, 6], [7]], [[1, 3], [5], [7]]]),  # a lone example: run by both
+    (3, [[0, 1, 2, 3, 4, 5]], [[[0, 3]], [[1, 4]], [[2, 5]]]),
 ])
-def test_shard_gives_every_process_the_same_number_of_batches(processes, plan_length, expected):
+def test_shard_splits_every_batch_so_the_steps_are_one_process(processes, plan, expected):
     from bench.training import shard
 
-    shares = [shard(list(range(plan_length)), processes, i) for i in range(processes)]
+    shares = [shard(plan, processes, i) for i in range(processes)]
     assert shares == expected
+    assert {len(share) for share in shares} == {len(plan)}  # every process takes every step
 
 
 def test_schedule_defaults_follow_the_papers_unless_set():
