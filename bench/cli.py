@@ -183,6 +183,9 @@ def build_parser() -> Parser:
                       help="folders of official releases whose training lengths the padding comparison uses "
                            "(default: shared/data and shared/data-cpu beside the project, where present)")
     perf.add_argument("--threads", type=positive_int, help="CPU threads for torch (default as for bench run)")
+    perf.add_argument("--scaling", action="store_true",
+                      help="also measure how a step grows with prompt length, ATTEMPT's sources, AMP's tasks, "
+                           "batch size and source length")
     perf.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
 
     demo = sub.add_parser("demo", help="a real score offline in minutes: PT on MiniLM on SST-2 where the CPU data "
@@ -610,6 +613,8 @@ def cmd_perf(args) -> int:
         from bench.results import check_writable
 
         check_writable(Path(args.json).resolve().parent, "--json")
+    from dataclasses import asdict
+
     from bench import perf
     from bench.results import write_json
     from bench.threads import use_threads
@@ -617,8 +622,11 @@ def cmd_perf(args) -> int:
     use_threads(args.threads)
     found = perf.measure(args.profile, dirs)
     print(perf.markdown(found, args.profile))
+    grown = perf.scaling(perf.t5_small(), perf.PERF_PROFILES[args.profile]) if args.scaling else []
+    if grown:
+        print(perf.scaling_markdown(grown))
     if args.json:
-        write_json(Path(args.json), perf.as_json(found, args.profile))
+        write_json(Path(args.json), {**perf.as_json(found, args.profile), "scaling": [asdict(g) for g in grown]})
         print(f"measurements written to {args.json}")
     return 0
 

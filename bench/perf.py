@@ -116,7 +116,7 @@ def synthetic_batch(backbone: Backbone, profile: PerfProfile) -> dict[str, torch
     return Collator(backbone.tokenizer.pad_token_id)(encode(examples, backbone.tokenizer, profile.source_length, 4, 0))
 
 
-def method_model(backbone: Backbone, method: str, profile: PerfProfile, tasks: list[str]):
+def method_model(backbone: Backbone, method: str, profile: PerfProfile, tasks: list[str], **options):
     """A method as the runner builds it, without library stages (source prompts are zeros:
     speed and memory depend on shapes only)."""
     from bench.runner import PromptedModel
@@ -124,7 +124,7 @@ def method_model(backbone: Backbone, method: str, profile: PerfProfile, tasks: l
     spec = METHODS.get(method)
     context = MethodContext(backbone.d_model, backbone.embedding, backbone.tokenizer, tasks, seed=0,
                             backbone_params=backbone.count_parameters())
-    config = spec.make_config({"prompt_length": profile.prompt_length})
+    config = spec.make_config({"prompt_length": profile.prompt_length, **options})
     return PromptedModel(backbone, spec.build(config, context))
 
 
@@ -325,6 +325,65 @@ def startup(repeats: int) -> list[Comparison]:
     return [Comparison("`bench --help` vs bare Python", helped, python, "", note="fresh interpreters"),
             Comparison("importing the run path (bench.runner: torch, transformers) vs bare Python", imported, python, "",
                        note=f"heavy modules imported on the run path: {heavy or 'none'}")]
+
+
+SOURCE_TASKS = ["mnli", "qnli", "qqp", "sst2", "squad", "record", "rte", "cola"]
+
+
+@dataclass
+class Scaling:
+    """Step time and autograd memory as one quantity grows, the rest at the profile's values."""
+
+    quantity: str
+    values: list[int]
+    seconds: list[float]
+    saved_bytes: list[int]
+
+    def rows(self) -> list[list[str]]:
+        return [[self.quantity, str(v), f"{t:.3f} s", f"{t / self.seconds[0]:.2f}", f"{b / 2**20:.1f} MB",
+                 f"{b / self.saved_bytes[0]:.2f}"] for v, t, b in zip(self.values, self.seconds, self.saved_bytes)]
+
+
+def scaling(backbone: Backbone, profile: PerfProfile) -> list[Scaling]:
+    """How a step grows with prompt length, ATTEMPT's source count, AMP's task count (its n·l
+    attention rows), batch size and sequence length; medians of the profile's repetitions."""
+    from dataclasses import replace
+
+    def point(model, batch) -> tuple[float, int]:
+        step = ours_step(model, batch)
+        step()
+        times = []
+        for _ in range(max(3, profile.repeats // 2)):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times), saved_bytes(lambda: model(batch))
+
+    base = synthetic_batch(backbone, profile)
+    cases = {
+        "prompt length (PT)": [(method_model(backbone, "pt", replace(profile, prompt_length=n), ["rte"]), base, n)
+                               for n in (10, 50, 100, 200)],
+        "source prompts (ATTEMPT)": [(method_model(backbone, "attempt", profile, ["rte"], sources=",".join(SOURCE_TASKS[:n]),
+                                                   init_source=SOURCE_TASKS[0]), base, n) for n in (2, 4, 8)],
+        "tasks (AMP: n·l rows)": [(method_model(backbone, "amp", profile, SOURCE_TASKS[:n]), base, n) for n in (2, 4, 8)],
+        "batch size (PT)": [(method_model(backbone, "pt", profile, ["rte"]),
+                             synthetic_batch(backbone, replace(profile, batch_size=n)), n) for n in (4, 8, 16)],
+        "source length (PT)": [(method_model(backbone, "pt", profile, ["rte"]),
+                                synthetic_batch(backbone, replace(profile, source_length=n)), n) for n in (64, 128, 256)],
+    }
+    found = []
+    for quantity, points in cases.items():
+        measured = [point(model, batch) for model, batch, _ in points]
+        found.append(Scaling(quantity, [n for *_, n in points], [t for t, _ in measured], [b for _, b in measured]))
+    return found
+
+
+def scaling_markdown(found: list[Scaling]) -> str:
+    from tabulate import tabulate
+
+    rows = [row for table in found for row in table.rows()]
+    return tabulate(rows, ["grows", "value", "step", "× first", "autograd memory", "× first"], tablefmt="github",
+                    disable_numparse=True) + "\n"
 
 
 def measure(profile_name: str, data_dirs: list[str]) -> list[Comparison]:

@@ -93,3 +93,14 @@ def test_json_has_every_comparison(tmp_path, monkeypatch, capsys):
     written = json.loads((tmp_path / "perf.json").read_text())
     assert written["comparisons"][0] | {"ratio": 0.5, "met": True} == written["comparisons"][0]
     assert "| one " in capsys.readouterr().out
+
+
+def test_scaling_grows_with_positions_not_with_sources(tiny):
+    found = {table.quantity: table for table in perf.scaling(tiny, MICRO)}
+    assert list(found) == ["prompt length (PT)", "source prompts (ATTEMPT)", "tasks (AMP: n·l rows)",
+                           "batch size (PT)", "source length (PT)"]
+    for quantity in ("prompt length (PT)", "batch size (PT)"):  # more positions, more saved activations
+        saved = found[quantity].saved_bytes
+        assert saved == sorted(saved) and saved[0] < saved[-1]
+    assert found["prompt length (PT)"].values == [10, 50, 100, 200]
+    assert found["source prompts (ATTEMPT)"].values == [2, 4, 8]
