@@ -74,4 +74,4 @@ class SpotTConfig(SpotConfig):
         if not 1 <= self.top_k <= len(self.source_tasks):
             raise UsageError(f"top_k {self.top_k} must lie between 1 and the {len(self.source_tasks)} source tasks")
         if self.embedding_epochs < 0:
-            raise UsageError(f"embedding_epochs {self.embedding_epochs} must be 0 (the source schedule) or more")
+            raise UsageError(f"embedding_epochs {self.embedding_epochs} must be 0 (the target's own schedule) or more")
