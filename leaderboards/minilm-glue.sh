@@ -10,7 +10,9 @@ DATA=${DATA:-../shared/data-cpu}
 OUT=${OUT:-leaderboards/minilm-glue}
 
 run() { bench run --profile cpu --data-dir "$DATA" --suite glue --seeds 0,1,2 --output "$OUT" --quiet --resume "$@"; }
-for target in sst2 mrpc rte; do
+# TARGETS and AMP let several processes share the work (each skips what the others finished):
+# e.g. TARGETS=rte AMP=0 in a second shell.
+for target in ${TARGETS:-sst2 mrpc rte}; do
   sources=$(printf '%s\n' sst2 mrpc rte qnli | grep -vx "$target" | paste -sd, -)
   run --method pt --tasks "$target"
   run --method spot-g --tasks "$target" --option sources="$sources"
@@ -19,5 +21,5 @@ for target in sst2 mrpc rte; do
   run --method attempt-token --tasks "$target" --option sources="$sources" --option init_source=qnli
   run --method mpt --tasks "$target" --option source_tasks="$sources"
 done
-run --method amp --tasks sst2,mrpc,rte
+[ "${AMP:-1}" = 0 ] || run --method amp --tasks sst2,mrpc,rte
 bench leaderboard "$OUT" --out "${BOARD:-leaderboards/minilm-glue.md}" > /dev/null
