@@ -87,3 +87,14 @@ def test_a_registry_entry_that_misstates_multi_task_is_refused():
     spec = MethodSpec("methods.pt.model:PromptTuning", PTConfig, multi_task=True)
     with pytest.raises(TypeError, match="methods.pt.model:PromptTuning has multi_task=False"):
         spec.cls
+
+
+def test_the_run_path_imports_no_scorer_or_tuner_before_it_needs_one():
+    """`bench.runner` (what every run imports) leaves scipy, sklearn, PEFT and optuna to first use."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, bench.runner; print(','.join(m for m in ('scipy', 'sklearn', 'peft', 'optuna') "
+             "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == ""
