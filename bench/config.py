@@ -57,6 +57,9 @@ class TrainConfig:
     backbone_dropout: bool = True
     """The frozen model's dropout while training (on, as the papers train). Off, a step's gradient
     no longer depends on random masks: the check that two processes train what one does uses it."""
+    precision: str = "fp32"
+    """The arithmetic of forward passes: `fp32` (the papers), `tf32` (CUDA matmuls on tensor cores)
+    or `bf16` (autocast; trained tensors and optimiser stay fp32). bench/precision.py says when each is safe."""
     group_by_length: bool = False
     """Batch training examples of similar length together (seeded; bench/data.py `length_grouped`):
     about 2x fewer padded positions, but other batches than the papers' plain shuffle, so off
@@ -168,6 +171,7 @@ PROFILES.register(
 
 HEAD_POOLINGS = ("first", "mean")
 EVAL_MODES = ("generate", "rank")
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 def set_train(train: TrainConfig, settings: dict[str, str]) -> None:
@@ -177,6 +181,11 @@ def set_train(train: TrainConfig, settings: dict[str, str]) -> None:
         if name not in known:
             raise UsageError(f"unknown training setting {name!r}; valid: {', '.join(sorted(known))}")
         setattr(train, name, typed_value(f"training setting {name}", raw, getattr(train, name)))
+    if train.precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {train.precision!r}; valid: {', '.join(PRECISIONS)}")
+    from bench.precision import check  # imports torch: only once a run is being configured
+
+    check(train.precision)
     if train.eval_mode not in EVAL_MODES:
         raise UsageError(f"unknown eval_mode {train.eval_mode!r}; valid: {', '.join(EVAL_MODES)}")
     if train.head_pooling not in HEAD_POOLINGS:

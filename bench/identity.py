@@ -17,7 +17,8 @@ IDENTITY_FIELDS = ("method", "tasks", "method_config", "protocol", "train", "dat
                    "backbone", "profile", "sources")
 
 
-ADDED_NEUTRAL = {"train": {"group_by_length": False, "eval_mode": "generate", "backbone_dropout": True}}
+ADDED_NEUTRAL = {"train": {"group_by_length": False, "eval_mode": "generate", "backbone_dropout": True,
+                           "precision": "fp32"}}
 """Settings added after results were first keyed, with the values that do what runs did before
 the setting existed. At those values they are left out of keys and rows, so that results made
 by an older bench keep their folder (`--resume` still finds them) and their leaderboard row."""
@@ -43,9 +44,16 @@ def keyed(identity: dict) -> dict:
     """The identity's fields that name a configuration: all of IDENTITY_FIELDS, less the added
     settings at their neutral values (absent, as in results from before they existed, or neutral)."""
     key = {name: identity[name] for name in IDENTITY_FIELDS}
-    for section, neutral in ADDED_NEUTRAL.items():
-        key[section] = {k: v for k, v in key[section].items() if not (k in neutral and v == neutral[k])}
+    for section in ADDED_NEUTRAL:
+        key[section] = without_neutral(section, key[section])
     return key
+
+
+def without_neutral(section: str, values: dict) -> dict:
+    """`values` of an identity section, less the settings added later at their neutral values
+    (library keys of stages use it too: a newer bench finds the stages an older one trained)."""
+    neutral = ADDED_NEUTRAL.get(section, {})
+    return {k: v for k, v in values.items() if not (k in neutral and v == neutral[k])}
 
 
 def configuration_key(identity: dict) -> str:

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from bench import memory
+from bench import memory, precision
 from bench.backbone import backbone_name, load_backbone
 from bench.backbone_model import FrozenModel
 from bench.checkpoint import checkpoint_path, load_checkpoint, remove_stale_writes, save_checkpoint
@@ -219,7 +219,8 @@ def predict(model: PromptedModel, items: list[Encoded], max_new: int, config: Ru
     for batch in batches([items[i] for i in order], config.train.eval_batch_size, collator):
         batch = {k: v.to(model.backbone.model.device) for k, v in batch.items()}
         batch["task_ids"] = torch.full_like(batch["task_ids"], task_id)
-        predicted += model.rank(batch, labels) if ranked else model.predict(batch, max_new)
+        with precision.autocast(config.train.precision, model.backbone.model.device):
+            predicted += model.rank(batch, labels) if ranked else model.predict(batch, max_new)
         progress.advance_evaluation()
     predictions = [None] * len(items)
     for index, prediction in zip(order, predicted):
@@ -307,6 +308,7 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     checkpoint = checkpoint_path(path)
     if resume:
         remove_stale_writes(path)
+    precision.use(config.train.precision)
     seed_everything(seed)
     frozen = cached_backbone(config.model)
     backbone = frozen.for_tasks([t.task for t in tasks], seed, config.train.head_pooling)  # with heads, for encoders

@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 
 from bench.config import profile_options
+from bench.identity import without_neutral
 from bench.registry import UsageError
 from bench.results import SCHEMA_VERSION
 from methods.base import derived_seed
@@ -71,7 +72,7 @@ def stage_spec(stage, backbone: str, data: dict, uses_sources: bool) -> dict:
     return {
         "backbone": backbone, "method": stage.method, "tasks": stage.tasks,
         "method_config": asdict(METHODS.get(stage.method).make_config(stage.method_options)),
-        "protocol": stage.protocol.as_dict(), "train": asdict(stage.train),
+        "protocol": stage.protocol.as_dict(), "train": without_neutral("train", asdict(stage.train)),
         "data": data, "data_seed": stage.data_seed, "k_shot": stage.k_shot,
         "sources": stage.sources if uses_sources else None,
         "seed": stage.seeds[0], "schema_version": SCHEMA_VERSION,

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from bench import memory
+from bench import memory, precision
 from bench.config import TrainConfig
 from bench.data import Collator, Encoded
 from bench.progress import Progress
@@ -171,7 +171,8 @@ def train_epoch(model, plan: list[list[Encoded]], collator: Collator, accelerato
             last = position == len(window) - 1
             with nullcontext() if last else accelerator.no_sync(model):
                 counting = first and number == 0 and position == 0
-                with memory.saved_tensor_bytes(meter.saved_bytes) if counting else nullcontext():
+                with memory.saved_tensor_bytes(meter.saved_bytes) if counting else nullcontext(), \
+                        precision.autocast(train.precision, accelerator.device):
                     loss = model(batch)
                 accelerator.backward(loss / len(window))
             meter.batch(batch)

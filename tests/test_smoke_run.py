@@ -200,15 +200,17 @@ def test_deltas_only_for_the_papers_backbone_schedule_and_real_data():
 
 
 def test_settings_added_later_keep_older_results_in_their_folder(smoke):
-    """A results file from before `group_by_length` and `eval_mode` existed has no such keys: at
-    their neutral values they are left out of the key, so `--resume` still finds it; set, they
-    name another configuration."""
+    """A results file from before `group_by_length`, `eval_mode`, `backbone_dropout` and `precision`
+    existed has no such keys: at their neutral values they are left out of the key, so `--resume`
+    still finds it; set, they name another configuration."""
     from bench.identity import configuration_key
 
     path = result_file(smoke, "pt", "cb")
     identity = json.loads(path.read_text())["identity"]
-    assert identity["train"]["group_by_length"] is False and identity["train"]["eval_mode"] == "generate"
-    older = {**identity, "train": {k: v for k, v in identity["train"].items() if k not in ("group_by_length", "eval_mode")}}
+    added = {"group_by_length": (False, True), "eval_mode": ("generate", "rank"), "backbone_dropout": (True, False),
+             "precision": ("fp32", "bf16")}
+    assert {name: identity["train"][name] for name in added} == {name: neutral for name, (neutral, _) in added.items()}
+    older = {**identity, "train": {k: v for k, v in identity["train"].items() if k not in added}}
     assert configuration_key(older) == configuration_key(identity) == path.parent.name
-    for name, value in (("group_by_length", True), ("eval_mode", "rank")):
+    for name, (_, value) in added.items():
         assert configuration_key({**identity, "train": {**identity["train"], name: value}}) != path.parent.name
