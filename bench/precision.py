@@ -17,14 +17,17 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
-import torch
-
 from bench.registry import UsageError
 
 
 def check(precision: str) -> None:
     """Refuse, in one line, a known precision this machine cannot compute in (bench/config.py
-    `set_train` calls it with the other training settings, before a run writes anything)."""
+    `set_train` calls it with the other training settings, before a run writes anything;
+    torch is imported only to check the other formats: a command that fails later imports no torch)."""
+    if precision == "fp32":
+        return
+    import torch
+
     if precision == "tf32" and not torch.cuda.is_available():
         raise UsageError("precision 'tf32' is a CUDA tensor-core format and this machine has no CUDA GPU; "
                          "valid here: fp32, bf16")
@@ -35,11 +38,15 @@ def check(precision: str) -> None:
 def use(precision: str) -> None:
     """Set the process-wide matmul format for a run (every run sets it, so a tf32 run of a grid
     does not leak into the next one)."""
+    import torch
+
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
 
 
-def autocast(precision: str, device: torch.device):
+def autocast(precision: str, device):
     """The context forward passes run in: bf16 autocast, or nothing."""
     if precision != "bf16":
         return nullcontext()
+    import torch
+
     return torch.autocast(device.type, dtype=torch.bfloat16)
