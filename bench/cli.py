@@ -135,6 +135,9 @@ def build_parser() -> Parser:
     board = sub.add_parser("leaderboard", help="render a results directory as markdown")
     board.add_argument("results_dir")
     board.add_argument("--out", help="also write the markdown to this file")
+    board.add_argument("--per-task", metavar="OPTIONS",
+                       help="method options that may differ between a row's tasks, comma-separated (e.g. "
+                            "sources,source_tasks: a leave-one-out design's rows, one per method)")
     board.add_argument("--detail", action="store_true",
                        help="add each row's stability statistics per task and suite average (95%% CI, min, max, "
                             "best of runs, collapsed runs) after each suite's table")
@@ -499,7 +502,8 @@ def cmd_leaderboard(args) -> int:
     directory = Path(args.results_dir)
     if not directory.is_dir():
         raise UsageError(f"results directory {args.results_dir!r} does not exist")
-    markdown = leaderboard(directory, detail=args.detail)
+    per_task = tuple(name.strip() for name in (args.per_task or "").split(",") if name.strip())
+    markdown = leaderboard(directory, detail=args.detail, per_task=per_task)
     if args.plot:
         from bench.report import plot_score_vs_params
 

@@ -67,10 +67,12 @@ def result_path(output: Path, identity: dict, seed: int, draw: int = 0) -> Path:
             / f"{shots}seed{seed}.json")
 
 
-def row_identity(identity: dict) -> dict:
+def row_identity(identity: dict, per_task: tuple[str, ...] = ()) -> dict:
     """The part of a configuration a leaderboard row shares across its tasks: all but the tasks
-    and their data content (each task's content is told apart by `data_variant`)."""
+    and their data content (each task's content is told apart by `data_variant`), and the method
+    options named `per_task` (e.g. each target's leave-one-out `sources`)."""
     shared = {name: value for name, value in keyed(identity).items() if name not in ("tasks", "data")}
+    shared["method_config"] = {k: v for k, v in shared["method_config"].items() if k not in per_task}
     shared["data_sources"] = sorted({json.dumps(d["source"], sort_keys=True) for d in identity["data"].values()})
     return shared
 

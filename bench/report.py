@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -129,31 +130,40 @@ def suite_of(task_names: set[str]) -> str:
     return "custom"
 
 
-def leaderboard(directory: Path, detail: bool = False) -> str:
+def leaderboard(directory: Path, detail: bool = False, per_task: tuple[str, ...] = ()) -> str:
+    """`per_task`: method options that may differ from task to task within one row (see
+    `configuration_rows`); a name no result's method has is refused in one line."""
     results, other_schema = load_results(directory)
     skipped = (f" {other_schema} results of another schema version left out (rerun them with this version)."
                if other_schema else "")
     if not results:
         return f"No results in {directory}.{skipped}\n"
+    options = {name for result in results for name in result["identity"]["method_config"]}
+    unknown = [name for name in per_task if name not in options]
+    if unknown:
+        raise UsageError(f"--per-task {','.join(unknown)}: not a method option of these results; "
+                         f"valid: {', '.join(sorted(options))}")
     by_suite: dict[str, list[dict]] = defaultdict(list)
     for result in results:
         by_suite[result["run"]["suite"] or suite_of(set(result["run"]["tasks"]))].append(result)
     sections = [f"# Leaderboard\n\nFrom `{directory}`: {len(results)} runs. Cells: mean ± std over seeds "
                 f"(test split); a row is one configuration.{skipped}"]
     for suite, suite_results in by_suite.items():
-        sections.append(suite_table(suite, suite_results, detail))
+        sections.append(suite_table(suite, suite_results, detail, per_task))
     return "\n\n".join(sections) + "\n"
 
 
-def configuration_rows(results: list[dict]) -> list[list[dict]]:
+def configuration_rows(results: list[dict], per_task: tuple[str, ...] = ()) -> list[list[dict]]:
     """Results grouped into leaderboard rows: one configuration each (bench/identity.py), seeds
     and few-shot draws aside. Where a task has results of several configurations that share
     everything else (its data changed), each gets a row of its own: nothing is ever averaged
-    with another configuration's numbers."""
+    with another configuration's numbers. The method options named `per_task` may differ
+    between a row's tasks (a leave-one-out design gives each target its own sources), never
+    within one task's cell."""
     rows: dict[tuple[str, int], list[dict]] = defaultdict(list)
     variants: dict[tuple[str, tuple], list[str]] = defaultdict(list)
     for result in results:
-        shared = digest(row_identity(result["identity"]))
+        shared = digest(row_identity(result["identity"], per_task))
         configurations = variants[(shared, tuple(result["run"]["tasks"]))]
         configuration = configuration_key(result["identity"])
         if configuration not in configurations:
@@ -162,20 +172,43 @@ def configuration_rows(results: list[dict]) -> list[list[dict]]:
     return list(rows.values())
 
 
-def differing_settings(rows: list[list[dict]]) -> list[str]:
+def differing_settings(rows: list[list[dict]], per_task: tuple[str, ...] = ()) -> list[str]:
     """For each row, the settings in which it differs from other rows of the same method,
-    preset, backbone and profile (e.g. `epochs=1`), so that such rows can be told apart."""
-    flat = [flatten(row_identity(row[0]["identity"])) for row in rows]
+    preset, backbone and profile (e.g. `epochs=1`), so that such rows can be told apart; and
+    the `per_task` options that differ between its tasks (`sources per task`)."""
+    flat = [flatten(row_identity(row[0]["identity"], per_task)) for row in rows]
+    kind = lambda row: tuple(row[0]["run"][k] for k in ("method", "preset", "backbone", "profile", "k_shot"))
     labels = []
     for row, settings in zip(rows, flat):
-        run = row[0]["run"]
-        peers = [other for other, r in zip(flat, rows) if (r[0]["run"]["method"], r[0]["run"]["preset"],
-                 r[0]["run"]["backbone"], r[0]["run"]["profile"], r[0]["run"]["k_shot"]) ==
-                 (run["method"], run["preset"], run["backbone"], run["profile"], run["k_shot"])]
-        keys = sorted(k for k in settings if any(other.get(k) != settings[k] for other in peers))
-        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={settings[k]}" for k in keys)
-        variant = sum(1 for r in rows[: rows.index(row)] if row_identity(r[0]["identity"]) == row_identity(row[0]["identity"]))
+        peers = [(other, r) for other, r in zip(flat, rows) if kind(r) == kind(row)]
+        keys = sorted(k for k in settings if any(other.get(k) != settings[k] for other, _ in peers))
+        label = ", ".join([f"{k.rsplit('.', 1)[-1]}={settings[k]}" for k in keys] +
+                          per_task_labels(row, [r for _, r in peers if r is not row], per_task))
+        variant = sum(1 for earlier in rows[: rows.index(row)] if same_setting_other_data(earlier, row))
         labels.append(label + (f"{', ' if label else ''}data variant {variant + 1}" if variant else ""))
+    return labels
+
+
+def same_setting_other_data(earlier: list[dict], row: list[dict]) -> bool:
+    """Whether an earlier row holds one of this row's task sets under every same setting: then
+    only the task's data content tells them apart (configuration_rows split them)."""
+    return any(x["run"]["tasks"] == y["run"]["tasks"] and row_identity(x["identity"]) == row_identity(y["identity"])
+               for x in earlier for y in row)
+
+
+def per_task_labels(row: list[dict], peers: list[list[dict]], per_task: tuple[str, ...]) -> list[str]:
+    """`name per task` where the option differs between the row's tasks; `name=value` where it is
+    one value that another row of the same method has not."""
+    def values(results: list[dict], name: str) -> set[str]:
+        return {json.dumps(r["identity"]["method_config"].get(name)) for r in results}
+
+    labels = []
+    for name in per_task:
+        own = values(row, name)
+        if len(own) > 1:
+            labels.append(f"{name} per task")
+        elif any(values(peer, name) != own for peer in peers):
+            labels.append(f"{name}={row[0]['identity']['method_config'].get(name)}")
     return labels
 
 
@@ -211,13 +244,13 @@ def majority_row(results: list[dict], present: list[str], settings: list[str]) -
              "", "", "", "", "", "", ""]]
 
 
-def suite_table(suite: str, results: list[dict], detail: bool = False) -> str:
+def suite_table(suite: str, results: list[dict], detail: bool = False, per_task: tuple[str, ...] = ()) -> str:
     tasks = list(SUITES.get(suite)) if suite in SUITES else sorted({t for r in results for t in r["run"]["tasks"]})
     present = [t for t in tasks if any(t in r["test"] for r in results)]
     complete_suite = present == tasks
-    rows = sorted(configuration_rows(results), key=lambda row: [row[0]["run"][k] for k in
-                                                                ("method", "k_shot", "preset", "backbone", "profile")])
-    settings = differing_settings(rows)
+    rows = sorted(configuration_rows(results, per_task), key=lambda row: [row[0]["run"][k] for k in
+                                                                          ("method", "k_shot", "preset", "backbone", "profile")])
+    settings = differing_settings(rows, per_task)
     headers = ["method", "setting", "preset", "backbone", *(["settings"] if any(settings) else []), "runs", *present,
                "avg", "Δ paper avg", "invalid", "collapsed", "param/task", "peak memory", "saved activations", "time/run"]
     table = []
