@@ -178,22 +178,22 @@ def differing_settings(rows: list[list[dict]], per_task: tuple[str, ...] = ()) -
     the `per_task` options that differ between its tasks (`sources per task`)."""
     flat = [flatten(row_identity(row[0]["identity"], per_task)) for row in rows]
     kind = lambda row: tuple(row[0]["run"][k] for k in ("method", "preset", "backbone", "profile", "k_shot"))
+    signatures = [task_settings(row) for row in rows]  # an earlier row sharing one is a data variant's
     labels = []
-    for row, settings in zip(rows, flat):
+    for index, (row, settings) in enumerate(zip(rows, flat)):
         peers = [(other, r) for other, r in zip(flat, rows) if kind(r) == kind(row)]
         keys = sorted(k for k in settings if any(other.get(k) != settings[k] for other, _ in peers))
         label = ", ".join([f"{k.rsplit('.', 1)[-1]}={settings[k]}" for k in keys] +
                           per_task_labels(row, [r for _, r in peers if r is not row], per_task))
-        variant = sum(1 for earlier in rows[: rows.index(row)] if same_setting_other_data(earlier, row))
+        variant = sum(1 for earlier in signatures[:index] if earlier & signatures[index])
         labels.append(label + (f"{', ' if label else ''}data variant {variant + 1}" if variant else ""))
     return labels
 
 
-def same_setting_other_data(earlier: list[dict], row: list[dict]) -> bool:
-    """Whether an earlier row holds one of this row's task sets under every same setting: then
-    only the task's data content tells them apart (configuration_rows split them)."""
-    return any(x["run"]["tasks"] == y["run"]["tasks"] and row_identity(x["identity"]) == row_identity(y["identity"])
-               for x in earlier for y in row)
+def task_settings(row: list[dict]) -> set[tuple]:
+    """(task set, every setting) of each result of a row: an earlier row that holds one of them
+    differs from this row only in that task's data content (configuration_rows split them)."""
+    return {(tuple(r["run"]["tasks"]), digest(row_identity(r["identity"]))) for r in row}
 
 
 def per_task_labels(row: list[dict], peers: list[list[dict]], per_task: tuple[str, ...]) -> list[str]:
