@@ -64,6 +64,10 @@ class TrainConfig:
     """Batch training examples of similar length together (seeded; bench/data.py `length_grouped`):
     about 2x fewer padded positions, but other batches than the papers' plain shuffle, so off
     by default and recorded in a run's identity."""
+    epoch_rule: str = "task"
+    """What `epochs` = 0 means: `task`, the task's default (above); `task-embedding`, the schedule
+    ATTEMPT trained SPoT-t's task embeddings with (20 epochs under 10k training examples, 5 above).
+    SPoT-t's embedding stage sets it; explicit epochs (`--epochs`, a profile's) win over both."""
     early_stopping_patience: int = 0
     """Stop after this many epochs without a better dev score (0: never; AMP's per-task prompts use it)."""
 
@@ -171,6 +175,7 @@ PROFILES.register(
 
 HEAD_POOLINGS = ("first", "mean")
 EVAL_MODES = ("generate", "rank")
+EPOCH_RULES = ("task", "task-embedding")
 PRECISIONS = ("fp32", "tf32", "bf16")
 
 
@@ -188,6 +193,8 @@ def set_train(train: TrainConfig, settings: dict[str, str]) -> None:
     check(train.precision)
     if train.eval_mode not in EVAL_MODES:
         raise UsageError(f"unknown eval_mode {train.eval_mode!r}; valid: {', '.join(EVAL_MODES)}")
+    if train.epoch_rule not in EPOCH_RULES:
+        raise UsageError(f"unknown epoch_rule {train.epoch_rule!r}; valid: {', '.join(EPOCH_RULES)}")
     if train.head_pooling not in HEAD_POOLINGS:
         raise UsageError(f"unknown head_pooling {train.head_pooling!r}; valid: {', '.join(HEAD_POOLINGS)}")
 

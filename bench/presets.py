@@ -29,6 +29,10 @@ class Protocol:
     # -- model and training (read by methods/ and the runner) --
     vocab_init_pretrained: bool = True
     """PT "vocab" init really copies pretrained embedding rows (official: N(0, 1))."""
+    vocab_init_real_tokens: bool = True
+    """On tokenizers other than T5's, "vocab" init draws only real tokens: no special tokens and no
+    placeholder rows such as WordPiece's `[unused*]` (methods/prompts.py `vocab_pool`); off, ids
+    0..4999 as on T5 (what bench did before). T5 draws ids 0..4999 either way, as the papers."""
     maxpool_mask_padding: bool = True
     """Padding excluded from ATTEMPT's input max-pool (official: pad to max length, unmasked)."""
     pad_to_max_length: bool = False
@@ -37,6 +41,9 @@ class Protocol:
     """ATTEMPT's attention module G trains at its own learning rate (official: the prompt's)."""
     g_layernorm_trainable: bool = True
     """ATTEMPT's G LayerNorm is trained (official: frozen)."""
+    attempt_temperature: float = 0.0
+    """ATTEMPT's softmax temperature where the method's own `temperature` option is 0: 0 means
+    d·e, the paper's (2087.6 for d = 768); the official configs hard-code 2087 for every width."""
     multitask_own_prompt_eval: bool = True
     """Multi-task runs evaluate each task with its own prompt and metrics (official: task 0's)."""
     generation_max_new_tokens: int = 0
@@ -84,6 +91,7 @@ PRESETS.register(
         pad_to_max_length=True,
         g_lr_effective=False,
         g_layernorm_trainable=False,
+        attempt_temperature=2087.0,
         multitask_own_prompt_eval=False,
         generation_max_new_tokens=19,
         attempt_weight_decay=0.0,

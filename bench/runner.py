@@ -278,10 +278,18 @@ def build_method(config: RunConfig, backbone: FrozenModel, task_names: list[str]
     return spec.build(spec.make_config(config.method_options), context)
 
 
+def default_epochs(rule: str, task: Task, num_train: int) -> int:
+    """Epochs where the config says 0: the task's default, or ATTEMPT's schedule for SPoT-t's task
+    embedding (methods.md: 5 epochs over 10k training examples, 20 under)."""
+    if rule == "task-embedding":
+        return 20 if num_train < 10_000 else 5
+    return task.default_epochs(num_train)
+
+
 def resolve_schedule(train: TrainConfig, task: Task, num_train: int) -> dict:
     """The config's epochs and batch, or where it says 0 the (first) task's defaults."""
     return {
-        "epochs": train.epochs or task.default_epochs(num_train),
+        "epochs": train.epochs or default_epochs(train.epoch_rule, task, num_train),
         "batch_size": train.batch_size or task.batch_size,
         "grad_accum": train.grad_accum or task.grad_accum,
     }
@@ -327,7 +335,11 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     plans = [shard(training_plan(per_task, schedule["batch_size"], shuffle, method.mixing, config.train.group_by_length),
                    accelerator.num_processes, accelerator.process_index) for _ in range(epochs)]
     prompted = PromptedModel(backbone, method)
-    optimizer = make_optimizer(prompted.param_groups(config.train), config.train)
+    groups = prompted.param_groups(config.train)
+    if not groups:
+        raise UsageError(f"method {config.method!r} trains nothing on {frozen.name}: it trains an encoder's task "
+                         f"heads only (T5 generates its targets); use an encoder, e.g. --model minilm")
+    optimizer = make_optimizer(groups, config.train)
     meter = Meter()
     meter.watch(optimizer)
     scheduled_steps = optimizer_steps(plans, accumulation)

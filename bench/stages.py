@@ -37,6 +37,7 @@ class StageRequest:
     tasks: tuple[str, ...]
     options: dict
     epochs: int | None = None
+    epoch_rule: str = "task"
     patience: int = 0
     on_target: bool = False
     source: bool = False
@@ -62,6 +63,8 @@ def stage_config(config, request: StageRequest):
         stage.train.epochs = config.train.source_epochs
     if request.epochs is not None:
         stage.train.epochs = request.epochs
+    if not stage.train.epochs:
+        stage.train.epoch_rule = request.epoch_rule
     stage.train.early_stopping_patience = request.patience
     return stage
 

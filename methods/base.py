@@ -67,7 +67,7 @@ class Mixing:
 
 Stage = Callable[..., dict[str, torch.Tensor]]
 """Train (or fetch from the library) another method's run and return its tensors:
-`stage(method, tasks, options, epochs=None, patience=0, on_target=False, source=False)`.
+`stage(method, tasks, options, epochs=None, epoch_rule="task", patience=0, on_target=False, source=False)`.
 
 - `on_target=False` (source stages: source prompts, SPoT-g's mixture, G pre-training, MPT's
   teachers and `mpt-source`): the stage trains on its tasks' full training data, whatever
@@ -75,7 +75,8 @@ Stage = Callable[..., dict[str, torch.Tensor]]
 - `on_target=True` (stages on the run's own targets: SPoT-t's task embedding, AMP's per-task
   prompts): the stage sees exactly the run's training data (its few-shot draw included) and,
   unless `epochs` says otherwise, the run's own schedule.
-- `epochs`: an explicit number of epochs; `patience`: early stopping after that many epochs
+- `epochs`: an explicit number of epochs; `epoch_rule`: what the stage's epochs are where neither
+  `epochs` nor the run sets them (bench/config.py `TrainConfig.epoch_rule`); `patience`: early stopping after that many epochs
   without a better dev score (0: never).
 - `source=True` marks a source prompt, which `--sources imported` takes from the imported
   release instead of training it."""

@@ -1,6 +1,7 @@
 """Prompt initialisation and prompt files, shared by every method that holds a prompt."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -9,7 +10,10 @@ from bench.registry import UsageError
 from methods.base import MethodContext
 
 VOCAB_INIT_RANGE = 5000
-"""Token ids 0..4999: SentencePiece order is roughly frequency order."""
+"""The papers' pool: token ids 0..4999, T5's SentencePiece order being roughly frequency order."""
+PLACEHOLDER = re.compile(r"\[unused\d+\]|<unused\d+>|<extra_id_\d+>|madeupword\d+")
+"""Rows a vocabulary reserves without ever training them (WordPiece's `[unused7]`, T5's sentinels,
+fairseq's `madeupword0001`): near-duplicate, low-norm rows that start no prompt."""
 INITS = ("vocab", "normal", "uniform", "text", "checkpoint")
 
 
@@ -35,6 +39,31 @@ def load_prompt_file(path: str | Path, key: str = "prompt") -> torch.Tensor:
     return tensor.float()
 
 
+def vocab_pool(tokenizer, rows: int, real_tokens: bool = True) -> torch.Tensor:
+    """The token ids "vocab" init draws from, per tokenizer family: "the 5,000 most frequent tokens"
+    (Lester et al.) as each family's vocabulary order allows.
+
+    - T5 (SentencePiece, and tiny-t5's bytes): ids 0..4999, as the papers (pad, EOS and unk included).
+    - Any other tokenizer, with `real_tokens`: the first 5,000 ids in vocabulary order that are
+      neither special nor placeholders (`PLACEHOLDER`). WordPiece (BERT, MiniLM) also skips single
+      characters: its vocabulary lists its whole alphabet in code-point order before the
+      frequency-ordered pieces (on MiniLM 929 of those 997 rows are non-ASCII characters of norm
+      0.60 and mutual cosine 0.41; its pool starts at id 1996, "the").
+    - `real_tokens` off: ids 0..4999 on every tokenizer (bench's rule before; MiniLM's hold 994
+      `[unused*]` rows)."""
+    from transformers import ByT5Tokenizer, T5Tokenizer
+
+    if not real_tokens or isinstance(tokenizer, (T5Tokenizer, ByT5Tokenizer)):
+        return torch.arange(min(VOCAB_INIT_RANGE, rows))
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    wordpiece = backend is not None and type(backend.model).__name__ == "WordPiece"
+    special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}))
+    tokens = tokenizer.convert_ids_to_tokens(list(range(min(rows, len(tokenizer)))))
+    pool = [i for i, token in enumerate(tokens) if i not in special and token
+            and not PLACEHOLDER.fullmatch(token) and not (wordpiece and len(token) == 1)]
+    return torch.tensor(pool[:VOCAB_INIT_RANGE])
+
+
 def init_prompt(init: str, length: int, context: MethodContext, text: str = "", checkpoint: str = "",
                 stream: str = "prompt") -> torch.Tensor:
     """A fresh `[length, d]` prompt by one of the papers' initialisations, drawn from the
@@ -44,7 +73,8 @@ def init_prompt(init: str, length: int, context: MethodContext, text: str = "", 
         init = "normal"  # what the official code's "vocab" init really produced
     if init == "vocab":
         weight = context.embedding.weight
-        ids = torch.randperm(min(VOCAB_INIT_RANGE, weight.shape[0]), generator=generator)[:length]
+        pool = vocab_pool(context.tokenizer, weight.shape[0], context.protocol.vocab_init_real_tokens)
+        ids = pool[torch.randperm(len(pool), generator=generator)[:length]]
         if len(ids) < length:
             raise UsageError(f"vocab init needs {length} distinct ids, the vocabulary offers {len(ids)}")
         return weight.detach()[ids].clone().float()

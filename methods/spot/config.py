@@ -61,9 +61,9 @@ class SpotTConfig(SpotConfig):
     """Weights of a top-k average: softmax of the k similarities, or normalised similarities
     (negative ones clipped to 0; equal weights if none is positive). Irrelevant for top_k = 1."""
     embedding_epochs: int = 0
-    """Epochs of the PT run on the target whose prompt is the task embedding. 0: the target's own
-    schedule, as ATTEMPT did (20 epochs under 10k training examples, 10 above, or the run's
-    --epochs). The embedding trains on exactly the run's training data (few-shot draws included)."""
+    """Epochs of the PT run on the target whose prompt is the task embedding. 0: ATTEMPT's schedule
+    for it (20 epochs under 10k training examples, 5 above), or the run's --epochs where it sets
+    them. The embedding trains on exactly the run's training data (few-shot draws included)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -74,4 +74,4 @@ class SpotTConfig(SpotConfig):
         if not 1 <= self.top_k <= len(self.source_tasks):
             raise UsageError(f"top_k {self.top_k} must lie between 1 and the {len(self.source_tasks)} source tasks")
         if self.embedding_epochs < 0:
-            raise UsageError(f"embedding_epochs {self.embedding_epochs} must be 0 (the target's own schedule) or more")
+            raise UsageError(f"embedding_epochs {self.embedding_epochs} must be 0 (ATTEMPT's task-embedding schedule, or the run's --epochs) or more")

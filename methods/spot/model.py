@@ -110,7 +110,8 @@ class SpotT(TransferredPrompt):
 
     def initial_prompt(self) -> torch.Tensor:
         config, context = self.config, self.context
-        embedding = self.pt_stage(context.task_names, epochs=config.embedding_epochs or None, on_target=True)
+        embedding = self.pt_stage(context.task_names, epochs=config.embedding_epochs or None,
+                                  epoch_rule="task-embedding", on_target=True)
         sources = {task: context.source_prompt(task, config.prompt_length) for task in config.source_tasks}
         for task, prompt in sources.items():
             if prompt.shape != embedding.shape:
