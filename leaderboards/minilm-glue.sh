@@ -9,11 +9,13 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data-cpu}
 OUT=${OUT:-leaderboards/minilm-glue}
 
-run() { bench run --profile cpu --data-dir "$DATA" --suite glue --seeds 0,1,2 --output "$OUT" --quiet --resume "$@"; }
+BENCH=${BENCH:-bench}
+run() { $BENCH run --profile cpu --data-dir "$DATA" --suite glue --seeds 0,1,2 --output "$OUT" --quiet --resume "$@"; }
 # TARGETS, T50 and AMP let several processes share the work (each skips what the others finished):
 # e.g. TARGETS=rte AMP=0 in a second shell.
 for target in ${TARGETS:-sst2 mrpc rte}; do
   sources=$(printf '%s\n' sst2 mrpc rte qnli | grep -vx "$target" | paste -sd, -)
+  run --method head-only --tasks "$target"   # the same heads and schedule without a prompt: what a prompt adds
   run --method pt --tasks "$target"
   run --method spot-g --tasks "$target" --option sources="$sources"
   run --method spot-t --tasks "$target" --option sources="$sources"
@@ -27,4 +29,4 @@ done
   --option temperature=50
 [ "${AMP:-1}" = 0 ] || run --method amp --tasks sst2,mrpc,rte
 # one row per method: each target's leave-one-out sources differ by design
-bench leaderboard "$OUT" --per-task sources,source_tasks --out "${BOARD:-leaderboards/minilm-glue.md}" > /dev/null
+$BENCH leaderboard "$OUT" --per-task sources,source_tasks --out "${BOARD:-leaderboards/minilm-glue.md}" > /dev/null
