@@ -148,10 +148,12 @@ class Backbone(FrozenModel):
         alive = torch.ones(batch, count, dtype=torch.bool, device=input_ids.device)
         for position in range(length):
             live = alive & real[:, position]
-            if not live.any():
+            deciding = live.any(dim=1)  # rows whose chosen label has ended (EOS) are decided already
+            if not deciding.any():
                 break
             best = scores[:, :, position].masked_fill(~live, float("-inf")).argmax(dim=1)
-            alive &= candidates[:, position][None, :] == candidates[best, position][:, None]
+            same = candidates[:, position][None, :] == candidates[best, position][:, None]
+            alive &= same | ~deciding[:, None]
         return [labels[index] for index in alive.int().argmax(dim=1).tolist()]
 
     def _label_ids(self, labels: tuple[str, ...]) -> torch.Tensor:

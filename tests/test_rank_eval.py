@@ -10,7 +10,8 @@ import json
 import pytest
 import torch
 
-from bench.backbone import load_backbone
+from bench.backbone import T5_SPIECE, load_backbone, t5_tokenizer
+from bench.backbone_model import Backbone
 from bench.cli import main
 from helpers import result_file
 
@@ -56,6 +57,39 @@ def constrained_greedy(t5, input_ids, mask, prompt, labels) -> list[str]:
 def test_rank_is_greedy_decoding_restricted_to_the_labels(t5, labels):
     input_ids, mask, prompt = batch_of(t5, TEXTS)
     assert t5.rank(input_ids, mask, prompt, labels) == constrained_greedy(t5, input_ids, mask, prompt, labels)
+
+
+@pytest.fixture(scope="module")
+def real_vocab_t5():
+    """A random 2-layer T5 over the real T5 vocabulary and tokenizer: SentencePiece splits "0" into
+    3 pieces and "1", "2" into 2, which tiny-t5's byte tokenizer (every digit 2 ids) never shows."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=32128, d_model=64, d_ff=128, d_kv=16, num_heads=4, num_layers=2,
+                      num_decoder_layers=2, feed_forward_proj="relu", decoder_start_token_id=0, pad_token_id=0,
+                      eos_token_id=1)
+    backbone = Backbone(T5ForConditionalGeneration(config), t5_tokenizer(T5_SPIECE), "random-t5")
+    backbone.model.eval()
+    return backbone
+
+
+SIXTEEN = [f"{text} ({i})" for i in range(4) for text in TEXTS[:4]]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_batched_rank_equals_per_example_rank_when_labels_end_at_different_positions(real_vocab_t5, seed):
+    """The reproduction: once a row's label had ended, later positions offered it no live candidate,
+    argmax over all -inf answered label 0, so batched rank differed from per-example rank for 10 of
+    10 prompt seeds. Batched, per example and HF's trie-constrained greedy `generate` must agree."""
+    t5, labels = real_vocab_t5, ("0", "1", "2")
+    assert [len(t5.tokenizer(label).input_ids) for label in labels] == [3, 2, 2]
+    encoded = t5.tokenizer(SIXTEEN, return_tensors="pt", padding=True)
+    prompt = torch.randn(len(SIXTEEN), 4, t5.d_model, generator=torch.Generator().manual_seed(seed)) * 5
+    batched = t5.rank(encoded.input_ids, encoded.attention_mask, prompt, labels)
+    alone = [t5.rank(encoded.input_ids[i:i + 1], encoded.attention_mask[i:i + 1], prompt[i:i + 1], labels)[0]
+             for i in range(len(SIXTEEN))]
+    assert batched == alone == constrained_greedy(t5, encoded.input_ids, encoded.attention_mask, prompt, labels)
 
 
 def test_rank_always_answers_a_label(t5):
