@@ -75,7 +75,8 @@ class Backbone(FrozenModel):
     def d_model(self) -> int:
         return self.model.config.d_model
 
-    def for_tasks(self, tasks: list[Task], seed: int, pooling: str = "first") -> "Backbone":
+    def for_tasks(self, tasks: list[Task], seed: int, pooling: str = "first",
+                  train_targets: list[list[str]] | None = None) -> "Backbone":
         """T5 needs nothing per run: it generates every task's target."""
         return self
 
@@ -181,8 +182,9 @@ class EncoderBackbone(FrozenModel):
         declared = getattr(self.tokenizer, "model_max_length", table)
         return min(table, declared) if declared and declared < 1e6 else table
 
-    def for_tasks(self, tasks: list[Task], seed: int, pooling: str = "first") -> "EncoderClassifier":
-        return EncoderClassifier(self, tasks, seed, pooling)
+    def for_tasks(self, tasks: list[Task], seed: int, pooling: str = "first",
+                  train_targets: list[list[str]] | None = None) -> "EncoderClassifier":
+        return EncoderClassifier(self, tasks, seed, pooling, train_targets)
 
     def max_source_length(self, task_default: int, prompt_length: int) -> int:
         """Input tokens kept: the task's default, within the positions the prompt leaves free."""
@@ -208,11 +210,19 @@ class EncoderBackbone(FrozenModel):
 class EncoderClassifier(nn.Module):
     """An encoder with the run's heads: one linear map per task from the first token's final
     state to the task's label logits (or one score for regression). The heads train with
-    their own learning rate and are saved with the method's tensors; the encoder stays frozen."""
+    their own learning rate and are saved with the method's tensors; the encoder stays frozen.
+
+    A regression head predicts the *standardised* score, `(y - mean) / std` with the mean and std
+    of the run's training targets (buffers `target_mean`, `target_std`, saved with the head), and
+    its prediction is mapped back. Raw 0-5 targets defeat a head that starts at 0 with a small
+    rate: Adam moves its bias about one rate per step, so after a CPU schedule's ~100 steps it
+    has not reached STS-B's mean of ~2.7, and the head ends predicting near the mean. Standardised,
+    the head starts at the mean, its loss is 1 for predicting it, and the classification rate fits."""
 
     generates = False
 
-    def __init__(self, encoder: EncoderBackbone, tasks: list[Task], seed: int, pooling: str = "first"):
+    def __init__(self, encoder: EncoderBackbone, tasks: list[Task], seed: int, pooling: str = "first",
+                 train_targets: list[list[str]] | None = None):
         super().__init__()
         from methods.base import derived_seed
 
@@ -229,6 +239,10 @@ class EncoderClassifier(nn.Module):
                 generator = torch.Generator().manual_seed(derived_seed(seed, f"head/{task.name}"))
                 head.weight.copy_(torch.randn(head.weight.shape, generator=generator) * HEAD_INIT_STD)
                 head.bias.zero_()
+            if task.head_form == "regression":
+                mean, std = target_statistics(train_targets[len(self.heads)] if train_targets else [])
+                head.register_buffer("target_mean", torch.tensor(mean))
+                head.register_buffer("target_std", torch.tensor(std))
             self.heads.append(head)
 
     # -- what the runner and the methods read, as from any backbone ------------------
@@ -277,6 +291,12 @@ class EncoderClassifier(nn.Module):
         weights = keep.unsqueeze(-1).to(states.dtype)
         return (states * weights).sum(1) / weights.sum(1)
 
+    def target_scale(self, task_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per row, its task's training-target mean and std (0 and 1 for classification rows)."""
+        stats = torch.tensor([[float(getattr(head, "target_mean", 0.0)), float(getattr(head, "target_std", 1.0))]
+                              for head in self.heads], device=task_ids.device)[task_ids]
+        return stats[:, 0], stats[:, 1]
+
     def logits(self, first: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         """`[B, V]` head outputs, V the largest label count; a task's absent classes at ABSENT_CLASS."""
         width = max(head.out_features for head in self.heads)
@@ -293,9 +313,10 @@ class EncoderClassifier(nn.Module):
         logits = self.logits(self.pooled(output.last_hidden_state, attention_mask), task_ids)
         regression = torch.tensor([self.tasks[t].head_form == "regression" for t in task_ids.tolist()],
                                   device=logits.device)
+        mean, std = self.target_scale(task_ids)
         losses = torch.where(
             regression,
-            F.mse_loss(logits[:, 0], labels.float(), reduction="none"),
+            F.mse_loss(logits[:, 0], (labels.float() - mean) / std, reduction="none"),
             F.cross_entropy(logits, labels.long().masked_fill(regression, 0), reduction="none"),
         )
         hidden = [(output.hidden_states, mask)] if output_hidden_states else []
@@ -306,11 +327,22 @@ class EncoderClassifier(nn.Module):
         """The argmax label, or the score (no generation: `max_new_tokens` is unused)."""
         output, _ = self.encoder.encode(prompt, input_ids, attention_mask)
         logits = self.logits(self.pooled(output.last_hidden_state, attention_mask), task_ids)
+        means, stds = self.target_scale(task_ids)
         predictions = []
-        for row, task_id in zip(logits, task_ids.tolist()):
+        for row, task_id, mean, std in zip(logits, task_ids.tolist(), means.tolist(), stds.tolist()):
             task = self.tasks[task_id]
             if task.head_form == "classification":
                 predictions.append(task.labels[int(row[: len(task.labels)].argmax())])
             else:
-                predictions.append(f"{float(row[0]):.3f}")
+                predictions.append(f"{float(row[0]) * std + mean:.3f}")
         return predictions
+
+
+def target_statistics(targets: list[str]) -> tuple[float, float]:
+    """Mean and (population) std of a regression task's training targets; with no spread (one
+    example, one value) std 1, so a head is never scaled by 0. No targets: 0 and 1 (raw scores)."""
+    values = torch.tensor([float(target) for target in targets], dtype=torch.float64)
+    if len(values) == 0:
+        return 0.0, 1.0
+    std = float(values.std(unbiased=False))
+    return float(values.mean()), std if std > 0 else 1.0

@@ -319,7 +319,8 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     precision.use(config.train.precision)
     seed_everything(seed)
     frozen = cached_backbone(config.model)
-    backbone = frozen.for_tasks([t.task for t in tasks], seed, config.train.head_pooling)  # with heads, for encoders
+    backbone = frozen.for_tasks([t.task for t in tasks], seed, config.train.head_pooling,  # with heads, for encoders
+                                [[e.target for e in t.examples["train"]] for t in tasks])
     multi_task = len(tasks) > 1
     prompt_length = prepared.identity["method_config"].get("prompt_length", 0)
     lengths = [source_length(t.task, config, multi_task, backbone, prompt_length) for t in tasks]
