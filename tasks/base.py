@@ -103,7 +103,12 @@ class Task:
         """A dev/test split's rows as `format` takes them (E2E: one row per input with all its references)."""
         return rows
 
-    def select_hub_rows(self, dataset):
+    def hub_data_files(self, hub_split: str) -> list[str] | None:
+        """The Hub files to read for `hub_split`, where the split's files hold more than this task
+        (MRQA: the shards of its subset); None: all of them, as `datasets` finds them."""
+        return None
+
+    def select_hub_rows(self, dataset, hub_split: str):
         """The rows of a Hub split that belong to this task (MRQA keeps its subset)."""
         return dataset
 

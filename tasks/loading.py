@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,7 @@ from tasks.splits import draw, split
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPLITS = ("train", "validation", "test")
+PARQUET_BRANCH = "refs/convert/parquet"
 
 
 @dataclass(frozen=True)
@@ -82,20 +84,58 @@ def read_hub(task: Task, hub_split: str) -> list[dict]:
     import datasets
 
     # the auto-converted parquet branch stores configs as folders, not as builder configs
-    by_folder = task.hub.revision == "refs/convert/parquet"
+    by_folder = task.hub.revision == PARQUET_BRANCH
+    split, files = folder_split(hub_split) if by_folder else hub_split, task.hub_data_files(hub_split)
     try:
         dataset = datasets.load_dataset(
             task.hub.path, None if by_folder else task.hub.config, data_dir=task.hub.config if by_folder else None,
-            revision=task.hub.revision, split=hub_split,
+            revision=task.hub.revision, split=split, **({"data_files": {split: files}} if files else {}),
         )
-    except Exception as error:  # the Hub raises many types when offline or missing
-        hub_id = task.hub.path + (f" ({task.hub.config})" if task.hub.config else "")
-        raise UsageError(
-            f"cannot load {hub_id} at revision {task.hub.revision} from the Hugging Face Hub "
-            f"({type(error).__name__}); offline, pass --data-dir with the official files "
-            f"(expects {task.official_dir}/) or use --profile smoke for the shipped fixtures"
-        ) from None
-    return task.select_hub_rows(dataset).to_list()
+    except Exception as error:  # the Hub raises many types: offline, missing repo, revision, split or file
+        raise UsageError(hub_failure(task, error)) from None
+    return task.select_hub_rows(dataset, hub_split).to_list()
+
+
+def folder_split(hub_split: str) -> str:
+    """The name `datasets` gives a split stored as a folder: it reads split names off folder
+    names by keyword, so the parquet branch's `dev/` (WebNLG's dev split) is `validation`."""
+    from datasets.data_files import SPLIT_KEYWORDS
+
+    return next((str(split) for split, keywords in SPLIT_KEYWORDS.items() if hub_split in keywords), hub_split)
+
+
+def hub_failure(task: Task, error: Exception) -> str:
+    """One line: what could not be loaded, the Hub's own reason, and the offline alternatives
+    where the reason is the network."""
+    hub_id = task.hub.path + (f" ({task.hub.config})" if task.hub.config else "")
+    reason = " ".join(str(error).split())
+    line = f"cannot load {hub_id} at revision {task.hub.revision} from the Hugging Face Hub: {type(error).__name__}"
+    line += f": {reason}" if reason else ""
+    if is_connection_error(error):
+        line += (f"; offline, pass --data-dir with the official files (expects {task.official_dir}/) "
+                 "or use --profile smoke for the shipped fixtures")
+    return line
+
+
+TRANSPORT_ERRORS = (("requests", "ConnectionError"), ("requests", "Timeout"), ("httpx", "TransportError"),
+                    ("httpx2", "TransportError"))
+"""Connection failures of the HTTP libraries huggingface_hub runs on (requests before its 1.0,
+httpx or httpx2 since), looked up only where loaded: a library never imported raised nothing."""
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """Whether the Hub could not be reached, by the error or an explicit cause (`raise ... from`):
+    `datasets` raises ConnectionError ("Couldn't reach ... on the Hub"), huggingface_hub
+    OfflineModeIsEnabled (a ConnectionError) or LocalEntryNotFoundError (offline and not cached)."""
+    from huggingface_hub.utils import LocalEntryNotFoundError
+
+    kinds = (ConnectionError, TimeoutError, LocalEntryNotFoundError) + tuple(
+        getattr(sys.modules[module], name) for module, name in TRANSPORT_ERRORS if module in sys.modules)
+    while error is not None:
+        if isinstance(error, kinds):
+            return True
+        error = error.__cause__
+    return False
 
 
 def load_examples(

@@ -120,6 +120,34 @@ class Squad(QaTask):
         return rows
 
 
+MRQA_TRAIN_SUBSETS = (("SQuAD", 86_588), ("NewsQA", 74_160), ("TriviaQA-web", 61_688), ("SearchQA", 117_384),
+                      ("HotpotQA", 72_928), ("NaturalQuestionsShort", 104_071))
+"""The Hub's MRQA train split: each subset's questions (the release's counts, 516,819 in all), in
+the order its loading script read the release files, which the parquet conversion kept."""
+MRQA_SHARDS = {"train": 9, "validation": 1}
+"""Parquet files per split on the Hub's main branch, `plain_text/{split}-{i:05d}-of-{n:05d}.parquet`,
+written by `push_to_hub`: contiguous shards, equal in rows (`Dataset.shard(contiguous=True)`)."""
+
+
+def train_rows(subset: str) -> range:
+    """Where a subset's questions lie in the Hub's MRQA train split."""
+    start = 0
+    for name, count in MRQA_TRAIN_SUBSETS:
+        if name == subset:
+            return range(start, start + count)
+        start += count
+    raise KeyError(subset)
+
+
+def train_shards(subset: str) -> list[int]:
+    """The Hub's train shards holding any of a subset's rows; as `Dataset.shard` cuts, the first
+    `rows % shards` shards are one row longer."""
+    rows, shards = train_rows(subset), MRQA_SHARDS["train"]
+    size, longer = divmod(sum(count for _, count in MRQA_TRAIN_SUBSETS), shards)
+    starts = [size * i + min(i, longer) for i in range(shards + 1)]
+    return [i for i in range(shards) if starts[i] < rows.stop and starts[i + 1] > rows.start]
+
+
 def release_files(subset: str) -> dict[str, str]:
     return {"train": f"train/{subset}.jsonl.gz", "validation": f"dev/{subset}.jsonl.gz"}
 
@@ -134,9 +162,12 @@ def span_columns(pairs) -> dict:
 
 
 class MrqaTask(QaTask):
-    """One subset of the MRQA 2019 shared task: the Hub table holds all of them in one."""
+    """One subset of the MRQA 2019 shared task. The Hub table holds all of them in one, so only the
+    train shards holding the subset are read (2 or 3 of 9, about 4 GB in all) and then filtered.
+    Read from the main branch, parquet since its conversion (`Convert dataset to Parquet`), whose
+    shard names and row order that conversion fixes; the parquet export's layout is not documented."""
 
-    hub = HubSource("mrqa-workshop/mrqa", "plain_text", "refs/convert/parquet")
+    hub = HubSource("mrqa-workshop/mrqa", "plain_text", "main")
     official_dir = "mrqa"
     batch_size, grad_accum = 16, 2
     subset: ClassVar[str]
@@ -156,9 +187,21 @@ class MrqaTask(QaTask):
     def default_epochs(self, num_train):
         return 5
 
-    def select_hub_rows(self, dataset):
-        """This task's rows of a Hub split (a `datasets.Dataset`), before they are listed."""
-        return dataset.filter(lambda subset: subset == self.subset, input_columns="subset")
+    def hub_data_files(self, hub_split):
+        shards = MRQA_SHARDS[hub_split]
+        held = train_shards(self.subset) if hub_split == "train" else range(shards)
+        return [f"plain_text/{hub_split}-{i:05d}-of-{shards:05d}.parquet" for i in held]
+
+    def select_hub_rows(self, dataset, hub_split):
+        """This task's rows of a Hub split (a `datasets.Dataset`), before they are listed; in train,
+        all of the subset's, or the shards read were not the ones holding it."""
+        rows = dataset.filter(lambda subset: subset == self.subset, input_columns="subset")
+        expected = len(train_rows(self.subset))
+        if hub_split == "train" and len(rows) != expected:
+            raise DataError(f"{self.hub.path}: {len(rows)} {self.subset} rows in train files "
+                            f"{', '.join(self.hub_data_files(hub_split))}, expected {expected}: the Hub's layout "
+                            "has changed; pass --data-dir with the MRQA release files")
+        return rows
 
     def read_official(self, data_dir, hub_split):
         path = data_dir / self.official_dir / self.official_splits[hub_split]

@@ -163,12 +163,33 @@ class WSC(SuperGlueTask):
 
     def convert(self, record, path, index):
         target = field(record, "target", path, index)
-        return [{
+        row = {
             "text": field(record, "text", path, index),
             **{key: field(target, key, path, index) for key in ("span1_index", "span2_index", "span1_text", "span2_text")},
             "idx": record.get("idx", index),
             "label": self.label_of(record, path, index),
-        }]
+        }
+        for span in ("span1", "span2"):
+            self.fix_span(row, span)
+        return [row]
+
+    @staticmethod
+    def fix_span(row: dict, span: str) -> None:
+        """The Hub's `wsc.fixed` repair (super_glue's `_fix_wst`) of a span text that is not in the
+        text: its first letter cased as the text's word at the span index, trailing full stops
+        dropped, newlines made spaces; and, as that loader does for a span holding "theyscold",
+        span2_index set to 10 (its replacement in the text is a no-op). A span that stays outside
+        the text is left as it is: the loader asserts it away (after skipping the two Kamenev spans
+        no repair can place), so no released record reaches that case."""
+        text, words, index = row[f"{span}_text"], row["text"].split(), row[f"{span}_index"]
+        if text in row["text"] or not 0 <= index < len(words):
+            return
+        first = text[0].lower() if words[index][0].islower() else text[0].upper()
+        fixed = (first + text[1:]).rstrip(".").replace("\n", " ")
+        if fixed in row["text"]:
+            row[f"{span}_text"] = fixed
+            if "theyscold" in text:
+                row["span2_index"] = 10
 
     @staticmethod
     def mark_span(text: str, span: str, word_index: int, mark: str) -> str:
@@ -195,7 +216,8 @@ class RecordTask(SuperGlueTask):
     def convert(self, record, path, index):
         passage = field(record, "passage", path, index)
         text = field(passage, "text", path, index)
-        spans = [(e["start"], e["end"]) for e in field(passage, "entities", path, index)]
+        # as the Hub's loader: spans sorted by start (a stable sort); entities a set, which `format` sorts
+        spans = sorted(((e["start"], e["end"]) for e in field(passage, "entities", path, index)), key=lambda s: s[0])
         entities = sorted({text[start : end + 1] for start, end in spans})
         rows = []
         for query in field(record, "qas", path, index):
@@ -216,7 +238,9 @@ class RecordTask(SuperGlueTask):
     def format(self, row, protocol, for_training):
         passage = re.sub(r"(\.|\?|\!|\"|\')\n@highlight\n", r"\1 ", row["passage"])
         passage = re.sub(r"\n@highlight\n", ". ", passage)
-        source = f"{self.prefix} record query: {row['query']} entities: {', '.join(row['entities'])} passage: {passage}"
+        # sorted: the Hub stores the entities in the set order of the process that converted it
+        entities = ", ".join(sorted(row["entities"]))
+        source = f"{self.prefix} record query: {row['query']} entities: {entities} passage: {passage}"
         answers = list(row["answers"])
         extra = {"answers": answers}
         if protocol.record_per_query and not for_training:

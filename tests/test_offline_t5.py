@@ -10,7 +10,7 @@ import pytest
 import sentencepiece
 import transformers
 
-from bench.backbone import T5_SPIECE, load_tokenizer
+from bench.backbone import T5_SPIECE, load_tokenizer, read_sentencepiece, t5_tokenizer
 from bench.cli import main
 from bench.registry import UsageError
 from methods.registry import METHODS
@@ -60,6 +60,22 @@ def test_ids_are_sentencepieces_own_on_real_text(no_hub, shared_data, reference)
     tokenizer = load_tokenizer("t5-base")
     assert len(texts) > 300
     assert [tokenizer(text).input_ids for text in texts] == [reference.encode(text) + [1] for text in texts]
+
+
+NEEDS_NORMALISER = ["Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "ﬁne ﬂour", "① ②", "½ ™", "cafe\u0301"]
+"""Text that only SentencePiece's nmt_nfkc normaliser (the model's precompiled charsmap) makes T5 pieces of:
+full-width letters and digits, ligatures, circled digits, vulgar fractions, a decomposed accent."""
+
+
+def test_t5_tokenizer_applies_the_models_normaliser():
+    """transformers 5.0 to 5.2 build T5Tokenizer with no normaliser and drop `_spm_precompiled_charsmap`;
+    the ids must be SentencePiece's own, which they are not without the charsmap (checked here too)."""
+    reference = sentencepiece.SentencePieceProcessor(model_file=str(T5_SPIECE))
+    expected = [reference.encode(text) + [1] for text in NEEDS_NORMALISER]
+    assert [t5_tokenizer(T5_SPIECE)(text).input_ids for text in NEEDS_NORMALISER] == expected
+    pieces, _ = read_sentencepiece(T5_SPIECE)
+    bare = transformers.T5Tokenizer(vocab=pieces + [(f"<extra_id_{i}>", 0.0) for i in reversed(range(100))])
+    assert all(bare(text).input_ids != ids for text, ids in zip(NEEDS_NORMALISER, expected))
 
 
 def test_the_shipped_model_is_t5s_and_says_where_it_comes_from(shared_data):
@@ -128,7 +144,8 @@ def test_every_method_counts_offline(no_hub, capsys, method):
     assert main(["params", "--method", method, "--model", "t5-small", "--num-tasks", "2", "--json"]) == 0
     counts = json.loads(capsys.readouterr().out)
     assert counts["backbone"] == 60_506_624  # t5-small, embedding tied
-    assert counts["trainable"] == counts["shared"] + counts["num_tasks"] * counts["per_task"] > 0
+    assert counts["trainable"] == counts["shared"] + counts["num_tasks"] * counts["per_task"]
+    assert (counts["trainable"] == 0) == (method == "head-only")  # on T5 it has no head to train
 
 
 @pytest.mark.parametrize("options", [["init=text", "init_text=a great movie"], ["init=vocab"], ["init=uniform"]])

@@ -96,6 +96,51 @@ def test_wsc_span_marking(source):
     assert e.target == "0"
 
 
+def test_wsc_span_texts_are_fixed_as_the_hubs_wsc_fixed_fixes_them(source):
+    rows = read_rows(TASKS.get("wsc"), "train", source) + read_rows(TASKS.get("wsc"), "validation", source)
+    assert len(rows) == 72  # 10 of them with a span text not in the text as the files give it ("The table")
+    assert all(row["span1_text"] in row["text"] and row["span2_text"] in row["text"] for row in rows)
+    e = find("wsc", source, "made of styrofoam")  # record 23 is the same sentence "made of steel"
+    assert e.source == ("superglue-wsc.fixed text: The large ball crashed right through * the table * because # it # "
+                        "was made of styrofoam.")
+    assert e.target == "1"
+
+
+VAL_5 = {"text": "The large ball crashed right through the table because it was made of styrofoam.",
+         "target": {"span2_index": 9, "span1_index": 6, "span1_text": "The table", "span2_text": "it"},
+         "idx": 5, "label": True}
+"""superglue/WSC/val.jsonl's record 5, as the file has it."""
+
+
+@pytest.mark.parametrize("span1_text,span1_index,fixed", [
+    ("The table", 6, "the table"),  # the file's own
+    ("The table.", 6, "the table"),
+    ("The\ntable", 6, "the table"),
+    ("the large ball", 0, "The large ball"),
+    ("The chair", 6, "The chair"),  # no repair places it: left as it is, as the Hub's loader cannot have met it
+    ("The table", 14, "The table"),  # an index past the last word
+])
+def test_wsc_fix_on_records_built_from_a_real_one(tmp_path, span1_text, span1_index, fixed):
+    record = {**VAL_5, "target": {**VAL_5["target"], "span1_text": span1_text, "span1_index": span1_index}}
+    (tmp_path / "superglue/WSC").mkdir(parents=True)
+    (tmp_path / "superglue/WSC/val.jsonl").write_text(json.dumps(record) + "\n")
+    (row,) = read_rows(TASKS.get("wsc"), "validation", DataSource("dir", str(tmp_path)))
+    spans = (row["span1_text"], row["span1_index"], row["span2_text"], row["span2_index"])
+    assert spans == (fixed, span1_index, "it", 9)
+
+
+def test_wsc_theyscold_span_moves_the_pronoun_index_as_on_the_hub(tmp_path):
+    """A constructed record (shared/data has none) for the Hub loader's one special case."""
+    record = {"text": "They are happy to have them back, but theyscold them just the same.",
+              "target": {"span1_index": 5, "span1_text": "them", "span2_index": 8, "span2_text": "theyscold."},
+              "idx": 0, "label": False}
+    (tmp_path / "superglue/WSC").mkdir(parents=True)
+    (tmp_path / "superglue/WSC/val.jsonl").write_text(json.dumps(record) + "\n")
+    (row,) = read_rows(TASKS.get("wsc"), "validation", DataSource("dir", str(tmp_path)))
+    spans = (row["span1_text"], row["span1_index"], row["span2_text"], row["span2_index"])
+    assert spans == ("them", 5, "theyscold", 10)
+
+
 def test_boolq_label_is_the_boolean_as_id(source):
     e = find("boolq", source, "question: does ethanol take more energy make that produces passage:")
     assert e.source.startswith("superglue-boolq question: does ethanol take more energy make that produces passage: "

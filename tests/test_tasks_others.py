@@ -17,7 +17,7 @@ from bench.evaluation import score
 from bench.metrics import METRICS, generation_tokens, lcs_length
 from bench.presets import PRESETS
 from tasks.base import DataError, Example
-from tasks.loading import DataSource, load_examples
+from tasks.loading import DataSource, folder_split, load_examples
 from tasks.registry import SUITES, TASKS
 
 PAPER, CODE = PRESETS.get("paper"), PRESETS.get("attempt-code")
@@ -61,7 +61,12 @@ def test_suites_resolve():
     assert [TASKS.get(t).name for t in SUITES.get("others")] == ["winogrande", "yelp", "scitail", "paws"]
     assert [TASKS.get(t).name for t in SUITES.get("nlg")] == ["e2e", "webnlg"]
     assert TASKS.get("yelp").max_train == 100_000 and TASKS.get("yelp").hub_test == "test"
-    assert TASKS.get("imdb").hub_test == "test" and TASKS.get("webnlg").hub_validation == "dev"
+    assert TASKS.get("imdb").hub_test == "test"
+    # WebNLG's dev split: the release's xml_dev/, and on the Hub's parquet export a dev/ folder, which `datasets`
+    # names validation (test_hub_loading.py reads one)
+    webnlg = TASKS.get("webnlg")
+    assert webnlg.official_splits[webnlg.hub_validation] == "xml_dev"
+    assert folder_split(webnlg.hub_validation) == "validation"
 
 
 # -- WinoGrande --------------------------------------------------------------------------------------------------------

@@ -63,7 +63,8 @@ def test_hub_sources():
     assert (TASKS.get("squad").hub.path, TASKS.get("squad").hub.config) == ("rajpurkar/squad", "plain_text")
     for name, subset in zip(MRQA, ("NaturalQuestionsShort", "HotpotQA", "SearchQA", "NewsQA")):
         task = TASKS.get(name)
-        assert (task.hub.path, task.hub.revision, task.subset) == ("mrqa-workshop/mrqa", "refs/convert/parquet", subset)
+        assert (task.hub.path, task.hub.config, task.hub.revision, task.subset) == (
+            "mrqa-workshop/mrqa", "plain_text", "main", subset)
 
 
 def test_a_row_of_another_mrqa_subset_is_refused():
@@ -339,6 +340,17 @@ def test_record_entity_ends_are_inclusive(record_rows):
     assert spans["text"][:3] == ["Tracy Morgan", "New Jersey", "Night Live"]
     assert (spans["start"][:3], spans["end"][:3]) == ([0, 60, 185], [12, 70, 195])  # the Hub's ends are exclusive
     assert record_rows[1]["entities"] == ["China", "Edinburgh Zoo", "Sweetie", "Tian Tian", "UK", "Yang Guang"]
+
+
+def test_record_entity_spans_are_in_passage_order_as_on_the_hub(tmp_path, shared_data, record_rows):
+    """The real first record with its entity list reversed (the Hub's loader sorts spans by start)."""
+    record = json.loads((shared_data / "superglue/ReCoRD/val.jsonl").read_text().splitlines()[0])
+    record["passage"]["entities"].reverse()
+    (tmp_path / "superglue/ReCoRD").mkdir(parents=True)
+    (tmp_path / "superglue/ReCoRD/val.jsonl").write_text(json.dumps(record) + "\n")
+    (row,) = read_rows(TASKS.get("record"), "validation", DataSource("dir", str(tmp_path)))
+    assert row["entity_spans"]["start"][:4] == [0, 60, 185, 197]
+    assert row == record_rows[0]
 
 
 def test_record_highlights_become_sentences(record_rows):
