@@ -5,7 +5,8 @@ the best ones so far), the optimiser's and scheduler's state, every random gener
 the meter's record and the epochs' history. `bench run --resume` starts a run that has such a
 file from it: the plans of all epochs come from the run's seed, so the next epoch sees the same
 batches and the same dropout as it would have, and the results equal an uninterrupted run's
-(timings aside). The file is removed once the results are written.
+(timings aside). The file is removed once the results are written; one left beside results by
+a run killed in between is removed by `--resume`, and a pruned sweep trial's by the sweep.
 """
 from __future__ import annotations
 
@@ -19,8 +20,17 @@ import torch
 from bench.results import atomic_write
 
 
+SUFFIX = ".resume.pt"
+
+
 def checkpoint_path(results: Path) -> Path:
-    return results.with_suffix(".resume.pt")
+    return results.with_suffix(SUFFIX)
+
+
+def remove_checkpoints(folder: Path) -> None:
+    """Every epoch checkpoint under `folder`, whose runs will never go on (a pruned sweep trial's)."""
+    for path in Path(folder).rglob(f"*{SUFFIX}"):
+        path.unlink(missing_ok=True)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

@@ -34,7 +34,7 @@ from bench.registry import UsageError
 from bench.results import SCHEMA_VERSION, atomic_write, git_commit, package_versions, write_json
 from bench.stages import StageRequest, run_stage
 from bench.training import (Meter, make_optimizer, make_scheduler, optimizer_record, optimizer_steps,
-                            seed_everything, shard, train_epoch)
+                            seed_everything, seed_process_epoch, shard, train_epoch)
 from methods.base import Method, MethodContext
 from methods.registry import METHODS
 from tasks.base import Example, Task
@@ -369,6 +369,7 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
         progress.note(f"{label}: resumed after epoch {done}")
     for epoch, plan in enumerate(plans[done:], done + 1):
         epoch_start, first_step = time.perf_counter(), len(meter.grad_norms)
+        seed_process_epoch(seed, epoch, accelerator.process_index)
         losses = train_epoch(model, plan, collator, accelerator, optimizer, scheduler, config.train, accumulation,
                              meter, progress, f"epoch {epoch}/{epochs}", first=epoch == 1)
         train_seconds = time.perf_counter() - epoch_start
@@ -478,6 +479,7 @@ def run_grid(plan: list[tuple[RunConfig, Unit]], progress: Progress, resume: boo
             check_same_data(prepared.identity["data"], expected_data)
         path = prepared.path(unit.seed)
         if resume and path.is_file():
+            checkpoint_path(path).unlink(missing_ok=True)  # left by a run killed between its results and that
             progress.note(f"{path}: already done, skipped")
         else:
             path = train_prepared(prepared, unit.seed, progress, on_epoch=on_epoch, resume=resume)

@@ -6,16 +6,20 @@ everything that determines its tensors, so that every method and seed asking for
 stage gets the same tensors, and a stage trained under other settings is never reused:
 the backbone, the stage's method and options, protocol and schedule, the *content* of its
 data (fingerprints, not paths), where source prompts come from, and its own seed, derived
-from its method and tasks so that no two stages start from the same random rows.
+from its method and tasks so that no two stages start from the same random rows. Runs that
+need the same stage at once (shards of a grid, sweep workers) take its lock in turn: one
+trains it, the others wait and read what it stored.
 """
 from __future__ import annotations
 
 import copy
 import json
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
+from filelock import Timeout
 
 from bench.config import profile_options
 from bench.identity import without_neutral
@@ -101,12 +105,39 @@ def run_stage(config, request: StageRequest, draw: int, backbone: str, data_of: 
     stage_draw = draw if request.on_target else 0
     uses_sources = METHODS.get(request.method).cls.accepts_imported_sources
     spec = stage_spec(stage, backbone, data_of(stage, stage_draw), uses_sources)
-    tensors = library.get(spec)
-    if tensors is None:
-        stage.output = str(library.folder(spec))
-        state = {}
-        path = train(stage, list(request.tasks), stage.seeds[0], progress, keep_state=state, draw=stage_draw)
-        result = json.loads(path.read_text())
-        library.put(spec, state["tensors"], {"results": str(path), "test": result["test"], "dev": result["dev"]})
-        tensors = library.get(spec)  # as every later hit gets them: on the CPU, from the stored file
+    with stage_lock(library, spec, f"{request.method} on {'+'.join(request.tasks)}", progress):
+        tensors = library.get(spec)
+        if tensors is None:
+            stage.output = str(library.folder(spec))
+            state = {}
+            path = train(stage, list(request.tasks), stage.seeds[0], progress, keep_state=state, draw=stage_draw)
+            result = json.loads(path.read_text())
+            library.put(spec, state["tensors"], {"results": str(path), "test": result["test"], "dev": result["dev"]})
+            tensors = library.get(spec)  # as every later hit gets them: on the CPU, from the stored file
     return tensors
+
+
+@contextmanager
+def stage_lock(library: PromptLibrary, spec: dict, label: str, progress):
+    """The stage's library lock, held while it is looked up and trained (with a note where
+    another process holds it). The processes of one distributed run train a stage together:
+    the first takes the lock and the others wait for it at a barrier, so that all see the same
+    library. That wait is bounded by the process group's timeout (30 minutes by default): a
+    distributed run that waits longer for another run training the same stage fails."""
+    from accelerate import PartialState
+
+    processes = PartialState(cpu=not torch.cuda.is_available())
+    with acquired(library, spec, label, progress) if processes.is_main_process else nullcontext():
+        processes.wait_for_everyone()
+        yield
+        processes.wait_for_everyone()
+
+
+def acquired(library: PromptLibrary, spec: dict, label: str, progress):
+    """The stage's lock, acquired (released on leaving the `with`), waiting as long as it takes."""
+    lock = library.lock(spec)
+    try:
+        return lock.acquire(timeout=0)
+    except Timeout:
+        progress.note(f"{label}: waiting for another process training this library stage")
+        return lock.acquire()

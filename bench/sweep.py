@@ -12,7 +12,8 @@ Pruning (optuna's MedianPruner): every dev evaluation is reported at step k = th
 evaluation of the trial, so run i's epoch e (runs of E epochs, in grid order) is step
 (i-1)·E + e. Every trial runs the same grid in the same order, so a step compares the same
 seed's same epoch across trials. (With `--train early_stopping_patience` a run that stops
-early shifts the steps of the runs after it.)
+early shifts the steps of the runs after it.) A pruned trial is never resumed, so the epoch
+checkpoint of the run it stopped is removed.
 
 How many trials: `--trials N` is the study's total, not this invocation's. A trial counts
 while it is complete, pruned or running; a failed one does not (a rerun replaces
@@ -44,6 +45,7 @@ import optuna
 from optuna.trial import TrialState
 
 from bench import runner
+from bench.checkpoint import remove_checkpoints
 from bench.config import RunConfig
 from bench.plots import PLOTS_EXTRA
 from bench.progress import Progress
@@ -276,6 +278,7 @@ def _run_trials(sweep: Sweep, study: optuna.Study, display: Callable[[], Progres
         trial.set_user_attr("worker", worker)
         overrides = {k: v for k, v in space(RestrictedTrial(trial, names)).items() if k in names}
         label = ", ".join(f"{k}={shown(v)}" for k, v in overrides.items())
+        config = sweep.trial_config(trial.number, overrides)
         steps = itertools.count(1)
 
         def report(epoch: int, dev_mean: float) -> None:
@@ -283,11 +286,12 @@ def _run_trials(sweep: Sweep, study: optuna.Study, display: Callable[[], Progres
             trial.report(dev_mean, step)
             if trial.should_prune():
                 say(f"trial {trial.number} ({label}): pruned at step {step}, dev {dev_mean:.2f}")
+                remove_checkpoints(Path(config.output))  # its last epoch's: a pruned trial never resumes
                 raise optuna.TrialPruned(f"dev {dev_mean:.2f} at step {step}, below the median")
 
         progress = display()
         try:
-            paths = runner.run(sweep.trial_config(trial.number, overrides), progress, on_epoch=report)
+            paths = runner.run(config, progress, on_epoch=report)
         finally:
             progress.close()
         value = sum(best_dev(path) for path in paths) / len(paths)

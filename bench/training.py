@@ -19,7 +19,7 @@ from bench import memory, precision
 from bench.config import TrainConfig
 from bench.data import Collator, Encoded
 from bench.progress import Progress
-from methods.base import ParamGroup
+from methods.base import ParamGroup, derived_seed
 
 
 def seed_everything(seed: int) -> None:
@@ -47,14 +47,47 @@ def shard(plan: list, num_processes: int, process_index: int) -> list:
     """This process's part of each batch of an epoch (every process builds the same seeded plan).
 
     Every batch is split across the processes (examples i, i + N, ...), so the global batch,
-    the number of optimiser steps, the schedule and the gradient each step averages are those
-    of one process running the plan: `accelerate launch` changes speed, not the experiment. A
-    batch with fewer examples than processes is run whole by each (their averaged gradient is
-    that batch's), so no process ever waits on another for a step it does not take.
+    the number of optimiser steps and the schedule are those of one process running the plan,
+    and so is each step's gradient, the parts being weighted by their loss terms
+    (`process_share`): `accelerate launch` changes speed, not the experiment. A batch with
+    fewer examples than processes is run whole by each (their averaged gradient is that
+    batch's), so no process ever waits on another for a step it does not take.
     """
     if num_processes == 1:
         return plan
     return [batch[process_index::num_processes] if len(batch) >= num_processes else batch for batch in plan]
+
+
+def loss_terms(batch: dict, collator: Collator) -> torch.Tensor:
+    """How many terms the batch's loss averages: its target tokens (T5's token cross-entropy,
+    padding excluded), or its examples (an encoder head's one label each)."""
+    labels = batch["labels"]
+    return torch.tensor(float(len(labels))) if collator.scalar_labels else (labels != collator.pad_id).sum().float()
+
+
+def process_share(terms: torch.Tensor, accelerator) -> torch.Tensor:
+    """This process's share of the whole batch's loss terms (1 alone; one all-reduce with several).
+
+    The loss is a mean over terms, so the whole batch's loss is the sum over the processes of
+    each one's loss times its share, and DDP, which averages the processes' gradients, gets
+    the whole batch's gradient from each loss times share × N. That holds exactly for every
+    method's loss but MPT's distillation terms that average over other counts (the prompt's
+    entries for `prompt`, the encoder's states for `full`): those are weighted as if they
+    averaged over the targets."""
+    terms = terms.to(accelerator.device)
+    return terms / accelerator.reduce(terms, "sum")
+
+
+def seed_process_epoch(seed: int, epoch: int, process_index: int) -> None:
+    """A random stream of its own for each process but the first, in each epoch: dropout masks
+    drawn for one process's part of a batch are not repeated on another's.
+
+    The first process (and a run of one) keeps the run's stream, so one process trains exactly
+    as before. Another's comes from the run's seed, its index and the epoch, set at the epoch's
+    start, so that a resumed run, whose checkpoint holds the first process's generators, draws
+    the same masks on every process as an uninterrupted one."""
+    if process_index:
+        torch.manual_seed(derived_seed(seed, f"dropout/process{process_index}/epoch{epoch}"))
 
 
 def windows(batches: list, accumulation: int) -> list[list]:
@@ -158,7 +191,8 @@ def train_epoch(model, plan: list[list[Encoded]], collator: Collator, accelerato
                 train: TrainConfig, accumulation: int, meter: Meter, progress: Progress, status: str,
                 first: bool) -> list[float]:
     """One pass over this process's batches: per accumulation window, forward and backward each
-    batch (its loss scaled by the window's size), then clip, step and schedule once."""
+    batch (its loss scaled by the window's size and this process's share of the batch), then
+    clip, step and schedule once. The losses returned are the whole batches'."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     losses = []
     model.train()
@@ -168,16 +202,16 @@ def train_epoch(model, plan: list[list[Encoded]], collator: Collator, accelerato
         started = time.perf_counter()
         for position, items in enumerate(window):
             batch = {k: v.to(accelerator.device) for k, v in collator(items).items()}
+            share = process_share(loss_terms(batch, collator), accelerator)
             last = position == len(window) - 1
             with nullcontext() if last else accelerator.no_sync(model):
                 counting = first and number == 0 and position == 0
                 with memory.saved_tensor_bytes(meter.saved_bytes) if counting else nullcontext(), \
                         precision.autocast(train.precision, accelerator.device):
                     loss = model(batch)
-                accelerator.backward(loss / len(window))
+                accelerator.backward(loss * share * accelerator.num_processes / len(window))  # DDP averages
             meter.batch(batch)
-            # the loss of the whole batch: with several processes, the mean of their parts' losses
-            losses.append((accelerator.reduce(loss.detach(), "mean") if accelerator.num_processes > 1 else loss).item())
+            losses.append(accelerator.reduce(loss.detach() * share, "sum").item())
             progress.advance(f"{status} loss {np.mean(losses):.3f}")
         accelerator.clip_grad_norm_(params, train.max_grad_norm)
         optimizer.step()

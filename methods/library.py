@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 from safetensors.torch import load_file, save
 
 from bench.results import atomic_write
@@ -43,6 +44,12 @@ class PromptLibrary:
         atomic_write(folder / "tensors.safetensors", save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
         atomic_write(folder / "entry.json", json.dumps({"key": entry_key(spec), "spec": spec, **(summary or {})}, indent=2) + "\n")
         return folder
+
+    def lock(self, spec: dict) -> FileLock:
+        """The entry's lock (`<key>.lock` beside the entry folders): processes that may train the
+        same entry at once take it in turn, so that it is trained once and then read."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(self.root / f"{entry_key(spec)}.lock")
 
     def entries(self) -> list[dict]:
         found = []

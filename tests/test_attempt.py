@@ -6,6 +6,7 @@ import json
 import math
 import re
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from bench.plots import plot_attention, plot_attention_command
 from bench.presets import PRESETS, Protocol
 from bench.registry import UsageError
 from methods.base import MethodContext
+from methods.library import PromptLibrary
 from methods.pooling import max_pool
 from methods.registry import METHODS
 from helpers import result_file
@@ -23,6 +25,12 @@ from helpers import result_file
 D, M = 8, 3
 SOURCES = ("mnli", "qnli", "qqp", "sst2", "squad", "record")
 CODE = PRESETS.get("attempt-code")
+PAD_IN_MAX = Protocol(maxpool_mask_padding=False)
+"""attempt-code's max-pool over padding alone (its T = 2087 would flatten the weights of a d = 8 toy)."""
+G_TENSORS = {"g.down.weight": torch.full((4, D), 0.5), "g.up.weight": torch.full((D, 4), -0.5),
+             "g.norm.weight": torch.full((D,), 2.0), "g.norm.bias": torch.full((D,), 0.1),
+             "target.weight": torch.zeros(4, M, D)}
+"""What an `attempt-m` stage answers in the fake context: G with bottleneck 4, and a target prompt."""
 
 
 def fake_context(tasks=("cb",), protocol=Protocol(), d=D, m=M, embedding=None, g_tensors=None, calls=None):
@@ -101,7 +109,7 @@ def source_list(method, prompts):
 
 
 @pytest.mark.parametrize("attention", ["prompt", "token"])
-@pytest.mark.parametrize("protocol", [Protocol(), CODE], ids=["masked", "pad-in-max"])
+@pytest.mark.parametrize("protocol", [Protocol(), PAD_IN_MAX], ids=["masked", "pad-in-max"])
 def test_instance_prompt_matches_loops(attention, protocol):
     method, prompts = build(attention=attention, protocol=protocol)
     embeds, mask = inputs(pad_spike=4.0)
@@ -119,7 +127,7 @@ def test_padding_embedding_changes_the_result_only_when_not_masked():
     embeds, mask = inputs(pad_spike=4.0)
     ids = torch.zeros(2, dtype=torch.long)
     masked, _ = build()
-    unmasked, _ = build(protocol=CODE)
+    unmasked, _ = build(protocol=PAD_IN_MAX)
     a, b = masked.prompts(embeds, mask, ids), unmasked.prompts(embeds, mask, ids)
     torch.testing.assert_close(a[0], b[0])  # no padding in the first example
     assert (a[1] - b[1]).abs().max() > 1e-3
@@ -133,10 +141,23 @@ def test_max_pool_excludes_masked_rows():
     assert max_pool(rows, torch.tensor([[1, 1, 0]])).tolist() == [[3.0, -1.0]]
 
 
-def test_temperature_is_d_times_e_unless_set():
-    method, _ = build()
-    assert method.temperature == pytest.approx(D * math.e)
-    assert build(temperature=2087.0)[0].temperature == 2087.0
+@pytest.mark.parametrize("protocol,preset_t", [(Protocol(), D * math.e), (CODE, 2087.0)], ids=["paper", "attempt-code"])
+def test_temperature_is_the_options_else_the_presets_else_d_times_e(protocol, preset_t):
+    method, _ = build(protocol=protocol)
+    assert method.temperature == pytest.approx(preset_t) and method.report()["temperature"] == pytest.approx(preset_t)
+    chosen, _ = build(protocol=protocol, temperature=50.0)  # the option wins under every preset
+    assert chosen.temperature == 50.0 and chosen.report()["temperature"] == 50.0
+    assert build("attempt-const", protocol=protocol)[0].report()["temperature"] is None  # no G, no scores
+
+
+def test_g_pretraining_gets_the_runs_temperature_option():
+    """The option itself, which the stage resolves as the run does (see the attempt-code runs below)."""
+    calls = []
+    context, _ = fake_context(protocol=CODE, g_tensors=G_TENSORS, calls=calls)
+    spec = METHODS.get("attempt")
+    spec.build(spec.make_config({"prompt_length": M, "bottleneck": 4, "pretrain_g": "true", "temperature": "50"}),
+               context)
+    assert [c[2]["temperature"] for c in calls if c[0] == "attempt-m"] == [50.0]
 
 
 # -- ablations and variants -------------------------------------------------------------
@@ -198,8 +219,7 @@ def test_attempt_m_uses_each_examples_own_target_in_a_mixed_batch():
 
 
 def test_g_pretraining_loads_the_group_matching_the_targets():
-    g = {"g.down.weight": torch.full((4, D), 0.5), "g.up.weight": torch.full((D, 4), -0.5),
-         "g.norm.weight": torch.full((D,), 2.0), "g.norm.bias": torch.full((D,), 0.1), "target.weight": torch.zeros(4, M, D)}
+    g = G_TENSORS
     for tasks, group in [(("cb",), ["mnli", "sst2", "qqp", "qnli"]), (("newsqa",), ["squad", "record"])]:
         calls = []
         context, _ = fake_context(tasks, g_tensors=g, calls=calls)
@@ -318,6 +338,8 @@ def test_param_counts_match_the_paper(capsys):
 
 
 # -- end to end ---------------------------------------------------------------------------
+TINY_T5_WIDTH = 64
+"""d of tiny-t5, the smoke profile's backbone: its paper temperature is 64·e."""
 RUNS = ("attempt", "attempt-token", "attempt-m", "attempt-no-target", "attempt-const", "attempt-single")
 
 
@@ -343,6 +365,30 @@ def test_smoke_run_reports_attention(smoke, method):
         assert len(weights) == len(attention["sources"]) and sum(weights) == pytest.approx(1.0)
     checkpoint = load_file(str(path.with_suffix(".safetensors")))
     assert "sources" not in checkpoint and ("target.weight" in checkpoint) == (method != "attempt-no-target")
+    temperature = json.loads(path.read_text())["method_report"]["temperature"]
+    assert temperature == (None if method == "attempt-const" else pytest.approx(TINY_T5_WIDTH * math.e))
+
+
+@pytest.mark.parametrize("extra,expected", [([], 2087.0), (["--option", "temperature=50"], 50.0)],
+                         ids=["preset", "option"])
+def test_attempt_code_runs_at_the_official_temperature_unless_the_option_says(tmp_path, extra, expected):
+    assert main(["run", "--method", "attempt", "--tasks", "cb", "--profile", "smoke", "--quiet", "--epochs", "1",
+                 "--preset", "attempt-code", "--option", "sources=mnli", *extra, "--output", str(tmp_path / "runs"),
+                 "--library", str(tmp_path / "library")]) == 0
+    result = json.loads(result_file(tmp_path / "runs", "attempt", "cb").read_text())
+    assert result["method_report"]["temperature"] == expected
+
+
+def test_attempt_code_pretrains_g_at_the_official_temperature_too(tmp_path):
+    """ATTEMPT-m pre-trains G in a library stage (an ATTEMPT-m run on MNLI, SST-2, QQP, QNLI):
+    under attempt-code, that run's softmax is at T = 2087 as well."""
+    library, output = tmp_path / "library", tmp_path / "runs"
+    assert main(["run", "--method", "attempt-m", "--tasks", "cb,wsc", "--profile", "smoke", "--quiet", "--epochs", "1",
+                 "--preset", "attempt-code", "--option", "sources=mnli", "--output", str(output),
+                 "--library", str(library)]) == 0
+    assert json.loads(result_file(output, "attempt-m", "cb+wsc").read_text())["method_report"]["temperature"] == 2087.0
+    [stage] = [e for e in PromptLibrary(library).entries() if e["spec"]["method"] == "attempt-m"]
+    assert json.loads(Path(stage["results"]).read_text())["method_report"]["temperature"] == 2087.0
 
 
 def test_attention_heatmap_is_written(smoke, tmp_path, monkeypatch):

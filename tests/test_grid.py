@@ -114,6 +114,32 @@ def test_a_run_stopped_after_an_epoch_resumes_to_the_same_numbers(tmp_path):
     assert not list((tmp_path / "resumed").rglob("*.resume.pt"))  # removed once the results are written
 
 
+def test_resume_removes_the_checkpoint_of_a_run_killed_after_writing_its_results(tmp_path, monkeypatch):
+    """The run dies right after its results are written, before its checkpoint is removed:
+    `--resume` skips it (its results stand) and removes the checkpoint nothing would resume."""
+    argv = ["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--epochs", "2", "--quiet",
+            "--output", str(tmp_path / "runs"), "--library", str(tmp_path / "library")]
+
+    class Killed(Exception):
+        pass
+
+    write = bench.runner.write_json
+
+    def write_then_die(path, value):
+        write(path, value)
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(bench.runner, "write_json", write_then_die)
+        with pytest.raises(Killed):
+            main(argv)
+    [checkpoint] = (tmp_path / "runs").rglob("*.resume.pt")
+    results = checkpoint.parent / "seed0.json"
+    written = results.read_text()
+    assert main([*argv, "--resume"]) == 0
+    assert not checkpoint.exists() and results.read_text() == written
+
+
 def bench_command(*argv) -> list[str]:
     return [sys.executable, "-m", "bench", *argv]
 

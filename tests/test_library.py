@@ -27,6 +27,21 @@ def changed(path: tuple, value) -> dict:
     return spec
 
 
+def test_each_entry_has_a_lock_of_its_own(tmp_path):
+    """Held for one entry (here by another library object, as another process would), it keeps
+    the same entry's lock from being taken, not another entry's."""
+    from filelock import Timeout
+
+    root = tmp_path / "library"  # not there yet: the first lock makes it
+    with PromptLibrary(root).lock(SPEC).acquire(timeout=0):
+        with pytest.raises(Timeout):
+            PromptLibrary(root).lock(copy.deepcopy(SPEC)).acquire(timeout=0)
+        with PromptLibrary(root).lock(changed(("seed",), 1)).acquire(timeout=0):
+            pass
+    with PromptLibrary(root).lock(SPEC).acquire(timeout=0):  # released on leaving the `with`
+        pass
+
+
 def test_same_spec_same_folder_any_change_a_new_key(tmp_path):
     library = PromptLibrary(tmp_path)
     reordered = dict(reversed(list(copy.deepcopy(SPEC).items())))

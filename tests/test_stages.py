@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import bench.runner
 import tasks.loading
@@ -125,3 +129,69 @@ def test_attempt_code_decodes_at_most_19_new_tokens(tmp_path):
                  "--output", str(tmp_path)]) == 0
     result = json.loads(result_file(tmp_path, "pt", "cb").read_text())
     assert result["data"]["cb"]["max_new_tokens"] == {"validation": 19, "test": 19}  # max_length 20 incl. the start token
+
+
+RACER = """
+import os, sys, time
+from pathlib import Path
+
+import torch
+
+import bench.runner as runner
+from bench.cli import main
+
+log, library = Path(sys.argv[1]), sys.argv[2]
+ask, train = runner.run_stage, runner.train_one
+
+
+def write(line):
+    with log.open("a") as out:
+        out.write(line + "\\n")
+
+
+def asking(*args, **kwargs):
+    write(f"asked {os.getpid()}")
+    tensors = ask(*args, **kwargs)
+    torch.save(tensors, log.parent / f"read-{os.getpid()}.pt")
+    return tensors
+
+
+def training(config, *args, **kwargs):
+    if config.output.startswith(library):  # a stage: its results go to its library folder
+        write(f"trained {os.getpid()}")
+        deadline = time.time() + 120  # the race's window: until both processes have asked for it
+        while len({l for l in log.read_text().splitlines() if l.startswith("asked")}) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+    return train(config, *args, **kwargs)
+
+
+runner.run_stage, runner.train_one = asking, training
+sys.exit(main(sys.argv[3:]))
+"""
+"""`bench ARGV` with a log of each process's requests of library stages and of the stages it
+trains, and the tensors each request got (`read-<pid>.pt`). A stage's training waits until both
+processes have asked for it, so that without a lock both would find the library without it."""
+
+
+def test_concurrent_shards_train_a_shared_stage_once_and_read_the_same_tensors(tmp_path):
+    """Two shards of a grid at once, both needing MNLI's source prompt: one trains it, the other
+    waits for its lock (and says so), then reads the entry the first stored."""
+    library, log = tmp_path / "library", tmp_path / "stages.log"
+    argv = ["run", "--method", "attempt", "--tasks", "cb", "--profile", "smoke", "--epochs", "1", "--seeds", "0,1",
+            "--option", "sources=mnli", "--output", str(tmp_path / "runs"), "--library", str(library)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    shards = [subprocess.Popen([sys.executable, "-c", RACER, str(log), str(library), *argv, "--shard", f"{k}/2"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for k in (1, 2)]
+    errors = [shard.communicate(timeout=600)[1] for shard in shards]
+    assert [shard.returncode for shard in shards] == [0, 0], errors
+    lines = log.read_text().splitlines()
+    assert len({line for line in lines if line.startswith("asked")}) == 2
+    assert len([line for line in lines if line.startswith("trained")]) == 1
+    [entry] = entries(library)
+    stored = load_file(str(library / entry["key"] / "tensors.safetensors"))
+    reads = [torch.load(path) for path in sorted(tmp_path.glob("read-*.pt"))]
+    assert len(reads) == 2
+    for read in reads:
+        assert sorted(read) == sorted(stored) and all(torch.equal(read[k], stored[k]) for k in stored)
+    waited = [" ".join(error.split()) for error in errors]
+    assert sum("pt on mnli: waiting for another process training this library stage" in e for e in waited) == 1

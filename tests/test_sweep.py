@@ -177,6 +177,23 @@ def test_a_trial_far_below_the_median_is_pruned(tmp_path, capsys, monkeypatch):
     assert "| 5       | pruned   | 0.9    | –           |" in (tmp_path / "sweep.md").read_text()
 
 
+def test_a_pruned_trial_leaves_no_epoch_checkpoint(tmp_path, capsys, monkeypatch):
+    """For real (tiny-t5): pruned at its second dev evaluation, the run stops with epoch 1's
+    checkpoint written, which nothing would ever resume."""
+    import bench.runner
+
+    calls = iter(range(1, 100))
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda trial: next(calls) == 2)
+    saved, save = [], bench.runner.save_checkpoint
+    monkeypatch.setattr(bench.runner, "save_checkpoint", lambda path, state: (saved.append(path), save(path, state)))
+    code, out, _ = sweep(capsys, "sweep", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--param", "lr",
+                         "--trials", "1", "--epochs", "3", "--quiet", "--output", str(tmp_path))
+    assert code == 0 and "pruned at step 2" in out
+    assert [t.state for t in trials_of(storage_of(tmp_path), "pt-cb-lr")] == [TrialState.PRUNED]
+    assert [path.name for path in saved] == ["seed0.resume.pt"] and saved[0].is_relative_to(tmp_path / "trial-0")
+    assert not list(tmp_path.rglob("*.resume.pt"))
+
+
 def test_each_trial_gets_its_own_display_closed_when_it_ends_pruned_or_not(tmp_path, monkeypatch):
     """A pruned run never finishes its progress bar: closing each trial's display removes it."""
     from bench.cli import build_parser, resolve_run_config

@@ -33,8 +33,9 @@ class AttemptConfig:
     bottleneck: int = 100
     """r: width of G's down-projection (100 in the paper)."""
     temperature: float = 0.0
-    """Softmax temperature T; 0 means d·e (2087.6 for d = 768). The official configs
-    hard-code 2087, which is wrong for other widths: set 2087 to reproduce them."""
+    """Softmax temperature T; 0: the protocol's `attempt_temperature` where non-zero (the
+    attempt-code preset's 2087, what the official configs hard-code for every width), else
+    d·e (2087.6 for d = 768), the paper's. The T used is in the method report."""
     lr: float = 0.3
     """Target prompt learning rate (paper: 0.3)."""
     g_lr: float = 0.0

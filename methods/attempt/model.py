@@ -41,7 +41,8 @@ class Attempt(Method):
             if config.pretrain_g and context.stage is not None:  # not when only counting
                 self.g.load_state_dict(pretrained_g(context, m, config.bottleneck, config.temperature))
             self.g.norm.requires_grad_(context.protocol.g_layernorm_trainable)
-        self.temperature = config.temperature or context.d_model * math.e
+        self.temperature = config.temperature or context.protocol.attempt_temperature or context.d_model * math.e
+        """T: the method's option, else the protocol's (attempt-code: the official 2087), else d·e (the paper)."""
         self._reset_attention()
 
     def _source_names(self) -> list[str]:
@@ -96,14 +97,17 @@ class Attempt(Method):
         self._counts.index_add_(0, ids, torch.ones(len(ids), dtype=torch.float64))
 
     def report(self):
-        """Mean attention per source prompt and target task over the last evaluation pass.
+        """Mean attention per source prompt and target task over the last evaluation pass, and
+        G's learning rate and the softmax temperature the run used (None without G).
 
         Under the official multi-task evaluation (every task through task 0's prompt) all
         examples carry task id 0, so they are reported under the first task, as computed."""
         targets = {task: (self._weight_sums[i] / self._counts[i]).tolist()
                    for i, task in enumerate(self.target_names) if self._counts[i] > 0}
         sources = self.source_names + (["target"] if self.target is not None else [])
-        return {"attention": {"sources": sources, "targets": targets}, "g_lr": self.g_lr if self.g is not None else None}
+        uses_g = self.g is not None
+        return {"attention": {"sources": sources, "targets": targets}, "g_lr": self.g_lr if uses_g else None,
+                "temperature": self.temperature if uses_g else None}
 
     # -- training and accounting ----------------------------------------------
     @property

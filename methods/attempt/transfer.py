@@ -46,6 +46,9 @@ def pretrained_g(context: MethodContext, prompt_length: int, bottleneck: int, te
     The stage uses the default ATTEMPT-m config with only the fields that shape G
     and its scores, so every variant (token-level, single source, no target) and
     every seed shares one library entry; G itself does not depend on the sources.
+    `temperature` is the run's option, not the T it resolved: the stage has the run's protocol
+    and backbone, so it resolves the same T (the option, else the protocol's, else d·e), and
+    the keys of the stages trained before the protocol had a temperature stay as they were.
     """
     group = G_GROUPS["qa" if is_qa(context.task_names) else "glue"]
     options = {"prompt_length": prompt_length, "bottleneck": bottleneck, "temperature": temperature, "pretrain_g": False}
