@@ -164,8 +164,8 @@ def build_parser() -> Parser:
     check.add_argument("--margin", type=float, default=1.0,
                        help="points a mean may always drop (default 1.0)")
     check.add_argument("--z", type=float, default=2.0,
-                       help="standard errors of the baseline's mean (std/sqrt(n)) a mean may drop, where more than "
-                            "the margin (default 2)")
+                       help="standard deviations of the baseline's runs (across seeds) a mean may drop, where more "
+                            "than the margin (default 2)")
 
     tasks = sub.add_parser("tasks", help="list tasks")
     tasks.add_argument("--suite")

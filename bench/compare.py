@@ -5,10 +5,12 @@ Two tests, because a difference can be noise of two kinds:
   training instability alone produces? Unequal variances allowed (one method may be
   far less stable than the other), Welch–Satterthwaite degrees of freedom.
 - **A paired bootstrap over test examples**: would the gap survive another test set
-  from the same distribution? Each resample draws test-example indices with
-  replacement, the *same* indices for both sides (paired: both were scored on the
-  same examples), recomputes the metric on the resampled predictions of every run,
-  and takes the difference of the means over runs. Two-sided p:
+  from the same distribution? Each resample draws the test split's units with
+  replacement (an example, or the examples that come together: MultiRC's answer
+  options of one question, ReCoRD's rows of one query; `resampling_units`), the
+  *same* draws for both sides (paired: both were scored on the same examples),
+  recomputes the metric on the resampled predictions of every run, and takes the
+  difference of the means over runs. Two-sided p:
   2·min(P(d* ≤ 0), P(d* ≥ 0)) with the Monte Carlo +1 correction ((count + 1) /
   (R + 1), never 0: with R resamples the smallest p is 2/(R + 1)), capped at 1; the
   confidence interval of the difference is the percentile interval of d*.
@@ -23,7 +25,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from scipy import stats as sps
@@ -42,7 +44,7 @@ PER_EXAMPLE_MEANS = frozenset({"accuracy", "squad_f1", "squad_em"})
 """Metrics that are the mean of a per-example score: each example is scored once by the metric
 itself and a resample is the mean of those scores."""
 INDEX_BUDGET = 2_000_000
-"""Resampled indices drawn at a time (16 MB): bounds memory on large test sets."""
+"""Resample counts held at a time (16 MB): bounds memory on large test sets."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ class Bootstrap:
 
 
 Resampled = Callable[[np.ndarray], np.ndarray]
-"""One run's metric on each row of a matrix of resampled example indices."""
+"""One run's metric on each row of a matrix of resample counts (one column per test example:
+how many times the resample drew it)."""
 
 
 def per_run(metric: str, function: MetricFn, run: list[str], examples: list, labels) -> Resampled:
@@ -100,23 +103,23 @@ def per_run(metric: str, function: MetricFn, run: list[str], examples: list, lab
     registered = function is METRICS.get(metric)
     if registered and metric in PER_EXAMPLE_MEANS:
         scores = np.array([function([p], [e], labels) for p, e in zip(run, examples)])
-        return lambda indices: scores[indices].mean(axis=1)
+        return lambda counts: counts @ scores / counts.sum(axis=1)
     if registered and metric in ("f1", "f1a", "matthews"):
         gold, pred = binary_ids(run, examples)
-        return lambda indices: binary_metric(metric, gold[indices], pred[indices])
+        return lambda counts: binary_metric(metric, counts, gold, pred)
     if registered and metric == "pearson":
         gold, pred = np.array([float(e.target) for e in examples]), np.array([to_float(p) for p in run])
-        return lambda indices: pearson_rows(gold[indices], pred[indices])
-    return lambda indices: np.array([function([run[i] for i in row], [examples[i] for i in row], labels)
-                                     for row in indices])
+        return lambda counts: pearson_rows(counts, gold, pred)
+    every = np.arange(len(run))
+    return lambda counts: np.array([function([run[i] for i in drawn], [examples[i] for i in drawn], labels)
+                                    for drawn in (np.repeat(every, row) for row in counts)])
 
 
-def binary_metric(metric: str, gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """F1 of class 1 or Matthews' correlation, × 100, per row of 0/1 matrices; 0 where undefined,
-    as sklearn returns (`zero_division=0`, a constant column)."""
-    tp, fp = (gold & pred).sum(axis=1), ((1 - gold) & pred).sum(axis=1)
-    fn = (gold & (1 - pred)).sum(axis=1)
-    tn = gold.shape[1] - tp - fp - fn
+def binary_metric(metric: str, counts: np.ndarray, gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """F1 of class 1 or Matthews' correlation, × 100, per row of `counts`, from the 0/1 gold and
+    predicted ids; 0 where undefined, as sklearn returns (`zero_division=0`, a constant column)."""
+    tp, fp, fn = counts @ (gold & pred), counts @ ((1 - gold) & pred), counts @ (gold & (1 - pred))
+    tn = counts.sum(axis=1) - tp - fp - fn
     with np.errstate(divide="ignore", invalid="ignore"):
         if metric == "matthews":
             denominator = np.sqrt((tp + fp).astype(float) * (tp + fn) * (tn + fp) * (tn + fn))
@@ -127,13 +130,68 @@ def binary_metric(metric: str, gold: np.ndarray, pred: np.ndarray) -> np.ndarray
     return 100 * np.where(denominator > 0, value, 0.0)
 
 
-def pearson_rows(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Pearson's r × 100 per row; 0 where either side is constant (as the metric defines it)."""
-    gold_dev, pred_dev = gold - gold.mean(axis=1, keepdims=True), pred - pred.mean(axis=1, keepdims=True)
-    constant = np.all(gold == gold[:, :1], axis=1) | np.all(pred == pred[:, :1], axis=1)
+def pearson_rows(counts: np.ndarray, gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Pearson's r × 100 per row of `counts`, from the weighted moments of the examples drawn (each
+    side centred on its full-split mean first, so that the moments do not cancel); 0 where either
+    side is constant among the examples drawn (as the metric defines it)."""
+    weights = counts / counts.sum(axis=1, keepdims=True)
+    x, y = gold - gold.mean(), pred - pred.mean()
+    mean_x, mean_y = weights @ x, weights @ y
+    var_x, var_y = weights @ x**2 - mean_x**2, weights @ y**2 - mean_y**2
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = (gold_dev * pred_dev).sum(axis=1) / np.sqrt((gold_dev**2).sum(axis=1) * (pred_dev**2).sum(axis=1))
-    return 100 * np.where(constant, 0.0, r)
+        r = (weights @ (x * y) - mean_x * mean_y) / np.sqrt(var_x * var_y)
+    return 100 * np.where(constant(counts, gold, var_x, x) | constant(counts, pred, var_y, y), 0.0, r)
+
+
+def constant(counts: np.ndarray, values: np.ndarray, variance: np.ndarray, centred: np.ndarray) -> np.ndarray:
+    """Per row of `counts`, whether every example it draws has the same value. The exact test runs
+    only on rows whose `variance` (from the moments of the `centred` values) is near 0: rounding
+    leaves a constant row's within a few n·ε of its value's square (2e-16 for three examples of
+    one value at weights 1/3), far below 1e-9 of the largest square."""
+    result = np.zeros(len(counts), dtype=bool)
+    rows = np.flatnonzero(variance <= 1e-9 * np.max(centred**2))
+    drawn = counts[rows] > 0
+    result[rows] = np.where(drawn, values, np.inf).min(axis=1) == np.where(drawn, values, -np.inf).max(axis=1)
+    return result
+
+
+def resampling_units(examples: list) -> np.ndarray:
+    """Per test example, the number of the unit a resample draws it with (in order of first
+    appearance): the test split's sampled items, which a resample must draw whole.
+
+    MultiRC's answer options come by question (their `group`, by which the paper preset also
+    splits dev from test), and outside `record_per_query` ReCoRD scores a query once per gold
+    answer: rows that follow one another with the same input and scoring context, as a task's
+    `format` expands one row. Drawn one by one, their rows would count as independent evidence
+    and narrow the interval. Every other example is a unit of its own, a repeated one too
+    (SQuAD asks some questions twice, each scored on its own)."""
+    keys = []
+    for i, example in enumerate(examples):
+        if "group" in example.extra:
+            keys.append(("group", example.extra["group"]))
+        elif i and (example.source, example.extra) == (examples[i - 1].source, examples[i - 1].extra):
+            keys.append(keys[-1])
+        else:
+            keys.append(("example", i))
+    numbers: dict = {}
+    return np.array([numbers.setdefault(key, len(numbers)) for key in keys])
+
+
+def resample_counts(rng: np.random.Generator, units: np.ndarray, resamples: int) -> Iterator[np.ndarray]:
+    """Resamples in chunks of at most INDEX_BUDGET counts: per resample (a row), how many times it
+    drew each test example, i.e. its unit, drawing as many units as the split has. Where every
+    example is its own unit (most tasks), a row counts n example indices drawn with replacement."""
+    size = int(units.max()) + 1
+    chunk = max(1, INDEX_BUDGET // len(units))
+    for start in range(0, resamples, chunk):
+        rows = min(chunk, resamples - start)
+        drawn = rng.integers(0, size, size=(rows, size)) + size * np.arange(rows)[:, None]
+        yield np.bincount(drawn.ravel(), minlength=rows * size).reshape(rows, size).take(units, axis=1)
+
+
+def whole_split(n: int) -> np.ndarray:
+    """The full test split as one resample: every example counted once."""
+    return np.ones((1, n), dtype=int)
 
 
 class Side:
@@ -148,23 +206,18 @@ class Side:
         self.runs = [per_run(self.metric, function, result["predictions"][task], examples, self.task.labels)
                      for result in results]
 
-    def resampled(self, indices: np.ndarray) -> np.ndarray:
-        """The mean over runs of the metric on each row of `indices` (one resample per row)."""
-        return np.mean([run(indices) for run in self.runs], axis=0)
+    def resampled(self, counts: np.ndarray) -> np.ndarray:
+        """The mean over runs of the metric on each row of `counts` (one resample per row)."""
+        return np.mean([run(counts) for run in self.runs], axis=0)
 
 
 def paired_bootstrap(a: Side, b: Side, resamples: int, seed: int, alpha: float) -> Bootstrap:
-    """The paired bootstrap over test examples (module docstring); `seed` makes it repeatable."""
-    n = len(a.examples)
-    everything = np.arange(n)[None, :]
+    """The paired bootstrap over the test split's units (module docstring); `seed` makes it repeatable."""
+    everything = whole_split(len(a.examples))
     observed = float(a.resampled(everything)[0] - b.resampled(everything)[0])
     rng = np.random.default_rng(seed)
-    chunk = max(1, INDEX_BUDGET // n)
-    differences = []
-    for start in range(0, resamples, chunk):
-        indices = rng.integers(0, n, size=(min(chunk, resamples - start), n))
-        differences.append(a.resampled(indices) - b.resampled(indices))
-    d = np.concatenate(differences)
+    d = np.concatenate([a.resampled(counts) - b.resampled(counts)
+                        for counts in resample_counts(rng, resampling_units(a.examples), resamples)])
     below, above = (np.sum(d <= 0) + 1) / (resamples + 1), (np.sum(d >= 0) + 1) / (resamples + 1)
     low, high = np.percentile(d, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return Bootstrap(observed, float(low), float(high), float(min(1.0, 2 * min(below, above))))
@@ -188,12 +241,18 @@ def scored_examples(result: dict, task: str) -> list:
     return examples
 
 
+def scored_fingerprints(runs: list[dict], task: str) -> list[str]:
+    """The distinct fingerprints (sorted) of the test examples `runs` were scored on: pairing runs
+    example by example needs one, the same on both sides."""
+    return sorted({run["data"][task]["fingerprints"]["test"] for run in runs})
+
+
 def check_rescored(name: str, side: Side, runs: list[dict]) -> None:
     """The bootstrap rescores recorded predictions: on the whole test split they must give the
     recorded score, else it would test a difference other than the one the table shows (another
     metric variant, predictions of another split)."""
     recorded = float(np.mean([run["test"][side.task.name]["metrics"][side.metric] for run in runs]))
-    rescored = float(side.resampled(np.arange(len(side.examples))[None, :])[0])
+    rescored = float(side.resampled(whole_split(len(side.examples)))[0])
     if abs(rescored - recorded) > 1e-6:
         raise UsageError(f"{name}: its {side.task.name} predictions rescore to {side.metric} {rescored:.4f}, its results "
                          f"record {recorded:.4f}: cannot bootstrap predictions that do not give the recorded score")
@@ -265,12 +324,12 @@ def compare(row_a: list[dict], row_b: list[dict], names: tuple[str, str], alpha:
     for task in tasks:
         welch_tests.append(welch([s.score for s in scores_a[task].values()], [s.score for s in scores_b[task].values()]))
         runs_a, runs_b = [r for r in row_a if task in r["test"]], [r for r in row_b if task in r["test"]]
-        test_a, test_b = runs_a[0]["data"][task]["fingerprints"]["test"], runs_b[0]["data"][task]["fingerprints"]["test"]
+        test_a, test_b = scored_fingerprints(runs_a, task), scored_fingerprints(runs_b, task)
         if without:
             bootstraps.append(None)
-        elif test_a != test_b:
-            notes.append(f"{task}: the two were scored on different test examples (fingerprints {test_a}, {test_b}): "
-                         "no paired bootstrap")
+        elif test_a != test_b or len(test_a) > 1:
+            notes.append(f"{task}: the runs were not all scored on the same test examples (fingerprints A "
+                         f"{', '.join(test_a)}, B {', '.join(test_b)}): no paired bootstrap")
             bootstraps.append(None)
         else:
             examples = scored_examples(runs_a[0], task)

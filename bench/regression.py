@@ -6,14 +6,20 @@ metric, the data it was scored on (source kind and content fingerprints) and the
 configuration identity it came from. `bench check` recomputes the same from a new
 results folder and calls a score regressed when its mean drops by more than
 
-    max(margin, z × std / √n)        (the baseline's std and n; defaults: 1.0 point, z = 2)
+    max(margin, z × std)        (the baseline's across-seed std; defaults: 1.0 point, z = 2)
 
-The margin absorbs what is not noise between seeds but still not a regression
-(another machine's floating point, another thread count); the z-term the noise
-of the baseline's own mean (its standard error): a baseline of few unstable seeds
-tolerates a larger drop. A single-run baseline has no standard error: only the
-margin applies. A check across different backbones, presets, profiles or data
-would compare two experiments, not two versions of the code: it is refused.
+as the protocol has it (protocol.md, "Regression checks"). The margin absorbs what
+is not noise between seeds but still not a regression (another machine's floating
+point, another thread count); the z-term the training instability itself: a
+configuration whose seeds spread widely tolerates a larger drop. It is the std of
+the runs, not the standard error of the baseline's mean (std / √n): a change that
+moves any random draw (initialisation, batch order, dropout) draws every seed's
+noise anew, so both means carry it and their difference spreads by std × √(2/n),
+the std itself for the 2 seeds of this project's CI. A single-run baseline has no
+std: only the margin applies. A check across different backbones, presets,
+profiles, data, settings (epochs, method options, ...) or seeds would compare two
+experiments, not two versions of the code: it is refused, naming what differs
+(`bench compare` is the test of a change of settings).
 """
 from __future__ import annotations
 
@@ -34,7 +40,7 @@ BASELINE_SCHEMA = 1
 DEFAULT_MARGIN = 1.0
 """Points of the metric (which is reported × 100) a mean may always drop."""
 DEFAULT_Z = 2.0
-"""Standard errors of the baseline's mean a drop may reach (about a two-sided 95% band)."""
+"""Across-seed standard deviations of the baseline a drop may reach."""
 KEY = ("method", "k_shot", "task", "backbone", "preset", "profile")
 SAME_EXPERIMENT = ("backbone", "preset", "profile")
 """What must match between a baseline entry and a new result of its method and task."""
@@ -113,8 +119,13 @@ def data_difference(now: dict, then: dict) -> str | None:
 
 
 def allowed_drop(entry: dict, margin: float, z: float) -> float:
-    """max(margin, z × the baseline's standard error of the mean); a single run has none."""
-    return max(margin, z * entry["std"] / math.sqrt(entry["n"]) if entry["std"] is not None else 0.0)
+    """max(margin, z × the baseline's standard deviation over runs); a single run has none."""
+    return max(margin, z * entry["std"] if entry["std"] is not None else 0.0)
+
+
+def seeds(entry: dict) -> str:
+    """An entry's runs as seeds, `0, 1`, each with its few-shot draw where that is not the first."""
+    return ", ".join(f"{run['seed']}" + (f" (draw {run['draw']})" if run["draw"] else "") for run in entry["runs"])
 
 
 def check(directory: Path, baseline_path: Path, margin: float = DEFAULT_MARGIN, z: float = DEFAULT_Z) -> tuple[int, str]:
@@ -144,7 +155,11 @@ def check(directory: Path, baseline_path: Path, margin: float = DEFAULT_MARGIN, 
                              "`bench baseline`)")
         settings = settings_difference(now["identity"], then["identity"])
         if settings:
-            notes.append(f"{describe(then)} ran with other settings than the baseline's ({settings})")
+            raise UsageError(f"{describe(then)}: {settings}: not the same experiment (rebuild the baseline with "
+                             "`bench baseline`; `bench compare` tests what the change of settings did)")
+        if seeds(now) != seeds(then):
+            raise UsageError(f"{describe(then)}: seeds {seeds(now)} here; {seeds(then)} in the baseline: not the same "
+                             "runs (run the baseline's seeds, or rebuild the baseline with `bench baseline`)")
         drop, allowed = then["mean"] - now["mean"], allowed_drop(then, margin, z)
         checked.append((then, now, drop > allowed, allowed))
     unchecked = sorted(describe(c) for k, c in current.items() if k not in {tuple(e[f] for f in KEY) for e in baseline})
@@ -158,7 +173,7 @@ def check(directory: Path, baseline_path: Path, margin: float = DEFAULT_MARGIN, 
     headers = ["method", "task", "backbone", "metric", "baseline", "now", "change", "allowed drop", "result"]
     summary = (f"{len(regressed)} of {len(checked)} scores regressed" if regressed else
                f"no regression in {len(checked)} scores") + (f" (allowed drop: max(margin {margin:g}, z {z:g} × the "
-                                                             f"baseline's std/√n); baseline {baseline_path})")
+                                                             f"baseline's std over runs); baseline {baseline_path})")
     markdown = "\n\n".join([f"# {'Regressions' if regressed else 'Regression check'}",
                             tabulate(table, headers, tablefmt="github", disable_numparse=True), summary,
                             *[f"Note: {note}." for note in notes]]) + "\n"
@@ -167,9 +182,9 @@ def check(directory: Path, baseline_path: Path, margin: float = DEFAULT_MARGIN, 
 
 def settings_difference(now: dict, then: dict) -> str:
     """The settings (all but the data, checked apart) in which two configurations differ, e.g.
-    `train.epochs 3, baseline 2`."""
+    `train.epochs 3 here, 2 in the baseline`."""
     a, b = flatten(row_identity(now)), flatten(row_identity(then))
-    return ", ".join(f"{key} {a.get(key)}, baseline {b.get(key)}" for key in sorted(set(a) | set(b))
+    return "; ".join(f"{key} {a.get(key)} here, {b.get(key)} in the baseline" for key in sorted(set(a) | set(b))
                      if a.get(key) != b.get(key))
 
 

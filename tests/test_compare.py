@@ -95,30 +95,133 @@ def test_the_bootstrap_is_repeatable_with_its_seed():
     assert first.difference == pytest.approx((90 + 90) / 2 - 80)
 
 
+def test_the_interval_is_the_95_percent_one():
+    """A right on all 20 examples, B wrong on 6 of them: a resample's difference is 5 t, t (the
+    number of those 6 drawn) ~ Binomial(20, 0.3), whose CDF is 0.0076 at 1, 0.0355 at 2, 0.1071 at 3,
+    0.8867 at 8, 0.9520 at 9 and 0.9829 at 10. The 2.5th percentile is then t = 2 (10 points) and the
+    97.5th t = 10 (50); a 90% interval would be [15, 45] (t = 3 and 9)."""
+    examples = sst2("01" * 10)
+    wrong = "10" * 3 + "01" * 7  # the first 6 flipped
+    result = paired_bootstrap(side(examples, "01" * 10), side(examples, wrong), 20_000, 0, 0.05)
+    assert result.difference == 30.0
+    assert (result.low, result.high) == (10.0, 50.0)
+
+
+def multirc(targets: str, questions: list[int]) -> list[Example]:
+    return [Example(f"multirc {i}", t, "multirc", {"group": q}) for i, (t, q) in enumerate(zip(targets, questions))]
+
+
+def test_multirc_resamples_whole_questions():
+    """10 questions of 2 answer options, all true; A finds question 0's two, B none (F1a 0 always).
+    A resample draws 10 questions, question 0 K ~ Binomial(10, 1/10) times: TP 2K, FN 20 - 2K, so
+    F1a = 4K / (2K + 20). CDF of K: 0.3487 at 0, 0.9298 at 2, 0.9872 at 3: the interval is [0, F1a(3)
+    = 600/13 = 46.15], and P(d* <= 0) = P(K = 0) = 0.9^10 gives p = 0.697. Drawing the 20 rows instead,
+    question 0's rows come t ~ Binomial(20, 1/10) times (CDF 0.9568 at 4, 0.9887 at 5): [0, 40], p =
+    2 x 0.9^20 = 0.243, an interval too narrow for answers that come by question."""
+    examples = multirc("1" * 20, [q for q in range(10) for _ in range(2)])
+    result = paired_bootstrap(side(examples, "11" + "0" * 18, task="multirc"), side(examples, "0" * 20, task="multirc"),
+                              20_000, 0, 0.05)
+    assert result.difference == pytest.approx(400 / 22)  # TP 2, FN 18
+    assert result.low == 0.0 and result.high == pytest.approx(600 / 13)
+    assert result.p == pytest.approx(2 * 0.9**10, abs=0.02)
+
+
+def f1_by_hand(predictions: list[str], golds: list[str]) -> float:
+    tp = sum(p == g == "1" for p, g in zip(predictions, golds))
+    wrong = sum(p != g for p, g in zip(predictions, golds))
+    return 100 * 2 * tp / (2 * tp + wrong) if tp else 0.0
+
+
+def brute_force(golds: str, runs_a: list[str], runs_b: list[str], units: list[list[int]], resamples: int, seed: int):
+    """The paired bootstrap written out: `resamples` rows of unit draws from the same generator
+    (one `integers` call), each resample the list of the drawn units' rows, F1a counted by hand."""
+    draws = np.random.default_rng(seed).integers(0, len(units), size=(resamples, len(units)))
+    d = []
+    for row in draws:
+        rows = [i for unit in row for i in units[unit]]
+        gold = [golds[i] for i in rows]
+        d.append(np.mean([f1_by_hand([run[i] for i in rows], gold) for run in runs_a])
+                 - np.mean([f1_by_hand([run[i] for i in rows], gold) for run in runs_b]))
+    low, high = np.percentile(d, [2.5, 97.5])
+    below, above = (np.sum(np.array(d) <= 0) + 1) / (resamples + 1), (np.sum(np.array(d) >= 0) + 1) / (resamples + 1)
+    return low, high, min(1.0, 2 * min(below, above))
+
+
+def test_multirc_bootstrap_equals_a_brute_force_over_questions():
+    """Questions of 1 to 4 answer options, interleaved in the split as a grouped split leaves them in
+    first-appearance order: the bootstrap equals the brute force drawing questions, not the one
+    drawing rows (the same generator, so both references are exact)."""
+    questions = [5, 5, 8, 2, 2, 2, 8, 9, 9, 9, 9, 1, 5, 4]
+    golds = "10110100111001"
+    runs_a, runs_b = ["10110110101001", "10010100111011"], ["11100101011000"]
+    examples = multirc(golds, questions)
+    result = paired_bootstrap(side(examples, *runs_a, task="multirc"), side(examples, *runs_b, task="multirc"), 500, 3,
+                              0.05)
+    order = list(dict.fromkeys(questions))  # 5, 8, 2, 9, 1, 4
+    by_question = [[i for i, q in enumerate(questions) if q == unit] for unit in order]
+    expected = brute_force(golds, runs_a, runs_b, by_question, 500, 3)
+    assert (result.low, result.high, result.p) == pytest.approx(expected, abs=1e-9)
+    by_row = brute_force(golds, runs_a, runs_b, [[i] for i in range(len(golds))], 500, 3)
+    assert (result.low, result.high) != pytest.approx(by_row[:2], abs=1e-9)  # the case tells the two apart
+
+
+def test_resampling_units_are_questions_queries_or_examples():
+    """MultiRC's `group` joins a question's options wherever they stand; ReCoRD's rows of one
+    query (same input, same gold answers: one per answer outside `record_per_query`) come one after
+    another; every other example, a repeated one included, is its own unit."""
+    from bench.compare import resampling_units
+
+    assert resampling_units(multirc("10101", [7, 7, 3, 7, 9])).tolist() == [0, 0, 1, 0, 2]
+    record = [Example(f"record query: {q}", t, "record", {"answers": answers}) for q, t, answers in
+              [("a", "x", ["x", "y"]), ("a", "y", ["x", "y"]), ("b", "z", ["z"]), ("a", "x", ["x", "y"])]]
+    assert resampling_units(record).tolist() == [0, 0, 1, 2]
+    assert resampling_units(sst2("0110")).tolist() == [0, 1, 2, 3]
+
+
+def test_real_record_and_squad_units(shared_data):
+    """The real files: ReCoRD's first query has 5 gold answers of 2 distinct texts, so outside
+    `record_per_query` its test rows are 2, one unit; SQuAD's first dev article repeats 11 of its
+    810 questions word for word, elsewhere in the article: they stay 810 units."""
+    from bench.compare import resampling_units
+    from tasks.loading import DataSource, load_examples
+    from tasks.registry import TASKS
+
+    source = DataSource("dir", shared_data)
+    per_answer = load_examples(TASKS.get("record"), "test", source, PRESETS.get("attempt-code"))
+    assert [e.target for e in per_answer] == ["Morgan", "Tracy Morgan", "China"]
+    assert resampling_units(per_answer).tolist() == [0, 0, 1]
+    assert resampling_units(load_examples(TASKS.get("record"), "test", source, PAPER)).tolist() == [0, 1]
+    squad = load_examples(TASKS.get("squad"), "test", source, PAPER)
+    assert (len(squad), len({e.source for e in squad})) == (810, 799)
+    assert resampling_units(squad).tolist() == list(range(810))
+
+
 def test_resamples_rescore_every_run_and_average_them():
     """Per-example metrics (accuracy, vectorised) and metrics recomputed per resample (MultiRC's
-    F1a) alike: the same indices for every run, then the mean over the runs. By hand, gold 1 1 0 0,
+    F1a) alike: the same draws for every run, then the mean over the runs. By hand, gold 1 1 0 0,
     run 1 predicts 1 0 0 0, run 2 predicts 1 1 1 1; resample 0 draws examples 0 0 1 2, resample 1
-    draws example 3 four times."""
-    indices = np.array([[0, 0, 1, 2], [3, 3, 3, 3]])
+    draws example 3 four times (as counts per example, the form a resample takes)."""
+    counts = np.array([[2, 1, 1, 0], [0, 0, 0, 4]])
     accuracy = side([Example(f"mrpc {i}", t, "mrpc") for i, t in enumerate("1100")], "1000", "1111", task="mrpc")
     # resample 0: run 1 right, right, wrong, right (75); run 2 right, right, right, wrong (75)
     # resample 1: run 1 right x 4 (100); run 2 wrong x 4 (0)
-    np.testing.assert_allclose(accuracy.resampled(indices), [75.0, 50.0])
+    np.testing.assert_allclose(accuracy.resampled(counts), [75.0, 50.0])
     f1a = side([Example(f"multirc {i}", t, "multirc", {"group": i}) for i, t in enumerate("1100")], "1000", "1111",
                task="multirc")
     # resample 0, gold 1 1 1 0: run 1 predicts 1 1 0 0: TP 2, FN 1, FP 0 -> F1 = 4 / 5 = 80;
     # run 2 predicts 1 1 1 1: TP 3, FP 1 -> F1 = 6 / 7 = 85.71. Resample 1 (gold 0 x 4): no true positive -> 0
-    np.testing.assert_allclose(f1a.resampled(indices), [(80 + 600 / 7) / 2, 0.0])
+    np.testing.assert_allclose(f1a.resampled(counts), [(80 + 600 / 7) / 2, 0.0])
 
 
 @pytest.mark.filterwarnings("ignore:A single label was found")  # sklearn, on the constant resample
-@pytest.mark.parametrize("task, labels", [("cola", "01"), ("multirc", "01"), ("stsb", None), ("sst2", "01")])
-def test_every_resampled_form_equals_the_metric_function(task, labels):
-    """Sufficient statistics (confusion counts, Pearson's sums, per-example scores) give what the
-    task's metric function gives on the same resampled predictions, invalid ones and constant
-    resamples included."""
-    from bench.metrics import metric_function
+@pytest.mark.parametrize("task, labels, preset", [("cola", "01", "paper"), ("multirc", "01", "paper"),
+                                                 ("stsb", None, "paper"), ("sst2", "01", "paper"),
+                                                 ("cola", "01", "attempt-code")])
+def test_every_resampled_form_equals_the_metric_function(task, labels, preset):
+    """Sufficient statistics (confusion counts, Pearson's sums, per-example scores) and the metric
+    recomputed on each resample's examples (attempt-code's Matthews) give what the task's metric
+    function gives on the same resampled predictions, invalid ones and constant resamples included."""
+    from bench.metrics import METRICS, metric_function
     from bench.compare import per_run
     from tasks.registry import TASKS
 
@@ -132,13 +235,31 @@ def test_every_resampled_form_equals_the_metric_function(task, labels):
         run = [f"{x:.2f}" if x < 4.5 else "nan" for x in rng.uniform(0, 5, n)]
     examples = [Example(f"{task} {i}", t, task, {"group": i}) for i, t in enumerate(gold)]
     metric = TASKS.get(task).report_metric
-    function = metric_function(metric, PAPER)
+    function = metric_function(metric, PRESETS.get(preset))
     indices = np.vstack([rng.integers(0, n, size=(30, n)), np.zeros((1, n), dtype=int), np.arange(n)[None, :]])
     expected = [function([run[i] for i in row], [examples[i] for i in row], TASKS.get(task).labels) for row in indices]
-    np.testing.assert_allclose(per_run(metric, function, run, examples, TASKS.get(task).labels)(indices), expected,
+    counts = np.array([np.bincount(row, minlength=n) for row in indices])
+    np.testing.assert_allclose(per_run(metric, function, run, examples, TASKS.get(task).labels)(counts), expected,
                                rtol=1e-10, atol=1e-10)
     assert expected[-2] == 0.0 or task == "sst2"  # one example drawn n times: F1/Matthews/Pearson are 0 there
+    assert (preset == "attempt-code") == (function is not METRICS.get(metric))  # the variant: no vectorised form
 
+
+def test_pearson_is_zero_where_the_examples_drawn_are_constant_on_one_side():
+    """Gold 2.6 on examples 0-2: a resample drawing only those has a constant gold side (r
+    undefined: 0, as the metric defines it), though weights of 1/3 leave its variance from the
+    moments at 2e-16, not 0; likewise the predictions 0.7 of examples 0 and 3. A row drawing
+    varied examples gets scipy's r of the examples drawn."""
+    from bench.compare import per_run
+    from bench.metrics import METRICS
+
+    examples = [Example(f"stsb {i}", t, "stsb") for i, t in enumerate(["2.6", "2.6", "2.6", "1.0", "0.3"])]
+    run = ["0.7", "3.1", "1.9", "0.7", "2.2"]
+    counts = np.array([[1, 1, 1, 0, 0], [0, 5, 1, 0, 0], [2, 0, 0, 3, 0], [0, 0, 1, 2, 3]])
+    drawn = [2.6, 1.0, 1.0, 0.3, 0.3, 0.3], [1.9, 0.7, 0.7, 2.2, 2.2, 2.2]
+    expected = [0.0, 0.0, 0.0, 100 * sps.pearsonr(*drawn)[0]]
+    np.testing.assert_allclose(per_run("pearson", METRICS.get("pearson"), run, examples, None)(counts), expected,
+                               rtol=1e-10, atol=1e-10)
 
 def test_a_protocol_variant_is_recomputed_by_its_own_function():
     """The official code's Matthews (attempt-code) counts an invalid prediction as a class of its
@@ -147,7 +268,7 @@ def test_a_protocol_variant_is_recomputed_by_its_own_function():
     = (12 - 6) / sqrt(10 x 8) = 67.08. The paper preset flips x to 0: TP 1, FN 1, TN 2, FP 0:
     (1 x 2 - 0) / sqrt(1 x 2 x 2 x 3) = 57.74."""
     examples = [Example(f"cola {i}", t, "cola") for i, t in enumerate("1100")]
-    everything = np.arange(4)[None, :]
+    everything = np.ones((1, 4), dtype=int)  # each example once
     official = Side([{"predictions": {"cola": ["1", "x", "0", "0"]}}], "cola", examples, PRESETS.get("attempt-code"))
     assert official.resampled(everything)[0] == pytest.approx(600 / math.sqrt(80))
     paper = Side([{"predictions": {"cola": ["1", "x", "0", "0"]}}], "cola", examples, PAPER)
@@ -246,6 +367,41 @@ def test_changed_test_data_are_refused_in_one_line(folders, tmp_path, capsys):
     assert err.count("\n") == 1
     assert "the cb test data (fixtures) differ from those the runs were scored on" in err and "0123456789abcdef recorded" in err
 
+
+@pytest.mark.parametrize("edited, seed", [("b", 0), ("b", 1), ("ab", 1)])
+def test_runs_scored_on_other_test_examples_get_no_paired_bootstrap(folders, tmp_path, capsys, edited, seed):
+    """Every run of both sides is checked, not only each side's first: where one run was scored on
+    other test examples (here its recorded fingerprint edited, on one side or alike on both), its
+    predictions cannot be paired with the other runs'; Welch's t alone tests the gap."""
+    fingerprints = {}
+    for name in "ab":
+        shutil.copytree(folders / name, tmp_path / name)
+        path = result_file(tmp_path / name, "pt", "cb", f"seed{seed}.json")
+        result = json.loads(path.read_text())
+        real = result["data"]["cb"]["fingerprints"]["test"]
+        if name in edited:
+            result["data"]["cb"]["fingerprints"]["test"] = "0123456789abcdef"
+            path.write_text(json.dumps(result))
+        fingerprints[name] = ", ".join(sorted({real, result["data"]["cb"]["fingerprints"]["test"]}))
+    assert main(["compare", "pt", "pt", "--results", str(tmp_path / "a"), "--results", str(tmp_path / "b"),
+                 "--resamples", "200", "--json"]) == 0
+    comparison = json.loads(capsys.readouterr().out)
+    [task] = comparison["tasks"]
+    assert task["bootstrap"] is None and task["bootstrap_holm"] is None and task["verdict"] == "A better"
+    assert comparison["notes"] == [f"cb: the runs were not all scored on the same test examples (fingerprints A "
+                                   f"{fingerprints['a']}, B {fingerprints['b']}): no paired bootstrap"]
+
+
+def test_chunks_draw_what_one_draw_would(monkeypatch):
+    """Resamples are drawn in chunks that bound memory; with chunks of 3 resamples (a budget of 30
+    counts on 10 examples) the bootstrap is the one drawn at once, every resample counted once."""
+    import bench.compare
+
+    examples = sst2("0110100111")
+    a, b = side(examples, "0110100101", "0111100011"), side(examples, "0100100011")
+    whole = paired_bootstrap(a, b, 10, 2, 0.05)
+    monkeypatch.setattr(bench.compare, "INDEX_BUDGET", 30)
+    assert paired_bootstrap(a, b, 10, 2, 0.05) == whole
 
 def test_predictions_that_do_not_give_the_recorded_score_are_refused(folders, tmp_path, capsys):
     shutil.copytree(folders / "a", tmp_path / "a")

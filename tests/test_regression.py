@@ -1,6 +1,6 @@
 """`bench baseline` / `bench check` on real smoke results: exit 0 unedited, 1 when the baseline
-demands more than the margin and the baseline's standard error allow, 2 when the two are not
-the same experiment."""
+demands more than the margin and the baseline's across-seed standard deviation allow, 2 when
+the two are not the same experiment (backbone, preset, profile, data, settings or seeds)."""
 from __future__ import annotations
 
 import json
@@ -71,16 +71,17 @@ def test_unedited_the_check_passes_with_a_table_of_every_check(results, baseline
     assert rows[0] == ["method", "task", "backbone", "metric", "baseline", "now", "change", "allowed drop", "result"]
     assert [row[1] for row in rows[1:]] == ["cb", "rte"] and all(row[-1] == "ok" for row in rows[1:])
     assert all(row[6] == "+0.00" and row[7] == "1.00" for row in rows[1:])  # smoke runs repeat: std 0, the margin
-    assert "no regression in 2 scores (allowed drop: max(margin 1, z 2 × the baseline's std/√n)" in out
+    assert "no regression in 2 scores (allowed drop: max(margin 1, z 2 × the baseline's std over runs)" in out
 
 
 @pytest.mark.parametrize("mean, std, flags, allowed, regressed", [
-    (5.0, 1.0, [], 1.41, True),          # max(1, 2 x 1 / sqrt 2 = 1.41): a drop of 5 regresses
+    (5.0, 1.0, [], 2.0, True),           # max(1, 2 x 1 = 2): a drop of 5 regresses
+    (1.8, 1.0, [], 2.0, False),          # 1.8 <= 2 (2 standard errors, 2 x 1 / sqrt 2 = 1.41, would call it)
     (1.3, 0.0, [], 1.0, True),           # no spread: the margin alone; 1.3 > 1
     (0.9, 0.0, [], 1.0, False),          # 0.9 <= 1
-    (4.0, 3.0, [], 4.24, False),         # 2 x 3 / sqrt 2 = 4.24 > the drop of 4
-    (4.0, 3.0, ["--z", "1"], 2.12, True),  # 1 x 3 / sqrt 2 = 2.12 < 4
-    (4.0, 3.0, ["--margin", "5"], 5.0, False),
+    (5.0, 3.0, [], 6.0, False),          # 2 x 3 = 6 > the drop of 5
+    (5.0, 3.0, ["--z", "1"], 3.0, True),  # 1 x 3 = 3 < 5
+    (5.0, 3.0, ["--margin", "7"], 7.0, False),
 ])
 def test_a_baseline_demanding_more_fails_with_the_regressions(results, baseline, capsys, mean, std, flags, allowed,
                                                               regressed):
@@ -153,11 +154,41 @@ def test_results_the_baseline_lacks_are_named_not_checked(results, baseline, cap
     assert "Note: not in the baseline, so not checked: pt on rte (tiny-t5, paper, smoke)." in out
 
 
-def test_other_settings_are_noted(results, baseline, capsys):
-    edit(baseline, lambda data: entry(data, "cb")["identity"]["train"].update(epochs=3))
-    code, _, out, _ = check(capsys, results, baseline)
-    assert code == 0 and "Note: pt on cb (tiny-t5, paper, smoke) ran with other settings than the baseline's " \
-                         "(train.epochs 1, baseline 3)." in out
+def test_a_single_run_baseline_allows_the_margin_alone(results, baseline, capsys):
+    """One run has no spread (std None): the margin is the whole allowance."""
+    now = entry(json.loads(baseline.read_text()), "cb")["mean"]
+    edit(baseline, lambda data: entry(data, "cb").update(mean=now + 1.3, std=None))
+    code, rows, _, _ = check(capsys, results, baseline)
+    assert code == 1 and rows[1][4] == f"{now + 1.3:.2f} (n=2)" and rows[1][7:] == ["1.00", "REGRESSED"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda identity: identity["train"].update(epochs=3), "train.epochs 1 here, 3 in the baseline"),
+    (lambda identity: identity["method_config"].update(lr=0.5), "method_config.lr 0.3 here, 0.5 in the baseline"),
+    (lambda identity: (identity["train"].update(epochs=3), identity["method_config"].update(lr=0.5)),
+     "method_config.lr 0.3 here, 0.5 in the baseline; train.epochs 1 here, 3 in the baseline"),
+])
+def test_other_settings_are_refused_naming_them(results, baseline, capsys, change, message):
+    """Other epochs or method options make another experiment, whose scores the margin and the seed
+    noise do not bound: refused like another backbone, each setting named with both values."""
+    edit(baseline, lambda data: change(entry(data, "cb")["identity"]))
+    code, _, out, err = check(capsys, results, baseline)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"pt on cb (tiny-t5, paper, smoke): {message}: not the same experiment (rebuild the baseline" in err
+
+
+@pytest.mark.parametrize("runs, message", [
+    ([(0, 0), (1, 0), (2, 0)], "seeds 0, 1 here; 0, 1, 2 in the baseline"),
+    ([(0, 0), (2, 0)], "seeds 0, 1 here; 0, 2 in the baseline"),
+    ([(0, 1), (1, 1)], "seeds 0, 1 here; 0 (draw 1), 1 (draw 1) in the baseline"),
+])
+def test_other_seeds_are_refused(results, baseline, capsys, runs, message):
+    """A mean over other seeds (or few-shot draws) differs by their noise, not by the code: refused."""
+    edit(baseline, lambda data: entry(data, "rte").update(
+        runs=[{"seed": seed, "draw": draw, "score": 50.0} for seed, draw in runs]))
+    code, _, out, err = check(capsys, results, baseline)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"pt on rte (tiny-t5, paper, smoke): {message}: not the same runs" in err
 
 
 def test_two_configurations_of_one_task_are_refused(results, tmp_path, capsys):

@@ -10,10 +10,16 @@ import hashlib
 import json
 
 import pytest
+import torch
+from accelerate import Accelerator
 
 import bench.runner
 from bench.cli import main
+from bench.config import TrainConfig
+from bench.data import Collator, Encoded
 from bench.evaluation import Score
+from bench.progress import Progress
+from bench.training import Meter, train_epoch
 from helpers import result_file
 
 ONE_STEP_PER_EPOCH = ["--tasks", "cb", "--profile", "smoke", "--quiet", "--batch-size", "32", "--epochs", "4",
@@ -152,3 +158,49 @@ def test_each_epochs_dev_score_reaches_the_hook_which_may_stop_the_run(tmp_path)
         bench.runner.run(config, Progress(), on_epoch=on_epoch)
     assert [epoch for epoch, _ in seen] == [1, 2] and all(isinstance(dev, float) for _, dev in seen)
     assert not list((tmp_path / "runs").rglob("seed*.json"))
+
+
+class LinearScore(torch.nn.Module):
+    """A method's loss in its plainest form: the mean over a batch's examples of (w·x - y)², with
+    the input ids as x and one scalar label each, as an encoder head's loss averages examples."""
+
+    def __init__(self, weights: list[float]):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(weights))
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return ((batch["input_ids"].float() @ self.w - batch["labels"]) ** 2).mean()
+
+
+def plain_gradient(weights: torch.Tensor, rows: list[tuple[list[int], float]]) -> torch.Tensor:
+    """The gradient of the mean squared error over `rows`, by plain autograd on a fresh leaf."""
+    w = weights.detach().clone().requires_grad_()
+    x = torch.tensor([ids for ids, _ in rows], dtype=torch.float)
+    ((x @ w - torch.tensor([y for _, y in rows])) ** 2).mean().backward()
+    return w.grad
+
+
+def test_an_accumulation_window_steps_with_its_batches_mean_gradient():
+    """grad_accum 2, batches of 2: the first window's gradient is exactly that of one batch of its 4
+    examples (each batch's loss divided by the window's 2 batches); the epoch's last window, of one
+    batch, steps with that batch's gradient, not half of it. With SGD at lr 0.1, the weights after each
+    step are those before it minus 0.1 times that gradient."""
+    rows = [([1, 2, 0], 3.0), ([0, 1, 4], -1.0), ([2, 2, 1], 0.5), ([3, 0, 1], 2.0), ([1, 1, 1], 4.0), ([0, 3, 2], -2.0)]
+    items = [Encoded(ids, [y], 0) for ids, y in rows]
+    model = LinearScore([0.5, -0.25, 0.125])
+    start = model.w.detach().clone()
+    optimizer = torch.optim.SGD([{"params": [model.w], "lr": 0.1, "name": "w"}])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    received = []
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: received.append(model.w.grad.clone()))
+    plan = [items[0:2], items[2:4], items[4:6]]
+    train_epoch(model, plan, Collator(0, scalar_labels=True), Accelerator(cpu=True), optimizer, scheduler,
+                TrainConfig(max_grad_norm=1e9), 2, Meter(), Progress(), "", first=False)
+    first = plain_gradient(start, rows[:4])
+    after_first = start - 0.1 * first
+    second = plain_gradient(after_first, rows[4:])
+    assert len(received) == 2
+    torch.testing.assert_close(received[0], first, rtol=0, atol=1e-6)
+    torch.testing.assert_close(received[1], second, rtol=0, atol=1e-6)
+    torch.testing.assert_close(model.w.detach(), after_first - 0.1 * second, rtol=0, atol=1e-6)
+    assert not torch.allclose(first, plain_gradient(start, rows[:2]) + plain_gradient(start, rows[2:4]))  # the sum is other
