@@ -77,7 +77,7 @@ class PackagedModel:
         return Path(spec.origin).parent / self.folder
 
 
-BACKBONES: Registry[T5Shape | PackagedModel | None] = Registry("backbone")
+BACKBONES: Registry[T5Shape | PackagedModel | None] = Registry("backbone", plugins="bench.backbones")
 BACKBONES.register("tiny-t5", None, aliases=("tiny",))
 for _name, _shape in {
     "t5-small": T5Shape("google-t5/t5-small", 512, 2048, 64, 8, 6),

@@ -41,17 +41,43 @@ def typed_value(what: str, raw, current):
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    """Names -> items, with aliases. With `plugins` (an entry-point group, e.g. `bench.methods`)
+    the installed plugins add their entries on the first lookup, not at import: commands that
+    never look a name up (`bench --help`) never scan the installed packages."""
+
+    def __init__(self, kind: str, plugins: str | None = None):
         self.kind = kind
-        self._items: dict[str, T] = {}
-        self._aliases: dict[str, str] = {}
+        self.plugins = plugins
+        self._entries: dict[str, T] = {}
+        self._alias_targets: dict[str, str] = {}
+
+    @property
+    def _items(self) -> dict[str, T]:
+        """Every entry, the plugins' included (what all lookups read)."""
+        self._load_plugins()
+        return self._entries
+
+    @property
+    def _aliases(self) -> dict[str, str]:
+        self._load_plugins()
+        return self._alias_targets
+
+    def _load_plugins(self) -> None:
+        """Once: every entry point of the group registers its entries (bench/plugins.py)."""
+        group, self.plugins = self.plugins, None
+        if group:
+            from bench.plugins import load_plugins
+
+            load_plugins(group, self)
 
     def register(self, name: str, item: T, aliases: tuple[str, ...] = ()) -> T:
-        if name in self._items or name in self._aliases:
-            raise ValueError(f"{self.kind} {name!r} registered twice")
-        self._items[name] = item
+        """Add an entry; writes the stored dicts, so that built-ins registering at import load no plugin."""
+        taken = [n for n in (name, *aliases) if n in self._entries or n in self._alias_targets]
+        if taken:
+            raise ValueError(f"{self.kind} {taken[0]!r} registered twice")
+        self._entries[name] = item
         for alias in aliases:
-            self._aliases[alias] = name
+            self._alias_targets[alias] = name
         return item
 
     def decorator(self, name: str, aliases: tuple[str, ...] = ()) -> Callable[[T], T]:

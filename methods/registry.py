@@ -92,13 +92,14 @@ def model_export(package: str, name: str):
     return getattr(importlib.import_module(f"{package}.model"), name)
 
 
-METHODS: Registry[MethodSpec] = Registry("method")
+METHODS: Registry[MethodSpec] = Registry("method", plugins="bench.methods")
 
 
 def _discover() -> None:
     """Method packages register themselves: each `methods/<name>/__init__.py` that defines
-    `register(registry)` adds its entries (plugins need no edit here). PT, the baseline
-    the others build on, comes first; the rest in name order."""
+    `register(registry)` adds its entries. PT, the baseline the others build on, comes first;
+    the rest in name order. Installed plugins' methods follow, from the `bench.methods` entry
+    points, on the first lookup (bench/plugins.py)."""
     import pkgutil
 
     import methods

@@ -5,12 +5,12 @@ from bench.registry import Registry
 from tasks import glue, nlg, others, qa, superglue
 from tasks.base import Task
 
-TASKS: Registry[Task] = Registry("task")
+TASKS: Registry[Task] = Registry("task", plugins="bench.tasks")
 for _module in (glue, superglue, qa, others, nlg):
     for _cls in _module.TASK_CLASSES:
         TASKS.register(_cls.name, _cls(), aliases=tuple(a for a in (_cls.prefix, *_cls.aliases) if a != _cls.name))
 
-SUITES: Registry[tuple[str, ...]] = Registry("suite")
+SUITES: Registry[tuple[str, ...] | list[str]] = Registry("suite")
 for _name, _members in {
     "source": ("mnli", "qnli", "qqp", "sst2", "squad", "record"),
     "glue": ("mnli", "qqp", "qnli", "sst2", "stsb", "mrpc", "rte", "cola"),
@@ -22,6 +22,17 @@ for _name, _members in {
     "fewshot": ("boolq", "cb", "scitail"),
 }.items():
     SUITES.register(_name, _members)
+
+BUILTIN_SUITES = tuple(SUITES.names())
+"""The papers' suites: fixed, so that a user's task cannot change what a paper's table averages."""
+
+
+def join_suite(suite: str, task_name: str) -> None:
+    """Add a declared task (tasks/declarative.py) to a suite of the user's own, created on first
+    mention (a list, so that later files extend it); the task file's check refused bench's suites."""
+    if suite not in SUITES:
+        SUITES.register(suite, [])
+    SUITES.get(suite).append(task_name)
 
 
 OUTSIDE_SUITES = {
