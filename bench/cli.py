@@ -39,7 +39,14 @@ def int_list(text: str, flag: str) -> list[int]:
         raise UsageError(f"{flag} takes comma-separated integers, not {text!r}") from None
 
 
+def add_include(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--include", action="append", metavar="PATH",
+                         help="YAML task files, or folders of them, to add to the tasks (tasks/declarative.py); "
+                              "repeat for several")
+
+
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    add_include(run)
     run.add_argument("--method", help="pt, ... (`bench methods`); several, comma-separated, make a grid")
     run.add_argument("--suite", help="superglue, ... (`bench tasks`)")
     run.add_argument("--tasks", help="comma-separated task names (a subset of the suite)")
@@ -80,6 +87,10 @@ def build_parser() -> Parser:
 
     run = sub.add_parser("run", help="train and evaluate a method on a suite over seeds")
     add_run_arguments(run)
+    from bench.trackers import TRACKERS
+
+    run.add_argument("--log-with", choices=TRACKERS, help="also log each run's curves, scores and config to an "
+                                                          "experiment tracker, under OUTPUT/tracking (README)")
     run.add_argument("--shard", metavar="K/N", help="run the K-th of N interleaved slices of the grid (SLURM arrays, "
                                                      "several machines on one results folder)")
 
@@ -91,15 +102,22 @@ def build_parser() -> Parser:
     listing.add_argument("--library")
     listing.add_argument("--json", action="store_true")
     imports = sources_sub.add_parser("import", help="import a released prompt (e.g. ATTEMPT's [m, d] tensors)")
-    imports.add_argument("file")
+    imports.add_argument("file", help="a prompt file, or with --peft a PEFT prompt-tuning adapter folder")
     imports.add_argument("--task", required=True)
     imports.add_argument("--model", default="t5-base")
     imports.add_argument("--library")
+    imports.add_argument("--peft", action="store_true", help="FILE is a PEFT prompt-tuning adapter folder")
+
+    export = sub.add_parser("export", help="a result's prompt (and encoder head) as a PEFT prompt-tuning adapter")
+    export.add_argument("result", help="a results file (runs/**/*.json)")
+    export.add_argument("--peft", required=True, metavar="DIR", help="the adapter folder to write")
+    export.add_argument("--task", help="the task whose prompt to export, where the result has several")
 
     data = sub.add_parser("data", help="inspect task data")
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=Parser)
     show = data_sub.add_parser("show", help="formatted examples of a split, one JSON object per line")
     show.add_argument("task")
+    add_include(show)
     show.add_argument("--split", default="train")
     show.add_argument("--data-dir")
     show.add_argument("--fixtures", action="store_true")
@@ -114,6 +132,7 @@ def build_parser() -> Parser:
         command = data_sub.add_parser(name, help=help_text)
         command.add_argument("--suite")
         command.add_argument("--tasks")
+        add_include(command)
         command.add_argument("--data-dir")
         command.add_argument("--fixtures", action="store_true")
         command.add_argument("--preset", default="paper")
@@ -131,6 +150,13 @@ def build_parser() -> Parser:
                         help="labels of each task's head on an encoder backbone (T5 has no head)")
     params.add_argument("--option", action="append", metavar="NAME=VALUE")
     params.add_argument("--json", action="store_true")
+
+    table = sub.add_parser("results", help="a results directory as data: one row per run x task x split x metric, "
+                                           "with the configuration's fields as columns (for pandas)")
+    table.add_argument("results_dir")
+    table.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="csv (default, with a header) or "
+                                                                                  "JSON lines")
+    table.add_argument("--out", help="write to this file (atomically) instead of printing")
 
     board = sub.add_parser("leaderboard", help="render a results directory as markdown")
     board.add_argument("results_dir")
@@ -170,6 +196,7 @@ def build_parser() -> Parser:
     tasks = sub.add_parser("tasks", help="list tasks")
     tasks.add_argument("--suite")
     tasks.add_argument("--json", action="store_true")
+    add_include(tasks)
 
     plot = sub.add_parser("plot", help="figures from results files")
     plot_sub = plot.add_subparsers(dest="plot_command", required=True, parser_class=Parser)
@@ -340,6 +367,10 @@ def grid_plan(args) -> tuple[list, dict | None, Path]:
 
 
 def cmd_run(args) -> int:
+    if args.log_with:
+        from bench.trackers import check_tracker
+
+        check_tracker(args.log_with)
     plan, expected_data, output = grid_plan(args)
 
     from bench.progress import Progress, RichDisplay
@@ -351,7 +382,7 @@ def cmd_run(args) -> int:
     use_threads(args.threads)
     progress = Progress() if args.quiet else RichDisplay()
     try:
-        paths = run_grid(plan, progress, resume=args.resume, expected_data=expected_data)
+        paths = run_grid(plan, progress, resume=args.resume, expected_data=expected_data, log_with=args.log_with)
     finally:
         progress.close()
     markdown = leaderboard(output)
@@ -417,19 +448,33 @@ def sources_train(args) -> int:
 
 def sources_import(args, library) -> int:
     from bench.backbone import backbone_name, check_backbone_name, offline_config
+    from bench.peft_interchange import load_peft_prompt
     from methods.library import imported_spec
     from methods.prompts import load_prompt_file
     from tasks.registry import TASKS
 
     task = TASKS.canonical(args.task)
     check_backbone_name(args.model)
-    prompt = load_prompt_file(args.file)
-    width = offline_config(args.model).d_model
+    prompt = load_peft_prompt(args.file) if args.peft else load_prompt_file(args.file)
+    config = offline_config(args.model)
+    width = getattr(config, "d_model", None) or config.hidden_size  # T5's name, and BERT's
     if prompt.shape[1] != width:
         raise UsageError(f"{args.file}: prompt width {prompt.shape[1]} does not match {args.model} (d_model {width})")
     backbone = backbone_name(args.model)
-    folder = library.put(imported_spec(backbone, task, "attempt-release"), {"prompt": prompt}, {"file": str(Path(args.file).resolve())})
+    origin = "peft" if args.peft else "attempt-release"
+    folder = library.put(imported_spec(backbone, task, origin), {"prompt": prompt}, {"file": str(Path(args.file).resolve())})
     print(f"imported {tuple(prompt.shape)} prompt for {task} on {backbone} into {folder}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    """`bench export RESULT --peft DIR`: the result's prompt as an adapter `peft.PeftModel.from_pretrained` loads."""
+    from bench.peft_interchange import export_peft
+    from bench.results import check_writable
+
+    check_writable(Path(args.peft), "--peft")
+    folder = export_peft(Path(args.result), Path(args.peft), args.task)
+    print(f"PEFT prompt-tuning adapter written to {folder}: peft.PeftModel.from_pretrained(base_model, {str(folder)!r})")
     return 0
 
 
@@ -513,6 +558,26 @@ def cmd_leaderboard(args) -> int:
     print(markdown)
     if args.plot:
         print(f"score against parameters per task drawn in {args.plot}")
+    return 0
+
+
+def cmd_results(args) -> int:
+    """`bench results` (bench/results_table.py): printed, or written to `--out` with a line saying so."""
+    from bench.results import atomic_write, check_writable
+    from bench.results_table import render, table
+
+    if args.out:
+        check_writable(Path(args.out).resolve().parent, "--out")
+    found = table(Path(args.results_dir))
+    if found.other_schema:
+        print(f"bench: {found.other_schema} results of another schema version left out (rerun them with this "
+              "version)", file=sys.stderr)
+    text = render(found.columns, found.rows, args.format)
+    if not args.out:
+        print(text, end="")
+        return 0
+    atomic_write(Path(args.out), text)
+    print(f"{len(found.rows)} rows from {found.runs} runs written to {args.out}")
     return 0
 
 
@@ -686,8 +751,8 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "perf": cmd_perf, "plot": cmd_plot, "run": cmd_run, "sources": cmd_sources, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
-            "compare": cmd_compare, "baseline": cmd_baseline, "check": cmd_check,
+COMMANDS = {"demo": cmd_demo, "perf": cmd_perf, "plot": cmd_plot, "run": cmd_run, "sources": cmd_sources, "export": cmd_export, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
+            "results": cmd_results, "compare": cmd_compare, "baseline": cmd_baseline, "check": cmd_check,
             "sweep": cmd_sweep,
             "tasks": cmd_tasks, "methods": cmd_methods}
 
@@ -698,6 +763,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "include", None):
+            from tasks.declarative import include
+
+            include(args.include)
         return COMMANDS[args.command](args)
     except (UsageError, DataError) as error:
         print(f"bench: error: {error}", file=sys.stderr)

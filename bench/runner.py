@@ -33,6 +33,7 @@ from bench.progress import Progress
 from bench.registry import UsageError
 from bench.results import SCHEMA_VERSION, atomic_write, git_commit, package_versions, write_json
 from bench.stages import StageRequest, run_stage
+from bench.trackers import RunLog, accelerator_options, hyperparameters
 from bench.training import (Meter, make_optimizer, make_scheduler, optimizer_record, optimizer_steps,
                             seed_everything, seed_process_epoch, shard, train_epoch)
 from methods.base import Method, MethodContext
@@ -304,10 +305,12 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
 
 
 def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_state: dict | None = None,
-                   on_epoch: Callable[[int, float], None] | None = None, resume: bool = False) -> Path:
+                   on_epoch: Callable[[int, float], None] | None = None, resume: bool = False,
+                   log_with: str | None = None) -> Path:
     """`on_epoch(epoch, dev_mean)` after each dev evaluation: a sweep reports to its study there,
     and may stop the run by raising (optuna's TrialPruned). With `resume`, a run that was
-    killed goes on from its last epoch checkpoint (bench/checkpoint.py), as do its stages."""
+    killed goes on from its last epoch checkpoint (bench/checkpoint.py), as do its stages.
+    `log_with`: the experiment tracker the run (not its stages) logs to (bench/trackers.py)."""
     from accelerate import Accelerator
 
     config, tasks, task_names, draw = prepared.config, prepared.tasks, prepared.identity["tasks"], prepared.draw
@@ -331,7 +334,7 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     per_task = [e.items["train"] for e in encoded]
     schedule = resolve_schedule(config.train, tasks[0].task, sum(len(items) for items in per_task))
     epochs, accumulation = schedule["epochs"], schedule["grad_accum"]
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), **accelerator_options(log_with, config.output))
     shuffle = torch.Generator().manual_seed(seed)
     plans = [shard(training_plan(per_task, schedule["batch_size"], shuffle, method.mixing, config.train.group_by_length),
                    accelerator.num_processes, accelerator.process_index) for _ in range(epochs)]
@@ -364,6 +367,8 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
         best = history[saved["best_epoch"] - 1]
     patience = config.train.early_stopping_patience
     label = f"{config.method} · {'+'.join(task_names)} · seed {seed}" + (f" · k={config.k_shot} draw {draw}" if config.k_shot else "")
+    log = RunLog.start(accelerator, meter, path.relative_to(config.output), hyperparameters(
+        {"seed": seed, "draw": draw, "configuration": path.parent.name}, config.as_dict())) if log_with else None
     progress.start_run(label, sum(len(plan) for plan in plans), done=sum(len(plan) for plan in plans[:done]))
     if done:
         progress.note(f"{label}: resumed after epoch {done}")
@@ -371,7 +376,8 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
         epoch_start, first_step = time.perf_counter(), len(meter.grad_norms)
         seed_process_epoch(seed, epoch, accelerator.process_index)
         losses = train_epoch(model, plan, collator, accelerator, optimizer, scheduler, config.train, accumulation,
-                             meter, progress, f"epoch {epoch}/{epochs}", first=epoch == 1)
+                             meter, progress, f"epoch {epoch}/{epochs}", first=epoch == 1,
+                             on_step=log.optimizer_step if log else None)
         train_seconds = time.perf_counter() - epoch_start
         dev = evaluate(unwrapped, tasks, encoded, "validation", config, collator, progress)
         history.append({
@@ -379,6 +385,8 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
             **meter.epoch_record(first_step),
             "dev": {name: s.as_dict() for name, s in dev.items()}, "dev_mean": mean_over_tasks(dev),
         })
+        if log:
+            log.epoch(history[-1])
         if best is None or history[-1]["dev_mean"] > best["dev_mean"]:
             best, best_state = history[-1], copy.deepcopy(unwrapped.trained_state())
         progress.note(f"epoch {epoch}: dev {history[-1]['dev_mean']:.2f} (best {best['dev_mean']:.2f} @ {best['epoch']})")
@@ -433,6 +441,9 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
         write_json(path, result)
         checkpoint.unlink(missing_ok=True)
         progress.finish_run(f"{label}: test {result['test_mean']:.2f}")
+    if log:
+        log.test({name: s.as_dict() for name, s in test.items()}, mean_over_tasks(test))
+        log.end()
     accelerator.wait_for_everyone()
     return path
 
@@ -467,10 +478,12 @@ def run(config: RunConfig, progress: Progress, resume: bool = False, units: list
 
 
 def run_grid(plan: list[tuple[RunConfig, Unit]], progress: Progress, resume: bool = False,
-             expected_data: dict | None = None, on_epoch: Callable[[int, float], None] | None = None) -> list[Path]:
+             expected_data: dict | None = None, on_epoch: Callable[[int, float], None] | None = None,
+             log_with: str | None = None) -> list[Path]:
     """Train every (config, unit) of the plan in order. With `resume`, a run whose results exist is
     skipped and one that was killed goes on from its last epoch checkpoint, so a grid killed at
-    any moment and run again with `--resume` ends with the results an uninterrupted grid gives."""
+    any moment and run again with `--resume` ends with the results an uninterrupted grid gives.
+    `log_with`: the experiment tracker each run logs to (bench/trackers.py)."""
     paths = []
     progress.start_grid(len(plan))
     for config, unit in plan:
@@ -482,7 +495,7 @@ def run_grid(plan: list[tuple[RunConfig, Unit]], progress: Progress, resume: boo
             checkpoint_path(path).unlink(missing_ok=True)  # left by a run killed between its results and that
             progress.note(f"{path}: already done, skipped")
         else:
-            path = train_prepared(prepared, unit.seed, progress, on_epoch=on_epoch, resume=resume)
+            path = train_prepared(prepared, unit.seed, progress, on_epoch=on_epoch, resume=resume, log_with=log_with)
         paths.append(path)
         progress.advance_grid()
     return paths

@@ -11,6 +11,7 @@ import random
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -189,10 +190,11 @@ def optimizer_record(optimizer: torch.optim.Optimizer, scheduler, meter: Meter, 
 
 def train_epoch(model, plan: list[list[Encoded]], collator: Collator, accelerator, optimizer, scheduler,
                 train: TrainConfig, accumulation: int, meter: Meter, progress: Progress, status: str,
-                first: bool) -> list[float]:
+                first: bool, on_step: Callable[[float], None] | None = None) -> list[float]:
     """One pass over this process's batches: per accumulation window, forward and backward each
     batch (its loss scaled by the window's size and this process's share of the batch), then
-    clip, step and schedule once. The losses returned are the whole batches'."""
+    clip, step and schedule once. The losses returned are the whole batches'; `on_step` gets
+    each step's (the mean of its window's) once the step is taken (an experiment tracker)."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     losses = []
     model.train()
@@ -218,4 +220,6 @@ def train_epoch(model, plan: list[list[Encoded]], collator: Collator, accelerato
         scheduler.step()
         optimizer.zero_grad()
         meter.step_seconds.append(time.perf_counter() - started)
+        if on_step:
+            on_step(float(np.mean(losses[-len(window):])))
     return losses
