@@ -409,17 +409,31 @@ def cmd_sources(args) -> int:
     for entry in entries:
         spec = entry["spec"]
         if "imported" in spec:
-            rows.append([entry["key"], spec["backbone"], spec["task"], f"imported ({spec['imported']})"])
+            rows.append([entry["key"], spec["backbone"], spec["task"], f"imported ({spec['imported']})", "–", "–", "–", ""])
             continue
         kinds = ", ".join(sorted({data["source"]["kind"] for data in spec["data"].values()}))
         shots = f", {spec['k_shot']}-shot" if spec["k_shot"] else ""
         rows.append([entry["key"], spec["backbone"], "+".join(spec["tasks"]),
-                     f"{spec['method']}, {spec['train']['epochs']} epoch{'s' * (spec['train']['epochs'] != 1)}, {kinds} data{shots}"])
+                     f"{spec['method']}, {spec['train']['epochs']} epoch{'s' * (spec['train']['epochs'] != 1)}, {kinds} data{shots}",
+                     *source_scores(entry)])
     from tabulate import tabulate
 
-    print(tabulate(rows, ["key", "backbone", "tasks", "origin"], tablefmt="github", disable_numparse=True))
+    print(tabulate(rows, ["key", "backbone", "tasks", "origin", "dev", "test", "majority", "weak"], tablefmt="github",
+                   disable_numparse=True))
     print(f"{len(entries)} entries in {library.root}")
     return 0
+
+
+def source_scores(entry: dict) -> list[str]:
+    """A trained entry's own dev and test scores beside its test split's majority class (one value
+    per task, `/`-joined), and `yes` under `weak` where a test score is at or below that majority:
+    a source prompt that learned nothing transfers nothing."""
+    baselines = json.loads(Path(entry["results"]).read_text())["baselines"]["majority"]
+    tasks = entry["spec"]["tasks"]
+    dev, test, majority = ([f"{entry_scores[t]['mean']:.1f}" for t in tasks] for entry_scores in
+                           (entry["dev"], entry["test"], baselines))
+    weak = any(entry["test"][t]["mean"] <= baselines[t]["mean"] for t in tasks)
+    return ["/".join(dev), "/".join(test), "/".join(majority), "yes" if weak else ""]
 
 
 def sources_train(args) -> int:
