@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from bench.cli import main
-from bench.identity import configuration_key
+from bench.core.identity import configuration_key
 
 PRE_LAYOUT = Path(__file__).parent / "data" / "pre_layout"
 

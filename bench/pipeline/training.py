@@ -16,10 +16,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from bench import memory, precision
-from bench.config import TrainConfig
-from bench.data import Collator, Encoded
-from bench.progress import Progress
+from bench.core import memory, precision
+from bench.core.config import TrainConfig
+from bench.core.progress import Progress
+from bench.pipeline.data import Collator, Encoded
 from methods.base import ParamGroup, derived_seed
 
 
@@ -128,7 +128,7 @@ class Meter:
         self.grad_norms.append(float(torch.stack(squares).sum().sqrt()) if squares else 0.0)
 
     def state(self) -> dict:
-        """What a checkpoint keeps of the meter (bench/checkpoint.py)."""
+        """What a checkpoint keeps of the meter (bench/pipeline/checkpoint.py)."""
         return asdict(self)
 
     def restore(self, state: dict) -> None:

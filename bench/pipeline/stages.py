@@ -21,10 +21,10 @@ from typing import Callable
 import torch
 from filelock import Timeout
 
-from bench.config import profile_options
-from bench.identity import without_neutral
-from bench.registry import UsageError
-from bench.results import SCHEMA_VERSION
+from bench.core.config import profile_options
+from bench.core.identity import without_neutral
+from bench.core.registry import UsageError
+from bench.core.results import SCHEMA_VERSION
 from methods.base import derived_seed
 from methods.library import DEFAULT_ROOT, PromptLibrary, imported_spec
 from methods.registry import METHODS

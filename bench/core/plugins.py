@@ -2,10 +2,10 @@
 
 A package declares entry points in the groups `bench.methods` (adds
 `methods.registry.MethodSpec`s), `bench.tasks` (`tasks.base.Task` instances) and
-`bench.backbones` (`bench.backbone.T5Shape` or `PackagedModel` entries), each
+`bench.backbones` (`bench.backbones.catalog.T5Shape` or `PackagedModel` entries), each
 naming a function `register(registry)` that adds its entries the way bench's
 own packages do (`registry.register(name, item, aliases=...)`). A registry
-loads its group on its first lookup (bench/registry.py), so commands that look nothing up never
+loads its group on its first lookup (bench/core/registry.py), so commands that look nothing up never
 scan the installed packages. A plugin that fails to import or to register is
 one warning line on stderr, naming it; bench and the other plugins still work.
 """

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.results import atomic_write
+from bench.core.results import atomic_write
 
 
 SUFFIX = ".resume.pt"

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench.metrics import TOKENIZED_METRICS, generation_tokenizer, metric_function
-from bench.presets import Protocol
+from bench.core.presets import Protocol
 from tasks.base import Example, Task
+from tasks.metrics import TOKENIZED_METRICS, generation_tokenizer, metric_function
 
 
 @dataclass(frozen=True)

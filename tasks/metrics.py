@@ -21,8 +21,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from bench.presets import Protocol
-from bench.registry import Registry
+from bench.core.presets import Protocol
+from bench.core.registry import Registry
 from tasks.base import Example
 
 def _sklearn():

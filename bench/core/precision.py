@@ -11,17 +11,17 @@ cheaper formats are safe for them:
   its range (the known T5 fp16 NaNs). On a CPU bf16 runs too, faster only where the CPU has
   bf16 instructions (`bench perf`: a step in 0.48x the time on this project's AVX-512 BF16 CPU).
 Both change results in the last bits, so neither is on by default, and the setting is part of a
-run's configuration (left out of keys at fp32: bench/identity.py `ADDED_NEUTRAL`).
+run's configuration (left out of keys at fp32: bench/core/identity.py `ADDED_NEUTRAL`).
 """
 from __future__ import annotations
 
 from contextlib import nullcontext
 
-from bench.registry import UsageError
+from bench.core.registry import UsageError
 
 
 def check(precision: str) -> None:
-    """Refuse, in one line, a known precision this machine cannot compute in (bench/config.py
+    """Refuse, in one line, a known precision this machine cannot compute in (bench/core/config.py
     `set_train` calls it with the other training settings, before a run writes anything;
     torch is imported only to check the other formats: a command that fails later imports no torch)."""
     if precision == "fp32":

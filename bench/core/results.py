@@ -43,7 +43,7 @@ def atomic_write(path: Path, text: str | bytes) -> None:
 
 def check_writable(folder: Path, flag: str) -> None:
     """Fail before any work, not with a traceback after hours of training."""
-    from bench.registry import UsageError
+    from bench.core.registry import UsageError
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -69,7 +69,7 @@ def package_versions() -> dict[str, str]:
 
 def git_commit() -> str | None:
     try:
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if out.returncode != 0:
             return None

@@ -3,7 +3,7 @@
 One table per suite: a row per (method, setting, preset, backbone, profile), a
 column per task and the suite average, cells `mean ± std` over seeds of the
 metric the papers report for that task; then invalid predictions, collapsed
-runs (at or below the majority class, bench/stats.py), param/task, peak memory
+runs (at or below the majority class, bench/studies/stats.py), param/task, peak memory
 (device memory on CUDA, resident memory on CPU), the bytes autograd saves for
 backward in one training step (deterministic, comparable on any device) and
 time; and reference rows from the published tables with the delta of our
@@ -23,10 +23,10 @@ from typing import NamedTuple
 import numpy as np
 from tabulate import tabulate
 
-from bench.identity import configuration_key, digest, flatten, row_identity
-from bench.registry import UsageError
-from bench.results import atomic_write, load_results
-from bench.stats import Stability, row_statistics
+from bench.core.identity import configuration_key, digest, flatten, row_identity
+from bench.core.registry import UsageError
+from bench.core.results import atomic_write, load_results
+from bench.studies.stats import Stability, row_statistics
 from tasks.registry import SUITES, TASKS
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -154,7 +154,7 @@ def leaderboard(directory: Path, detail: bool = False, per_task: tuple[str, ...]
 
 
 def configuration_rows(results: list[dict], per_task: tuple[str, ...] = ()) -> list[list[dict]]:
-    """Results grouped into leaderboard rows: one configuration each (bench/identity.py), seeds
+    """Results grouped into leaderboard rows: one configuration each (bench/core/identity.py), seeds
     and few-shot draws aside. Where a task has results of several configurations that share
     everything else (its data changed), each gets a row of its own: nothing is ever averaged
     with another configuration's numbers. The method options named `per_task` may differ
@@ -303,7 +303,7 @@ def collapsed_share(stats) -> str:
 
 
 def detail_table(suite: str, rows: list[list[dict]], settings: list[str], present: list[str]) -> str:
-    """Every row's stability statistics per task and suite average (bench/stats.py): where a
+    """Every row's stability statistics per task and suite average (bench/studies/stats.py): where a
     mean ± std cell hides a collapsed seed or a wide interval, this shows it."""
     table = []
     for row, setting in zip(rows, settings):
@@ -342,7 +342,7 @@ def plot_score_vs_params(directory: Path, out: Path) -> Path:
     """The papers' efficiency figure: per task, each leaderboard row's test score (mean ± std over
     runs) against its trainable parameters per task, on a log axis (ATTEMPT's Figure 1, MPT's
     Figure 1): which method buys its score with how many parameters."""
-    from bench.plots import PLOTS_EXTRA, task_order
+    from bench.studies.plots import PLOTS_EXTRA, task_order
 
     results, _ = load_results(directory)
     if not results:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.registry import UsageError
+from bench.core.registry import UsageError
 
 PLOTS_EXTRA = "pip install -e '.[plots]'"
 

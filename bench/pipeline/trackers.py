@@ -8,7 +8,7 @@ x axis is the optimiser step. Only the run itself is logged, never the library s
 trains (their prompts are another run's business, and would mix their steps into its curves).
 
 A tracker changes no number of a run: it is an argument of the run, not part of its config
-(bench/identity.py). Runs log under `<output>/tracking/`, one tracker run per results file,
+(bench/core/identity.py). Runs log under `<output>/tracking/`, one tracker run per results file,
 named like it (`pt/boolq/<configuration>/seed0`), so `tensorboard --logdir runs/tracking`
 shows a study side by side. W&B logs to project `bench` (offline with WANDB_MODE=offline) and
 MLflow to experiment `bench` (a local store with MLFLOW_TRACKING_URI=sqlite:///mlflow.db).
@@ -19,8 +19,8 @@ import importlib.util
 import json
 from pathlib import Path
 
-from bench.identity import flatten
-from bench.registry import UsageError
+from bench.core.identity import flatten
+from bench.core.registry import UsageError
 
 TRACKERS = ("tensorboard", "wandb", "mlflow")
 """Each is also the name of its Python module and of its pip package."""

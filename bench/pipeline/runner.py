@@ -3,8 +3,8 @@ and the grid of runs a config asks for.
 
 The data path reads top to bottom: tasks -> examples -> encoded batches ->
 method prompts -> backbone loss / generation -> predictions -> metrics ->
-results file. The training loop's parts are in bench/training.py, library
-stages in bench/stages.py, and what makes two runs the same in bench/identity.py.
+results file. The training loop's parts are in bench/pipeline/training.py, library
+stages in bench/pipeline/stages.py, and what makes two runs the same in bench/core/identity.py.
 """
 from __future__ import annotations
 
@@ -20,22 +20,22 @@ import torch
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from bench import memory, precision
-from bench.backbone import backbone_name, load_backbone
-from bench.backbone_model import FrozenModel
-from bench.checkpoint import checkpoint_path, load_checkpoint, remove_stale_writes, save_checkpoint
-from bench.config import RunConfig, TrainConfig
-from bench.data import Collator, Encoded, batches, by_length, encode, training_plan
-from bench.evaluation import Score, majority_baseline, score
-from bench.grid import Unit, units_of
-from bench.identity import result_path, run_identity
-from bench.progress import Progress
-from bench.registry import UsageError
-from bench.results import SCHEMA_VERSION, atomic_write, git_commit, package_versions, write_json
-from bench.stages import StageRequest, run_stage
-from bench.trackers import RunLog, accelerator_options, hyperparameters
-from bench.training import (Meter, make_optimizer, make_scheduler, optimizer_record, optimizer_steps,
-                            seed_everything, seed_process_epoch, shard, train_epoch)
+from bench.backbones.catalog import backbone_name
+from bench.backbones.model import FrozenModel, load_backbone
+from bench.core import memory, precision
+from bench.core.config import RunConfig, TrainConfig
+from bench.core.identity import result_path, run_identity
+from bench.core.progress import Progress
+from bench.core.registry import UsageError
+from bench.core.results import SCHEMA_VERSION, atomic_write, git_commit, package_versions, write_json
+from bench.pipeline.checkpoint import checkpoint_path, load_checkpoint, remove_stale_writes, save_checkpoint
+from bench.pipeline.data import Collator, Encoded, batches, by_length, encode, training_plan
+from bench.pipeline.evaluation import Score, majority_baseline, score
+from bench.pipeline.grid import Unit, units_of
+from bench.pipeline.stages import StageRequest, run_stage
+from bench.pipeline.trackers import RunLog, accelerator_options, hyperparameters
+from bench.pipeline.training import (Meter, make_optimizer, make_scheduler, optimizer_record, optimizer_steps,
+                                     seed_everything, seed_process_epoch, shard, train_epoch)
 from methods.base import Method, MethodContext
 from methods.registry import METHODS
 from tasks.base import Example, Task
@@ -309,8 +309,8 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
                    log_with: str | None = None) -> Path:
     """`on_epoch(epoch, dev_mean)` after each dev evaluation: a sweep reports to its study there,
     and may stop the run by raising (optuna's TrialPruned). With `resume`, a run that was
-    killed goes on from its last epoch checkpoint (bench/checkpoint.py), as do its stages.
-    `log_with`: the experiment tracker the run (not its stages) logs to (bench/trackers.py)."""
+    killed goes on from its last epoch checkpoint (bench/pipeline/checkpoint.py), as do its stages.
+    `log_with`: the experiment tracker the run (not its stages) logs to (bench/pipeline/trackers.py)."""
     from accelerate import Accelerator
 
     config, tasks, task_names, draw = prepared.config, prepared.tasks, prepared.identity["tasks"], prepared.draw
@@ -483,7 +483,7 @@ def run_grid(plan: list[tuple[RunConfig, Unit]], progress: Progress, resume: boo
     """Train every (config, unit) of the plan in order. With `resume`, a run whose results exist is
     skipped and one that was killed goes on from its last epoch checkpoint, so a grid killed at
     any moment and run again with `--resume` ends with the results an uninterrupted grid gives.
-    `log_with`: the experiment tracker each run logs to (bench/trackers.py)."""
+    `log_with`: the experiment tracker each run logs to (bench/pipeline/trackers.py)."""
     paths = []
     progress.start_grid(len(plan))
     for config, unit in plan:

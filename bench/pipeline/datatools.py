@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.data import encode
+from bench.pipeline.data import encode
 from tasks.loading import SPLITS, DataSource, load_examples
 from tasks.registry import TASKS
 

@@ -63,10 +63,10 @@ class Registry(Generic[T]):
         return self._alias_targets
 
     def _load_plugins(self) -> None:
-        """Once: every entry point of the group registers its entries (bench/plugins.py)."""
+        """Once: every entry point of the group registers its entries (bench/core/plugins.py)."""
         group, self.plugins = self.plugins, None
         if group:
-            from bench.plugins import load_plugins
+            from bench.core.plugins import load_plugins
 
             load_plugins(group, self)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from bench.registry import Registry, UsageError, typed_value
+from bench.core.registry import Registry, UsageError, typed_value
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Protocol:
     weight_decay_everywhere: bool = False
     """AdamW weight decay also on LayerNorm weights, biases and AMP's identity-initialised W_V
     (default: exempt, as HF Trainer does, since decay pulls them towards 0 instead of their start)."""
-    # -- metrics (read by bench/metrics.py) --
+    # -- metrics (read by tasks/metrics.py) --
     matthews_invalid_class: bool = False
     """Matthews correlation counts an invalid prediction as a class of its own, as the official
     code's sklearn call on strings does (default: it flips the gold label, like F1)."""

@@ -9,8 +9,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from bench.presets import PRESETS, Protocol
-from bench.registry import Registry, UsageError, typed_value
+from bench.core.presets import PRESETS, Protocol
+from bench.core.registry import Registry, UsageError, typed_value
 
 
 @dataclass
@@ -59,9 +59,9 @@ class TrainConfig:
     no longer depends on random masks: the check that two processes train what one does uses it."""
     precision: str = "fp32"
     """The arithmetic of forward passes: `fp32` (the papers), `tf32` (CUDA matmuls on tensor cores)
-    or `bf16` (autocast; trained tensors and optimiser stay fp32). bench/precision.py says when each is safe."""
+    or `bf16` (autocast; trained tensors and optimiser stay fp32). bench/core/precision.py says when each is safe."""
     group_by_length: bool = False
-    """Batch training examples of similar length together (seeded; bench/data.py `length_grouped`):
+    """Batch training examples of similar length together (seeded; bench/pipeline/data.py `length_grouped`):
     about 2x fewer padded positions, but other batches than the papers' plain shuffle, so off
     by default and recorded in a run's identity."""
     epoch_rule: str = "task"
@@ -188,7 +188,7 @@ def set_train(train: TrainConfig, settings: dict[str, str]) -> None:
         setattr(train, name, typed_value(f"training setting {name}", raw, getattr(train, name)))
     if train.precision not in PRECISIONS:
         raise UsageError(f"unknown precision {train.precision!r}; valid: {', '.join(PRECISIONS)}")
-    from bench.precision import check  # imports torch: only once a run is being configured
+    from bench.core.precision import check  # imports torch: only once a run is being configured
 
     check(train.precision)
     if train.eval_mode not in EVAL_MODES:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bench.registry import UsageError
+from bench.core.registry import UsageError
 
 
 @dataclass(frozen=True)

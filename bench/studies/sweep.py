@@ -1,7 +1,7 @@
 """`bench sweep`: an optuna study over a method's search space, scored on dev, shared by workers.
 
 A trial is `bench run`'s resolved configuration with the trial's parameters in its method
-options and the sweep seeds as its seeds; it trains through `bench.runner.run` and writes its
+options and the sweep seeds as its seeds; it trains through `bench.pipeline.runner.run` and writes its
 results under `<output>/trial-<number>/`, so trials never overwrite each other.
 
 Objective: the mean, over the trial's runs (every task set of the config × each sweep seed),
@@ -44,13 +44,13 @@ from typing import Callable
 import optuna
 from optuna.trial import TrialState
 
-from bench import runner
-from bench.checkpoint import remove_checkpoints
-from bench.config import RunConfig
-from bench.plots import PLOTS_EXTRA
-from bench.progress import Progress
-from bench.registry import UsageError
-from bench.results import atomic_write
+from bench.core.config import RunConfig
+from bench.core.progress import Progress
+from bench.core.registry import UsageError
+from bench.core.results import atomic_write
+from bench.pipeline import runner
+from bench.pipeline.checkpoint import remove_checkpoints
+from bench.studies.plots import PLOTS_EXTRA
 from methods.registry import METHODS
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)

@@ -30,10 +30,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from bench.identity import flatten, row_identity
-from bench.registry import UsageError
-from bench.results import load_results, write_json
-from bench.stats import run_scores, stability
+from bench.core.identity import flatten, row_identity
+from bench.core.registry import UsageError
+from bench.core.results import load_results, write_json
+from bench.studies.stats import run_scores, stability
 from tasks.registry import TASKS
 
 BASELINE_SCHEMA = 1

@@ -12,7 +12,7 @@ Two families behind one interface:
 Training loss and prediction both go through `with_prompt`, so they cannot drift apart.
 Every forward returns a `PromptedOutput`, so methods that compare two passes (MPT's
 distillation) need not know which family they run on. This module needs torch; naming,
-configs and tokenizers (bench/backbone.py) do not.
+configs and tokenizers (bench/backbones/catalog.py) do not.
 """
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.backbones.catalog import (ENCODER_TYPES, TINY_SEED, backbone_name, cannot_load, check_tasks_for, load_tokenizer,
+                                     location, offline_config, tiny_t5_config)
+from bench.core.registry import UsageError
 from tasks.base import Task
 
 HEAD_INIT_STD = 0.02
@@ -226,8 +229,6 @@ class EncoderClassifier(nn.Module):
         super().__init__()
         from methods.base import derived_seed
 
-        from bench.backbone import check_tasks_for
-
         check_tasks_for(encoder.name, [task.name for task in tasks], family="encoder")
         self.encoder = encoder
         self.tasks = list(tasks)
@@ -346,3 +347,27 @@ def target_statistics(targets: list[str]) -> tuple[float, float]:
         return 0.0, 1.0
     std = float(values.std(unbiased=False))
     return float(values.mean()), std if std > 0 else 1.0
+
+
+def load_backbone(name: str):
+    """The frozen model with its tokenizer, as a T5 `Backbone` or an `EncoderBackbone` (torch and
+    transformers are imported here, not by the catalog of names)."""
+    tokenizer = load_tokenizer(name)
+    if backbone_name(name) == "tiny-t5":
+        from transformers import T5ForConditionalGeneration
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(TINY_SEED)
+            model = T5ForConditionalGeneration(tiny_t5_config())
+        return Backbone(model, tokenizer, "tiny-t5")
+    from transformers import AutoModel, AutoModelForSeq2SeqLM
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # a bar per load, in the middle of the run's own display
+    config = offline_config(name)
+    encoder = config.model_type in ENCODER_TYPES and not config.is_encoder_decoder
+    try:
+        model = (AutoModel if encoder else AutoModelForSeq2SeqLM).from_pretrained(location(name))
+    except Exception as error:
+        raise UsageError(cannot_load(backbone_name(name), error)) from None
+    return (EncoderBackbone if encoder else Backbone)(model, tokenizer, backbone_name(name))

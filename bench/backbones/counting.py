@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.backbone import ENCODER_TYPES, load_tokenizer, offline_config
-from bench.presets import PRESETS
+from bench.backbones.catalog import ENCODER_TYPES, load_tokenizer, offline_config
+from bench.core.presets import PRESETS
 from methods.base import MethodContext, ParamCounts
 from methods.registry import METHODS
 

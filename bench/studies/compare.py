@@ -31,13 +31,13 @@ import numpy as np
 from scipy import stats as sps
 from tabulate import tabulate
 
-from bench.config import RunConfig
-from bench.metrics import METRICS, MetricFn, binary_ids, metric_function, to_float
-from bench.registry import UsageError
-from bench.report import configuration_rows, differing_settings, fmt
-from bench.results import load_results
-from bench.stats import Stability, run_scores, stability
+from bench.core.config import RunConfig
+from bench.core.registry import UsageError
+from bench.core.results import load_results
+from bench.studies.report import configuration_rows, differing_settings, fmt
+from bench.studies.stats import Stability, run_scores, stability
 from tasks.loading import DataSource, fingerprint, load_examples
+from tasks.metrics import METRICS, MetricFn, binary_ids, metric_function, to_float
 from tasks.registry import TASKS
 
 PER_EXAMPLE_MEANS = frozenset({"accuracy", "squad_f1", "squad_em"})
@@ -308,7 +308,7 @@ def compare(row_a: list[dict], row_b: list[dict], names: tuple[str, str], alpha:
             resamples: int = 10_000, seed: int = 0) -> Comparison:
     """Per task both rows ran: the two tests, Holm-corrected, and the verdict; plus notes on
     what could not be tested."""
-    from bench.plots import task_order
+    from bench.studies.plots import task_order
 
     scores_a, scores_b = run_scores(row_a), run_scores(row_b)
     tasks = task_order(set(scores_a) & set(scores_b))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.results import atomic_write
+from bench.core.results import atomic_write
 from methods.base import Mixing
 from tasks.base import Example
 from tasks.loading import fingerprint

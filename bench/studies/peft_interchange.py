@@ -10,7 +10,7 @@ An adapter is the folder PEFT's `save_pretrained` writes (`adapter_config.json` 
   tokens before the input. The adapter's m + 1 virtual tokens are [CLS]'s embedding and the
   prompt, so fed the input *without* its [CLS] PEFT builds bench's input embeddings; the head is
   PEFT's `classifier` (`modules_to_save`), which must read the first token's final state: the
-  base model's pooler is `bench.perf.FirstToken` (the PEFT twin `bench.perf.peft_sequence_classifier`
+  base model's pooler is `bench.studies.perf.FirstToken` (the PEFT twin `bench.studies.perf.peft_sequence_classifier`
   builds, tests/test_peft_parity.py). A regression head's target standardisation is folded into
   its weights, so PEFT's score is bench's prediction.
 
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from bench.registry import UsageError
-from bench.results import write_json
+from bench.core.registry import UsageError
+from bench.core.results import write_json
 
 EXPORTABLE = "PT, SPoT-g and SPoT-t (one trained prompt) and AMP (its computed target prompts, one task per adapter)"
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
@@ -77,7 +77,7 @@ def fixed_prompt(result: dict, folder: Path, task: str) -> torch.Tensor:
 
 def export_peft(result_path: Path, out: Path, task: str | None = None) -> Path:
     """Write the result's prompt (and, on an encoder, its head) as a PEFT prompt-tuning adapter in `out`."""
-    from bench.backbone import load_backbone
+    from bench.backbones.model import load_backbone
 
     if importlib.util.find_spec("peft") is None:
         raise UsageError("bench export --peft needs PEFT, which writes the adapter: pip install peft")
@@ -123,9 +123,9 @@ def head_of(result: dict, folder: Path, task: str) -> dict[str, torch.Tensor]:
 
 
 def encoder_adapter(backbone, head: dict[str, torch.Tensor], task: str, prompt: torch.Tensor):
-    """PEFT's SEQ_CLS twin of bench's encoder (`bench.perf.peft_sequence_classifier`) with the
+    """PEFT's SEQ_CLS twin of bench's encoder (`bench.studies.perf.peft_sequence_classifier`) with the
     result's head as its classifier."""
-    from bench.perf import peft_sequence_classifier
+    from bench.studies.perf import peft_sequence_classifier
     from tasks.registry import TASKS
 
     view = backbone.for_tasks([TASKS.get(task)], seed=0)

@@ -16,9 +16,9 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-from bench.identity import flatten
-from bench.registry import UsageError
-from bench.results import load_results
+from bench.core.identity import flatten
+from bench.core.registry import UsageError
+from bench.core.results import load_results
 
 RUN_COLUMNS = ("method", "tasks", "task", "split", "metric", "value", "seed", "draw", "k_shot", "backbone", "preset",
                "profile", "configuration")
