@@ -104,6 +104,17 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def unlayered(edges: dict[str, set[str]]) -> list[str]:
+    return [module for module in sorted(edges) if layer_of(module) is None]
+
+
+def upward(edges: dict[str, set[str]]) -> list[str]:
+    """Imports from a lower layer into a higher one, as lines."""
+    return [f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
+            for module, targets in sorted(edges.items()) for target in sorted(targets)
+            if layer_of(module) is not None and layer_of(target) is not None and layer_of(target) > layer_of(module)]
+
+
 @pytest.fixture(scope="module")
 def edges():
     found = graph(ROOT)
@@ -112,7 +123,7 @@ def edges():
 
 
 def test_every_module_has_a_layer(edges):
-    assert [module for module in sorted(edges) if layer_of(module) is None] == []
+    assert unlayered(edges) == []
 
 
 def test_no_import_circle(edges):
@@ -120,15 +131,36 @@ def test_no_import_circle(edges):
 
 
 def test_imports_go_down(edges):
-    upward = [f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
-              for module, targets in sorted(edges.items()) for target in sorted(targets)
-              if layer_of(module) is not None and layer_of(target) is not None and layer_of(target) > layer_of(module)]
-    assert upward == []
+    assert upward(edges) == []
 
 
-def test_package_inits_import_nothing_above_them(edges):
+def test_package_inits_import_nothing(edges):
     """Importing bench.core.registry runs bench/__init__.py and bench/core/__init__.py first: those
     must not pull in a higher layer (here: they import nothing of the project's)."""
-    inits = {module: targets for module, targets in edges.items() if modules(ROOT)[module].name == "__init__.py"
-             and module.partition(".")[0] == "bench"}
-    assert {module: targets for module, targets in inits.items() if targets} == {}
+    known = modules(ROOT)
+    assert {module: targets for module, targets in edges.items()
+            if known[module].name == "__init__.py" and module.partition(".")[0] == "bench" and targets} == {}
+
+
+def test_the_check_sees_lazy_upward_imports_and_circles(tmp_path):
+    """On a small tree: a function-level import from core into the pipeline is both an upward import
+    and, with the pipeline's import of core, a circle; a flat bench/ module has no layer."""
+    files = {
+        "bench/__init__.py": "",
+        "bench/cli.py": "from bench.pipeline import runner\n",
+        "bench/flat.py": "",
+        "bench/core/__init__.py": "",
+        "bench/core/registry.py": "def lookup():\n    from bench.pipeline.runner import run\n",
+        "bench/pipeline/__init__.py": "",
+        "bench/pipeline/runner.py": "from ..core import registry\n",
+        "methods/__init__.py": "",
+        "tasks/__init__.py": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    found = graph(tmp_path)
+    assert found["bench.pipeline.runner"] == {"bench.core.registry"}
+    assert cycles(found) == [["bench.core.registry", "bench.pipeline.runner"]]
+    assert upward(found) == ["bench.core.registry (core) imports bench.pipeline.runner (pipeline)"]
+    assert unlayered(found) == ["bench.flat"]
