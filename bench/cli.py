@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.registry import UsageError
+from bench.core.registry import UsageError
 
 
 class Parser(argparse.ArgumentParser):
@@ -87,7 +87,7 @@ def build_parser() -> Parser:
 
     run = sub.add_parser("run", help="train and evaluate a method on a suite over seeds")
     add_run_arguments(run)
-    from bench.trackers import TRACKERS
+    from bench.pipeline.trackers import TRACKERS
 
     run.add_argument("--log-with", choices=TRACKERS, help="also log each run's curves, scores and config to an "
                                                           "experiment tracker, under OUTPUT/tracking (README)")
@@ -248,9 +248,9 @@ def build_parser() -> Parser:
 
 def resolve_run_config(args):
     """Config file, then profile, then flags; validated before any work starts."""
-    from bench.backbone import BACKBONES, check_backbone_name, check_tasks_for
-    from bench.config import RunConfig, apply_profile, load_config_file, set_train, with_profile_options
-    from bench.presets import PRESETS
+    from bench.backbones.catalog import BACKBONES, check_backbone_name, check_tasks_for
+    from bench.core.config import RunConfig, apply_profile, load_config_file, set_train, with_profile_options
+    from bench.core.presets import PRESETS
     from methods.registry import METHODS
     from tasks.registry import resolve_tasks
 
@@ -313,7 +313,7 @@ def rerun_of(args):
     grid (`--suite`, `--tasks`, `--seeds`); else (None, None): the config's whole grid."""
     import json
 
-    from bench.grid import Unit
+    from bench.pipeline.grid import Unit
 
     if not args.config or args.suite or args.tasks or args.seeds:
         return None, None
@@ -351,8 +351,8 @@ def resolve_grid(args) -> list:
 def grid_plan(args) -> tuple[list, dict | None, Path]:
     """What `bench run` will train, in order: (config, unit) pairs of this shard (maybe none), the
     data a rerun of a results file must find, and the results folder."""
-    from bench.grid import parse_shard, shard_of
-    from bench.results import check_writable
+    from bench.pipeline.grid import parse_shard, shard_of
+    from bench.core.results import check_writable
 
     configs = resolve_grid(args)  # bad input fails here, before torch is imported
     shard = parse_shard(args.shard) if args.shard else None
@@ -361,23 +361,23 @@ def grid_plan(args) -> tuple[list, dict | None, Path]:
         raise UsageError("a results file reruns its own method: give no --method list with it")
     output = Path(configs[0].output)
     check_writable(output, "--output")
-    from bench.runner import grid
+    from bench.pipeline.runner import grid
 
     return shard_of([(config, unit) for config in configs for unit in (units or grid(config))], shard), expected_data, output
 
 
 def cmd_run(args) -> int:
     if args.log_with:
-        from bench.trackers import check_tracker
+        from bench.pipeline.trackers import check_tracker
 
         check_tracker(args.log_with)
     plan, expected_data, output = grid_plan(args)
 
-    from bench.progress import Progress, RichDisplay
-    from bench.threads import use_threads
-    from bench.report import leaderboard
-    from bench.results import atomic_write
-    from bench.runner import run_grid
+    from bench.core.progress import Progress, RichDisplay
+    from bench.core.threads import use_threads
+    from bench.studies.report import leaderboard
+    from bench.core.results import atomic_write
+    from bench.pipeline.runner import run_grid
 
     use_threads(args.threads)
     progress = Progress() if args.quiet else RichDisplay()
@@ -437,7 +437,7 @@ def source_scores(entry: dict) -> list[str]:
 
 
 def sources_train(args) -> int:
-    from bench.progress import Progress, RichDisplay
+    from bench.core.progress import Progress, RichDisplay
 
     if args.method not in (None, "pt"):
         raise UsageError(f"source prompts are PT prompts; --method {args.method!r} does not apply here")
@@ -445,9 +445,9 @@ def sources_train(args) -> int:
     if not args.suite and not args.tasks:
         args.suite = "source"
     config = resolve_run_config(args)
-    from bench.runner import stage_tensors  # after validation: bad arguments answer without loading torch
-    from bench.stages import StageRequest
-    from bench.threads import use_threads
+    from bench.pipeline.runner import stage_tensors  # after validation: bad arguments answer without loading torch
+    from bench.pipeline.stages import StageRequest
+    from bench.core.threads import use_threads
 
     use_threads(args.threads)
     progress = Progress() if args.quiet else RichDisplay()
@@ -461,8 +461,8 @@ def sources_train(args) -> int:
 
 
 def sources_import(args, library) -> int:
-    from bench.backbone import backbone_name, check_backbone_name, offline_config
-    from bench.peft_interchange import load_peft_prompt
+    from bench.backbones.catalog import backbone_name, check_backbone_name, offline_config
+    from bench.studies.peft_interchange import load_peft_prompt
     from methods.library import imported_spec
     from methods.prompts import load_prompt_file
     from tasks.registry import TASKS
@@ -483,8 +483,8 @@ def sources_import(args, library) -> int:
 
 def cmd_export(args) -> int:
     """`bench export RESULT --peft DIR`: the result's prompt as an adapter `peft.PeftModel.from_pretrained` loads."""
-    from bench.peft_interchange import export_peft
-    from bench.results import check_writable
+    from bench.studies.peft_interchange import export_peft
+    from bench.core.results import check_writable
 
     check_writable(Path(args.peft), "--peft")
     folder = export_peft(Path(args.result), Path(args.peft), args.task)
@@ -493,7 +493,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from bench.presets import PRESETS
+    from bench.core.presets import PRESETS
     from tasks.loading import DataSource, load_examples
     from tasks.registry import TASKS
 
@@ -512,9 +512,9 @@ def cmd_data(args) -> int:
 def data_suite_command(args) -> int:
     from tabulate import tabulate
 
-    from bench.backbone import load_tokenizer
-    from bench.datatools import prepare, stats
-    from bench.presets import PRESETS
+    from bench.backbones.catalog import load_tokenizer
+    from bench.pipeline.datatools import prepare, stats
+    from bench.core.presets import PRESETS
     from tasks.loading import DataSource
     from tasks.registry import resolve_tasks
 
@@ -542,7 +542,7 @@ def data_suite_command(args) -> int:
 
 
 def cmd_params(args) -> int:
-    from bench.counting import count_params
+    from bench.backbones.counting import count_params
 
     counts = count_params(args.method, args.model, args.num_tasks, key_values(args.option, "--option"), args.preset,
                           args.num_labels)
@@ -555,8 +555,8 @@ def cmd_params(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from bench.report import leaderboard
-    from bench.results import atomic_write
+    from bench.studies.report import leaderboard
+    from bench.core.results import atomic_write
 
     directory = Path(args.results_dir)
     if not directory.is_dir():
@@ -564,7 +564,7 @@ def cmd_leaderboard(args) -> int:
     per_task = tuple(name.strip() for name in (args.per_task or "").split(",") if name.strip())
     markdown = leaderboard(directory, detail=args.detail, per_task=per_task)
     if args.plot:
-        from bench.report import plot_score_vs_params
+        from bench.studies.report import plot_score_vs_params
 
         plot_score_vs_params(directory, Path(args.plot))
     if args.out:
@@ -576,9 +576,9 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_results(args) -> int:
-    """`bench results` (bench/results_table.py): printed, or written to `--out` with a line saying so."""
-    from bench.results import atomic_write, check_writable
-    from bench.results_table import render, table
+    """`bench results` (bench/studies/results_table.py): printed, or written to `--out` with a line saying so."""
+    from bench.core.results import atomic_write, check_writable
+    from bench.studies.results_table import render, table
 
     if args.out:
         check_writable(Path(args.out).resolve().parent, "--out")
@@ -596,14 +596,14 @@ def cmd_results(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from bench.compare import compare_command
+    from bench.studies.compare import compare_command
 
     print(compare_command(args.a, args.b, args.results, args.alpha, args.resamples, args.seed, args.json), end="")
     return 0
 
 
 def cmd_baseline(args) -> int:
-    from bench.regression import write_baseline
+    from bench.studies.regression import write_baseline
 
     directory = Path(args.results_dir)
     if not directory.is_dir():
@@ -613,7 +613,7 @@ def cmd_baseline(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from bench.regression import check
+    from bench.studies.regression import check
 
     directory = Path(args.results_dir)
     if not directory.is_dir():
@@ -667,7 +667,7 @@ def cmd_methods(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from bench.plots import plot_attention_command
+    from bench.studies.plots import plot_attention_command
 
     print(f"attention heatmap written to {plot_attention_command(args.results, args.out)}")
     return 0
@@ -685,7 +685,7 @@ def cpu_data_dir(given: str | None) -> Path | None:
 
 
 def cmd_perf(args) -> int:
-    """`bench perf` (bench/perf.py): every comparison with its target, as markdown (and JSON)."""
+    """`bench perf` (bench/studies/perf.py): every comparison with its target, as markdown (and JSON)."""
     project = Path(__file__).resolve().parent.parent
     dirs = args.data_dir or [str(d) for d in (project.parent / "shared" / "data", project.parent / "shared" / "data-cpu")
                              if d.is_dir()]
@@ -693,14 +693,14 @@ def cmd_perf(args) -> int:
     if missing:
         raise UsageError(f"--data-dir {missing[0]!r} is not a folder")
     if args.json:
-        from bench.results import check_writable
+        from bench.core.results import check_writable
 
         check_writable(Path(args.json).resolve().parent, "--json")
     from dataclasses import asdict
 
-    from bench import perf
-    from bench.results import write_json
-    from bench.threads import use_threads
+    from bench.studies import perf
+    from bench.core.results import write_json
+    from bench.core.threads import use_threads
 
     use_threads(args.threads)
     found = perf.measure(args.profile, dirs)
@@ -733,7 +733,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    """`bench run`'s configuration searched by optuna (bench/sweep.py): trials until the study has
+    """`bench run`'s configuration searched by optuna (bench/studies/sweep.py): trials until the study has
     `--trials`, then `sweep.md`, `sweep.png` and, with `--export`, the best configuration."""
     if args.resume:
         raise UsageError("--resume is bench run's: a sweep resumes its study by itself (the same command, or the "
@@ -742,10 +742,10 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"--export {args.export!r}: give a .yaml or .yml file (`bench run --config` reads those as YAML)")
     config = resolve_run_config(args)
 
-    from bench.progress import Progress, RichDisplay
-    from bench.results import atomic_write, check_writable
-    from bench.sweep import Sweep, export, plot, run_sweep, summary
-    from bench.threads import use_threads
+    from bench.core.progress import Progress, RichDisplay
+    from bench.core.results import atomic_write, check_writable
+    from bench.studies.sweep import Sweep, export, plot, run_sweep, summary
+    from bench.core.threads import use_threads
 
     use_threads(args.threads)
     seeds = int_list(args.sweep_seeds, "--sweep-seeds") if args.sweep_seeds is not None else None

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save
 from torch import nn
 
-from bench.presets import Protocol
+from bench.core.presets import Protocol
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class ParamGroup:
 
 @dataclass(frozen=True)
 class Mixing:
-    """How a multi-task run draws its training batches (bench/data.py)."""
+    """How a multi-task run draws its training batches (bench/pipeline/data.py)."""
 
     cap: int = 0
     """Examples-proportional mixing: at most this many examples per task and epoch (0: all)."""
@@ -76,7 +76,7 @@ Stage = Callable[..., dict[str, torch.Tensor]]
   prompts): the stage sees exactly the run's training data (its few-shot draw included) and,
   unless `epochs` says otherwise, the run's own schedule.
 - `epochs`: an explicit number of epochs; `epoch_rule`: what the stage's epochs are where neither
-  `epochs` nor the run sets them (bench/config.py `TrainConfig.epoch_rule`); `patience`: early stopping after that many epochs
+  `epochs` nor the run sets them (bench/core/config.py `TrainConfig.epoch_rule`); `patience`: early stopping after that many epochs
   without a better dev score (0: never).
 - `source=True` marks a source prompt, which `--sources imported` takes from the imported
   release instead of training it."""
@@ -176,7 +176,7 @@ class Method(nn.Module):
 
     def save(self, path: Path) -> None:
         """Only this method's own tensors, never the backbone's."""
-        from bench.results import atomic_write
+        from bench.core.results import atomic_write
 
         atomic_write(path, save({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}))
 

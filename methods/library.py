@@ -18,7 +18,7 @@ import torch
 from filelock import FileLock
 from safetensors.torch import load_file, save
 
-from bench.results import atomic_write
+from bench.core.results import atomic_write
 
 DEFAULT_ROOT = Path(os.environ.get("BENCH_LIBRARY", Path.home() / ".cache" / "bench" / "library"))
 

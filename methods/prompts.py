@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from bench.registry import UsageError
+from bench.core.registry import UsageError
 from methods.base import MethodContext
 
 VOCAB_INIT_RANGE = 5000

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from bench.registry import Registry, UsageError, typed_value
+from bench.core.registry import Registry, UsageError, typed_value
 
 if TYPE_CHECKING:
     from methods.base import Method, MethodContext
@@ -99,7 +99,7 @@ def _discover() -> None:
     """Method packages register themselves: each `methods/<name>/__init__.py` that defines
     `register(registry)` adds its entries. PT, the baseline the others build on, comes first;
     the rest in name order. Installed plugins' methods follow, from the `bench.methods` entry
-    points, on the first lookup (bench/plugins.py)."""
+    points, on the first lookup (bench/core/plugins.py)."""
     import pkgutil
 
     import methods

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from bench.presets import Protocol
+from bench.core.presets import Protocol
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Task:
     label_names: ClassVar[tuple[str, ...] | None] = None
     """Human names of the label ids, for reports."""
     metrics: ClassVar[tuple[str, ...]] = ("accuracy",)
-    """Metric names, primary first (bench/metrics.py)."""
+    """Metric names, primary first (tasks/metrics.py)."""
     selection_metrics: ClassVar[tuple[str, ...] | None] = None
     """Metrics averaged for checkpoint selection (None: all, the official `average_metrics`);
     generation tasks select on BLEU since TER falls as quality rises."""
@@ -171,13 +171,12 @@ class Task:
     def default_epochs(self, num_train: int) -> int:
         return 20 if num_train < 10_000 else 10
 
-    def describe(self) -> dict:
-        from tasks.registry import suites_of
-
+    def describe(self, suites: list[str] | None = None) -> dict:
+        """The task for listings; `suites` are those it belongs to (tasks.registry.describe_task knows them)."""
         return {
             "name": self.name,
             "prefix": self.prefix,
-            "suites": suites_of(self.name),
+            "suites": list(suites or []),
             "hub": {"path": self.hub.path, "config": self.hub.config, "revision": self.hub.revision},
             "official_files": {s: f"{self.official_dir}/{f}" for s, f in self.official_splits.items()},
             "split_protocol": self.split_protocol,

@@ -3,7 +3,7 @@
 A file describes one task: where its rows come from (a Hub id, and/or local
 jsonl / csv / tsv files under `--data-dir`), its Hub splits and split protocol,
 an input template over the row's fields, a label list or a target template,
-metrics from bench/metrics.py and the suites it belongs to. For example
+metrics from tasks/metrics.py and the suites it belongs to. For example
 (BoolQ, as tasks/superglue.py defines it):
 
     task: boolq-yaml
@@ -26,7 +26,7 @@ import csv
 import string
 from pathlib import Path
 
-from bench.registry import UsageError
+from bench.core.registry import UsageError
 from tasks.base import DataError, HubSource, Task, label_index
 from tasks.loading import read_jsonl
 
@@ -113,12 +113,12 @@ class DeclarativeTask(Task):
         # unlabelled rows (the Hub's -1) keep their id as the target, as the Python tasks' str(label)
         return self.labels[label] if 0 <= label < len(self.labels) else str(label)
 
-    def describe(self) -> dict:
+    def describe(self, suites: list[str] | None = None) -> dict:
         """`Task.describe` plus the file the task came from; `hub` is None for a files-only task
         (Task.describe reads the hub source, so a blank one stands in while it runs)."""
         own, self.hub_source = self.hub_source, self.hub_source or HubSource("", None, "")
         try:
-            described = super().describe()
+            described = super().describe(suites)
         finally:
             self.hub_source = own
         return {**described, "hub": described["hub"] if own else None, "file": str(self.path)}
@@ -273,7 +273,7 @@ def check_label_values(path, key, value, spec):
 
 
 def check_metrics(path, key, value, spec):
-    from bench.metrics import METRICS
+    from tasks.metrics import METRICS
 
     if not isinstance(value, list) or not value:
         fail(path, key, f"takes a list of metrics, not {value!r}; valid: {', '.join(sorted(METRICS.names()))}")

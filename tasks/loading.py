@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from bench.presets import Protocol
-from bench.registry import UsageError
+from bench.core.presets import Protocol
+from bench.core.registry import UsageError
 from tasks.base import DataError, Example, Task
 from tasks.splits import draw, split
 

@@ -58,7 +58,7 @@ class E2E(GenerationTask):
     references.
 
     Metrics: MPT's Table 5 reports BLEU, NIST, METEOR, ROUGE-L and CIDEr; NIST
-    and METEOR cannot be computed offline (bench/metrics.py), chrF is added.
+    and METEOR cannot be computed offline (tasks/metrics.py), chrF is added.
     TER is left out: not reported for E2E, and sacrebleu's TER takes about 50 s
     on the 4,672 dev references, at every evaluation.
     """

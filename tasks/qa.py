@@ -31,7 +31,7 @@ from typing import ClassVar
 
 import regex
 
-from bench.presets import Protocol
+from bench.core.presets import Protocol
 from tasks.base import DataError, HubSource, Task, field
 from tasks.loading import read_json_lines
 

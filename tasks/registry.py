@@ -1,7 +1,7 @@
 """The task and suite registries (names users type -> task objects)."""
 from __future__ import annotations
 
-from bench.registry import Registry
+from bench.core.registry import Registry
 from tasks import glue, nlg, others, qa, superglue
 from tasks.base import Task
 
@@ -48,7 +48,7 @@ def suites_of(task_name: str) -> list[str]:
 def describe_task(name: str) -> dict:
     """A task's description for listings, with its `note` when it is in no suite."""
     task = TASKS.get(name)
-    described = task.describe()
+    described = task.describe(suites_of(task.name))
     if task.name in OUTSIDE_SUITES:
         described["note"] = OUTSIDE_SUITES[task.name]
     return described
@@ -56,7 +56,7 @@ def describe_task(name: str) -> dict:
 
 def resolve_tasks(suite: str | None, tasks: str | None) -> list[str]:
     """`--suite` and/or `--tasks a,b` -> canonical task names (tasks must be in the suite)."""
-    from bench.registry import UsageError
+    from bench.core.registry import UsageError
 
     members = list(SUITES.get(suite)) if suite else None
     if not tasks:

@@ -82,7 +82,7 @@ def split(task, read: Callable[[str], list[dict]], data_seed: int, group_key, na
 def draw(rows: list[dict], k: int, seed: int) -> list[dict]:
     """A few-shot training set: the first `k` rows of a seeded permutation."""
     if k > len(rows):
-        from bench.registry import UsageError
+        from bench.core.registry import UsageError
 
         raise UsageError(f"--k-shot {k} exceeds the {len(rows)} training rows available")
     return [rows[i] for i in permutation(len(rows), seed)[:k]]

@@ -1,5 +1,5 @@
 """Run by tests/test_ddp.py, as one process or under torchrun: PT on tiny-t5, one step of
-`bench.training.train_epoch` on a hand-made batch of 5 examples with targets of 1 to 5 tokens,
+`bench.pipeline.training.train_epoch` on a hand-made batch of 5 examples with targets of 1 to 5 tokens,
 then dropout masks of one process's part of a batch. Writes `OUT/process<index>.pt`.
 
 `python tests/ddp_worker.py OUT`:
@@ -18,13 +18,13 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from bench.config import TrainConfig
-from bench.data import Collator, Encoded
-from bench.presets import Protocol
-from bench.progress import Progress
-from bench.runner import PromptedModel, cached_backbone
-from bench.training import (Meter, make_optimizer, make_scheduler, seed_everything, seed_process_epoch, shard,
-                            train_epoch)
+from bench.core.config import TrainConfig
+from bench.core.presets import Protocol
+from bench.core.progress import Progress
+from bench.pipeline.data import Collator, Encoded
+from bench.pipeline.runner import PromptedModel, cached_backbone
+from bench.pipeline.training import (Meter, make_optimizer, make_scheduler, seed_everything, seed_process_epoch, shard,
+                                     train_epoch)
 from methods.base import MethodContext
 from methods.registry import METHODS
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from bench.backbones.counting import count_params
 from bench.cli import main
-from bench.counting import count_params
-from bench.registry import UsageError
-from bench.runner import PromptedModel, cached_backbone
+from bench.core.registry import UsageError
+from bench.pipeline.runner import PromptedModel, cached_backbone
 from methods.amp import AMP, AMPConfig
 from methods.amp.attention import PromptAttention, block_sum_scores, score_scale
 from methods.base import MethodContext

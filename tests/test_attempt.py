@@ -13,9 +13,9 @@ import torch
 from safetensors.torch import load_file
 
 from bench.cli import main
-from bench.plots import plot_attention, plot_attention_command
-from bench.presets import PRESETS, Protocol
-from bench.registry import UsageError
+from bench.core.presets import PRESETS, Protocol
+from bench.core.registry import UsageError
+from bench.studies.plots import plot_attention, plot_attention_command
 from methods.base import MethodContext
 from methods.library import PromptLibrary
 from methods.pooling import max_pool
@@ -235,7 +235,7 @@ def test_g_pretraining_loads_the_group_matching_the_targets():
 # -- training hygiene -------------------------------------------------------------------
 @pytest.mark.parametrize("protocol", [Protocol(), CODE], ids=["paper", "attempt-code"])
 def test_only_declared_parameters_change_in_training(protocol):
-    from bench.runner import PromptedModel, cached_backbone
+    from bench.pipeline.runner import PromptedModel, cached_backbone
 
     backbone = cached_backbone("tiny-t5")
     context, _ = fake_context(protocol=protocol, d=backbone.d_model, m=4, embedding=backbone.embedding)

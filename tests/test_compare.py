@@ -11,8 +11,8 @@ import pytest
 from scipy import stats as sps
 
 from bench.cli import main
-from bench.compare import Side, holm, paired_bootstrap, welch
-from bench.presets import PRESETS
+from bench.core.presets import PRESETS
+from bench.studies.compare import Side, holm, paired_bootstrap, welch
 from helpers import result_file
 from tasks.base import Example
 
@@ -169,7 +169,7 @@ def test_resampling_units_are_questions_queries_or_examples():
     """MultiRC's `group` joins a question's options wherever they stand; ReCoRD's rows of one
     query (same input, same gold answers: one per answer outside `record_per_query`) come one after
     another; every other example, a repeated one included, is its own unit."""
-    from bench.compare import resampling_units
+    from bench.studies.compare import resampling_units
 
     assert resampling_units(multirc("10101", [7, 7, 3, 7, 9])).tolist() == [0, 0, 1, 0, 2]
     record = [Example(f"record query: {q}", t, "record", {"answers": answers}) for q, t, answers in
@@ -182,7 +182,7 @@ def test_real_record_and_squad_units(shared_data):
     """The real files: ReCoRD's first query has 5 gold answers of 2 distinct texts, so outside
     `record_per_query` its test rows are 2, one unit; SQuAD's first dev article repeats 11 of its
     810 questions word for word, elsewhere in the article: they stay 810 units."""
-    from bench.compare import resampling_units
+    from bench.studies.compare import resampling_units
     from tasks.loading import DataSource, load_examples
     from tasks.registry import TASKS
 
@@ -221,8 +221,8 @@ def test_every_resampled_form_equals_the_metric_function(task, labels, preset):
     """Sufficient statistics (confusion counts, Pearson's sums, per-example scores) and the metric
     recomputed on each resample's examples (attempt-code's Matthews) give what the task's metric
     function gives on the same resampled predictions, invalid ones and constant resamples included."""
-    from bench.metrics import METRICS, metric_function
-    from bench.compare import per_run
+    from tasks.metrics import METRICS, metric_function
+    from bench.studies.compare import per_run
     from tasks.registry import TASKS
 
     rng = np.random.default_rng(1)
@@ -250,8 +250,8 @@ def test_pearson_is_zero_where_the_examples_drawn_are_constant_on_one_side():
     undefined: 0, as the metric defines it), though weights of 1/3 leave its variance from the
     moments at 2e-16, not 0; likewise the predictions 0.7 of examples 0 and 3. A row drawing
     varied examples gets scipy's r of the examples drawn."""
-    from bench.compare import per_run
-    from bench.metrics import METRICS
+    from bench.studies.compare import per_run
+    from tasks.metrics import METRICS
 
     examples = [Example(f"stsb {i}", t, "stsb") for i, t in enumerate(["2.6", "2.6", "2.6", "1.0", "0.3"])]
     run = ["0.7", "3.1", "1.9", "0.7", "2.2"]
@@ -395,12 +395,12 @@ def test_runs_scored_on_other_test_examples_get_no_paired_bootstrap(folders, tmp
 def test_chunks_draw_what_one_draw_would(monkeypatch):
     """Resamples are drawn in chunks that bound memory; with chunks of 3 resamples (a budget of 30
     counts on 10 examples) the bootstrap is the one drawn at once, every resample counted once."""
-    import bench.compare
+    import bench.studies.compare
 
     examples = sst2("0110100111")
     a, b = side(examples, "0110100101", "0111100011"), side(examples, "0100100011")
     whole = paired_bootstrap(a, b, 10, 2, 0.05)
-    monkeypatch.setattr(bench.compare, "INDEX_BUDGET", 30)
+    monkeypatch.setattr(bench.studies.compare, "INDEX_BUDGET", 30)
     assert paired_bootstrap(a, b, 10, 2, 0.05) == whole
 
 def test_predictions_that_do_not_give_the_recorded_score_are_refused(folders, tmp_path, capsys):

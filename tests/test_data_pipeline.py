@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from bench.backbone import load_tokenizer
+from bench.backbones.catalog import load_tokenizer
 from bench.cli import main
-from bench.data import Collator, cache_root, encode, training_plan
-from bench.presets import PRESETS
+from bench.core.presets import PRESETS
+from bench.pipeline.data import Collator, cache_root, encode, training_plan
 from methods.base import Mixing
 from tasks.base import Example
 from tasks.loading import DataSource, load_examples
@@ -125,7 +125,7 @@ def test_unreadable_record_stops_with_one_line(capsys, tmp_path):
     (3, [[0, 1, 2, 3, 4, 5]], [[[0, 3]], [[1, 4]], [[2, 5]]]),
 ])
 def test_shard_splits_every_batch_so_the_steps_are_one_process(processes, plan, expected):
-    from bench.training import shard
+    from bench.pipeline.training import shard
 
     shares = [shard(plan, processes, i) for i in range(processes)]
     assert shares == expected
@@ -133,8 +133,8 @@ def test_shard_splits_every_batch_so_the_steps_are_one_process(processes, plan, 
 
 
 def test_schedule_defaults_follow_the_papers_unless_set():
-    from bench.config import TrainConfig
-    from bench.runner import resolve_schedule
+    from bench.core.config import TrainConfig
+    from bench.pipeline.runner import resolve_schedule
 
     assert resolve_schedule(TrainConfig(), TASKS.get("newsqa"), 74_000) == {"epochs": 5, "batch_size": 16, "grad_accum": 2}
     assert resolve_schedule(TrainConfig(), TASKS.get("cb"), 250) == {"epochs": 20, "batch_size": 32, "grad_accum": 1}
@@ -144,8 +144,8 @@ def test_schedule_defaults_follow_the_papers_unless_set():
 
 
 def test_source_lengths_single_and_multi_task():
-    from bench.config import RunConfig
-    from bench.runner import source_length
+    from bench.core.config import RunConfig
+    from bench.pipeline.runner import source_length
 
     config = RunConfig()
     lengths = {name: (source_length(TASKS.get(name), config, False), source_length(TASKS.get(name), config, True))
@@ -161,7 +161,7 @@ def lengths_of(plan) -> list[list[int]]:
 
 
 def items_of_lengths(lengths: list[int]):
-    from bench.data import Encoded
+    from bench.pipeline.data import Encoded
 
     return [Encoded([7] * n, [1], 0) for n in lengths]
 
@@ -181,7 +181,7 @@ def test_length_grouping_batches_neighbours_in_length_in_a_seeded_order():
 
 def test_length_grouping_sorts_within_windows_of_the_shuffled_epoch(monkeypatch):
     # windows of one batch: each batch keeps the plain shuffle's examples, sorted longest first
-    monkeypatch.setattr("bench.data.GROUP_SPAN", 1)
+    monkeypatch.setattr("bench.pipeline.data.GROUP_SPAN", 1)
     per_task = [items_of_lengths(list(range(1, 23)))]
     plain = training_plan(per_task, 4, torch.Generator().manual_seed(3), Mixing())
     grouped = training_plan(per_task, 4, torch.Generator().manual_seed(3), Mixing(), group_by_length=True)
@@ -223,9 +223,9 @@ def _shown(argv: list[str]) -> list[str]:
 def test_evaluation_runs_longest_first_and_returns_predictions_in_the_splits_order():
     from types import SimpleNamespace
 
-    from bench.config import RunConfig
-    from bench.progress import Progress
-    from bench.runner import predict
+    from bench.core.config import RunConfig
+    from bench.core.progress import Progress
+    from bench.pipeline.runner import predict
 
     seen = []
 

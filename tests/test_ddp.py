@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bench.training import seed_process_epoch
+from bench.pipeline.training import seed_process_epoch
 from helpers import result_file
 from methods.library import PromptLibrary
 
@@ -90,8 +90,8 @@ import sys
 
 import torch
 
-import bench.runner as runner
 from bench.cli import main
+import bench.pipeline.runner as runner
 
 train_epoch = runner.train_epoch
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.presets import PRESETS
-from bench.registry import UsageError
+from bench.core.presets import PRESETS
+from bench.core.registry import UsageError
 from tasks.declarative import DeclarativeTask, include, read_spec
 from tasks.loading import DataSource, load_examples
 from tasks.registry import SUITES, TASKS

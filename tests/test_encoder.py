@@ -23,7 +23,7 @@ SMALL = ["--fixtures", "--quiet", "--seeds", "0", "--epochs", "1", "--batch-size
 
 @pytest.fixture(scope="module")
 def minilm():
-    from bench.runner import cached_backbone
+    from bench.pipeline.runner import cached_backbone
 
     return cached_backbone("minilm")
 
@@ -172,7 +172,7 @@ def test_mpt_distils_through_an_encoder(tmp_path):
 
 def test_cpu_profile_sets_rates_per_method_and_for_stages():
     from bench.cli import build_parser, resolve_run_config
-    from bench.stages import StageRequest, stage_config
+    from bench.pipeline.stages import StageRequest, stage_config
 
     def resolved(method):
         return resolve_run_config(build_parser().parse_args(["run", "--method", method, "--tasks", "sst2", "--profile", "cpu"]))
@@ -204,7 +204,7 @@ def test_mean_pooling_reads_the_input_tokens_not_the_prompt(minilm):
 
 
 def test_a_local_encoder_folder_is_told_apart_without_loading_it(tmp_path, capsys):
-    from bench.backbone import backbone_family, location
+    from bench.backbones.catalog import backbone_family, location
 
     folder = location("minilm")
     assert backbone_family(folder) == "encoder" and backbone_family("t5-base") == "t5"

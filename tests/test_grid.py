@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-import bench.runner
 from bench.cli import build_parser, grid_plan, main
-from bench.progress import Progress
+from bench.core.progress import Progress
+import bench.pipeline.runner
 
 GRID = ["--method", "pt,spot-g", "--tasks", "cb,wsc", "--profile", "smoke", "--num-seeds", "2", "--quiet"]
 
@@ -106,7 +106,7 @@ def test_a_run_stopped_after_an_epoch_resumes_to_the_same_numbers(tmp_path):
             raise Killed
 
     with pytest.raises(Killed):
-        bench.runner.run_grid(plan, Progress(), on_epoch=die_in_epoch_3)
+        bench.pipeline.runner.run_grid(plan, Progress(), on_epoch=die_in_epoch_3)
     [checkpoint] = (tmp_path / "resumed").rglob("*.resume.pt")
     assert checkpoint.name == "seed0.resume.pt"
     assert main([*argv, "--output", str(tmp_path / "resumed"), "--library", str(tmp_path / "library-b"), "--resume"]) == 0
@@ -123,14 +123,14 @@ def test_resume_removes_the_checkpoint_of_a_run_killed_after_writing_its_results
     class Killed(Exception):
         pass
 
-    write = bench.runner.write_json
+    write = bench.pipeline.runner.write_json
 
     def write_then_die(path, value):
         write(path, value)
         raise Killed
 
     with monkeypatch.context() as patched:
-        patched.setattr(bench.runner, "write_json", write_then_die)
+        patched.setattr(bench.pipeline.runner, "write_json", write_then_die)
         with pytest.raises(Killed):
             main(argv)
     [checkpoint] = (tmp_path / "runs").rglob("*.resume.pt")

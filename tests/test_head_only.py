@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from bench.cli import main
-from bench.presets import PRESETS
+from bench.core.presets import PRESETS
 from helpers import result_file
 from tasks.loading import DataSource, load_examples
 from tasks.registry import TASKS
@@ -38,7 +38,7 @@ def test_head_only_trains_and_saves_the_head_alone(head_run):
 
 def test_head_only_predicts_what_minilm_and_its_head_give_by_hand(head_run, shared_data):
     """No prompt rows: the mean of MiniLM's final states over the input tokens, through the saved head."""
-    from bench.runner import cached_backbone
+    from bench.pipeline.runner import cached_backbone
 
     result = json.loads(result_file(head_run, "head-only", "sst2").read_text())
     head = load_file(str(result_file(head_run, "head-only", "sst2", "seed0.safetensors")))

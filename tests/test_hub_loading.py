@@ -10,8 +10,8 @@ import datasets
 import huggingface_hub.errors
 import pytest
 
-from bench.presets import PRESETS
-from bench.registry import UsageError
+from bench.core.presets import PRESETS
+from bench.core.registry import UsageError
 from tasks.base import DataError
 from tasks.loading import DataSource, load_examples, read_rows
 from tasks.registry import TASKS

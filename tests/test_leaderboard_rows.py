@@ -66,10 +66,10 @@ def test_a_task_whose_data_changed_gets_a_data_variant_row(tmp_path, shared_data
     assert main(run) == 0
     val = folder / "superglue" / "CB" / "val.jsonl"
     val.write_text("".join(val.read_text().splitlines(keepends=True)[:-1]))  # one record fewer
-    import bench.runner
+    import bench.pipeline.runner
     import tasks.loading
 
-    for cache in (tasks.loading.read_rows, bench.runner.cached_examples, bench.runner.cached_fingerprint):
+    for cache in (tasks.loading.read_rows, bench.pipeline.runner.cached_examples, bench.pipeline.runner.cached_fingerprint):
         cache.cache_clear()  # as in a new process
     assert main(run) == 0
     rows = table_rows(board(capsys, str(output)), "pt")

@@ -113,7 +113,7 @@ def test_sources_train_again_trains_nothing(capsys, library, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a library entry was trained again")
 
-    monkeypatch.setattr("bench.runner.train_one", no_training)
+    monkeypatch.setattr("bench.pipeline.runner.train_one", no_training)
     code, out, _ = run_cli(capsys, "sources", "train", "--tasks", "cb,boolq", "--profile", "smoke",
                            "--library", str(library), "--quiet")
     assert code == 0 and out.splitlines() == ["cb: prompt (10, 64) in the library", "boolq: prompt (10, 64) in the library"]

@@ -17,7 +17,7 @@ def checkpoint(tmp_path_factory, shared_data):
     """A small random T5 with T5's real 32,128-row vocabulary, saved as `save_pretrained` writes it."""
     from transformers import T5Config
 
-    from bench.backbone import load_tokenizer
+    from bench.backbones.catalog import load_tokenizer
 
     folder = tmp_path_factory.mktemp("t5-local")
     torch.manual_seed(0)
@@ -46,7 +46,7 @@ def test_run_with_a_local_checkpoint_and_sentencepiece(checkpoint, tmp_path, cap
 
 def examples(split: str) -> list[dict]:
     """The first 4 examples of a CB fixture split, as the run above saw them."""
-    from bench.presets import PRESETS
+    from bench.core.presets import PRESETS
     from tasks.loading import DataSource, load_examples
     from tasks.registry import TASKS
 

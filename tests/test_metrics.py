@@ -6,11 +6,11 @@ from dataclasses import fields, replace
 import numpy as np
 import pytest
 
-from bench.evaluation import score
-from bench.metrics import METRICS, PROTOCOL_VARIANTS, metric_function, normalize_answer
-from bench.presets import PRESETS, Protocol
-from bench.registry import UsageError
+from bench.core.presets import PRESETS, Protocol
+from bench.core.registry import UsageError
+from bench.pipeline.evaluation import score
 from tasks.base import Example
+from tasks.metrics import METRICS, PROTOCOL_VARIANTS, metric_function, normalize_answer
 from tasks.registry import TASKS
 
 PAPER, CODE = PRESETS.get("paper"), PRESETS.get("attempt-code")

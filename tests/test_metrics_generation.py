@@ -15,11 +15,11 @@ import shutil
 import numpy as np
 import pytest
 
-from bench import metrics
-from bench.evaluation import score
-from bench.metrics import METRICS, generation_tokenizer, generation_tokens, ptb_tokens, reference_streams
-from bench.presets import PRESETS
+from bench.core.presets import PRESETS
+from bench.pipeline.evaluation import score
+from tasks import metrics
 from tasks.base import Example
+from tasks.metrics import METRICS, generation_tokenizer, generation_tokens, ptb_tokens, reference_streams
 from tasks.registry import TASKS
 
 PAPER = PRESETS.get("paper")

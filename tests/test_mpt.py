@@ -10,12 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.backbone import load_backbone
+from bench.backbones.counting import count_params
+from bench.backbones.model import load_backbone
 from bench.cli import main
-from bench.counting import count_params
-from bench.data import Encoded, training_plan
-from bench.registry import UsageError
-from bench.runner import PromptedModel, cached_backbone
+from bench.core.registry import UsageError
+from bench.pipeline.data import Encoded, training_plan
+from bench.pipeline.runner import PromptedModel, cached_backbone
 from methods.base import MethodContext, Mixing
 from methods.library import PromptLibrary
 from methods.mpt import MPT, MPTConfig, MPTMulti, MPTSource

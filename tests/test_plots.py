@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-import bench.plots
-from bench.plots import attention_heatmap, plot_attention, plot_attention_command
-from bench.registry import UsageError
+from bench.core.registry import UsageError
+import bench.studies.plots
+from bench.studies.plots import attention_heatmap, plot_attention, plot_attention_command
 
 SOURCES = ["mnli", "sst2", "target"]
 
@@ -74,7 +74,7 @@ def test_a_file_named_twice_counts_once(tmp_path, monkeypatch):
     path = write_result(tmp_path, "attempt", 0, {"cb": [0.2, 0.2, 0.6]})
     write_result(tmp_path, "attempt", 1, {"cb": [0.4, 0.0, 0.6]})
     given = []
-    monkeypatch.setattr(bench.plots, "plot_attention", lambda paths, out: given.append(paths) or out)
+    monkeypatch.setattr(bench.studies.plots, "plot_attention", lambda paths, out: given.append(paths) or out)
     assert plot_attention_command([str(tmp_path), str(path)]) == tmp_path / "attention.png"
     assert len(given[0]) == 2 and len(set(given[0])) == 2
 

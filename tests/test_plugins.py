@@ -1,4 +1,4 @@
-"""Plugins by entry points (bench/plugins.py): the example package adds a method and a task that
+"""Plugins by entry points (bench/core/plugins.py): the example package adds a method and a task that
 `bench methods`, `bench tasks` and `bench run` use; a broken plugin is one warning line.
 
 The example plugin is installed with pip into a temporary folder put on PYTHONPATH for a
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.registry import Registry, UsageError
+from bench.core.registry import Registry, UsageError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -104,7 +104,7 @@ def test_a_plugin_that_takes_a_name_in_use_is_refused_with_a_warning(tmp_path):
 
 def test_a_backbone_plugin_adds_a_t5_shape_that_bench_counts_offline(tmp_path):
     fake_plugin(tmp_path, "bench.backbones", "shape_plugin", "def register(registry):\n"
-                "    from bench.backbone import T5Shape\n"
+                "    from bench.backbones.catalog import T5Shape\n"
                 "    registry.register('t5-mini', T5Shape('someone/t5-mini', 32, 64, 8, 4, 2))\n")
     done = bench(tmp_path, "params", "--method", "pt", "--model", "t5-mini", "--json")
     assert done.returncode == 0, done.stderr
@@ -117,7 +117,7 @@ def test_importing_the_registries_loads_no_plugin(tmp_path):
     `bench --help` and argument checks pay for) scans no entry point, so a broken plugin stays silent."""
     fake_plugin(tmp_path, "bench.methods", "broken_plugin", "raise RuntimeError('loaded')\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    imports = subprocess.run([sys.executable, "-c", "import bench.backbone, methods.registry, tasks.registry"],
+    imports = subprocess.run([sys.executable, "-c", "import bench.backbones.catalog, methods.registry, tasks.registry"],
                              cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert (imports.returncode, imports.stderr) == (0, "")
     assert (bench(tmp_path, "--help").stderr, bench(tmp_path, "methods").stderr.count("\n")) == ("", 1)
@@ -135,7 +135,7 @@ def test_a_registry_loads_its_plugins_once_at_the_first_lookup(monkeypatch):
         calls.append(group)
         return [point]
 
-    monkeypatch.setattr("bench.plugins.entry_points", entry_points)
+    monkeypatch.setattr("bench.core.plugins.entry_points", entry_points)
     registry = Registry("thing", plugins="bench.widgets")
     registry.register("gear", 1)
     assert calls == []  # registering (what built-ins do at import) loads nothing

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from bench import precision
 from bench.cli import main
+from bench.core import precision
 from helpers import result_file
 from methods.library import PromptLibrary
 

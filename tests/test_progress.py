@@ -6,11 +6,11 @@ import io
 
 from rich.console import Console
 
-import bench.progress
 from bench.cli import main
+import bench.core.progress
 
 
-class Recorder(bench.progress.Progress):
+class Recorder(bench.core.progress.Progress):
     def __init__(self):
         self.events = []
 
@@ -32,7 +32,7 @@ class Recorder(bench.progress.Progress):
 
 def test_training_and_evaluation_progress(monkeypatch, tmp_path):
     recorder = Recorder()
-    monkeypatch.setattr(bench.progress, "RichDisplay", lambda: recorder)
+    monkeypatch.setattr(bench.core.progress, "RichDisplay", lambda: recorder)
     assert main(["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--epochs", "1",
                  "--train", "eval_batch_size=5", "--output", str(tmp_path)]) == 0
     # CB's fixture: 32 training examples in batches of 8; dev and test 12 examples each in batches of 5
@@ -43,7 +43,7 @@ def test_training_and_evaluation_progress(monkeypatch, tmp_path):
 
 def test_rich_display_shows_an_evaluation_bar():
     console = Console(file=io.StringIO(), force_terminal=True, width=100)
-    display = bench.progress.RichDisplay(console)
+    display = bench.core.progress.RichDisplay(console)
     display.start_run("pt · cb · seed 0", 4)
     display.start_evaluation("test", 3)
     display.advance_evaluation()

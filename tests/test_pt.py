@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.backbone import T5_SPIECE, load_backbone, t5_tokenizer
-from bench.presets import PRESETS
-from bench.registry import UsageError
+from bench.backbones.catalog import T5_SPIECE, t5_tokenizer
+from bench.backbones.model import load_backbone
+from bench.core.presets import PRESETS
+from bench.core.registry import UsageError
 from methods.base import MethodContext
 from methods.prompts import VOCAB_INIT_RANGE
 from methods.pt import PromptTuning, PTConfig
@@ -123,8 +124,8 @@ def test_one_parameter_group_at_the_papers_defaults(backbone):
 
 
 def test_training_changes_only_the_prompt(backbone):
-    from bench.data import Collator, encode
-    from bench.runner import PromptedModel
+    from bench.pipeline.data import Collator, encode
+    from bench.pipeline.runner import PromptedModel
     from tasks.base import Example
 
     method = build(backbone)

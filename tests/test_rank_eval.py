@@ -10,8 +10,8 @@ import json
 import pytest
 import torch
 
-from bench.backbone import T5_SPIECE, load_backbone, t5_tokenizer
-from bench.backbone_model import Backbone
+from bench.backbones.catalog import T5_SPIECE, t5_tokenizer
+from bench.backbones.model import Backbone, load_backbone
 from bench.cli import main
 from helpers import result_file
 

@@ -119,7 +119,7 @@ def test_bad_input_is_one_line_exit_2(capsys, argv, parts):
 
 
 def test_csv_cells_hold_lists_as_json_and_absent_values_blank():
-    from bench.results_table import render
+    from bench.studies.results_table import render
 
     assert render(["a", "b", "c"], [{"a": ["mnli", "qnli"], "b": {"k": 1}}], "csv") == \
         'a,b,c\n"[""mnli"", ""qnli""]","{""k"": 1}",\n'

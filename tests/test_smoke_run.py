@@ -44,8 +44,8 @@ def test_one_result_per_task_with_full_record(smoke):
     assert result["timing"]["steps"] == 8  # 32 examples / batch 8 x 2 epochs
     assert result["environment"]["packages"]["torch"]
     # the test predictions are recorded, and scoring them again gives the recorded metrics
-    from bench.evaluation import score
-    from bench.presets import PRESETS
+    from bench.pipeline.evaluation import score
+    from bench.core.presets import PRESETS
     from tasks.loading import DataSource, load_examples
     from tasks.registry import TASKS
 
@@ -178,7 +178,7 @@ def test_demo_refuses_a_data_dir_without_sst2(tmp_path, capsys):
 
 
 def test_deltas_only_for_the_papers_backbone_schedule_and_real_data():
-    from bench.report import Reference, comparable
+    from bench.studies.report import Reference, comparable
 
     t5_base = Reference(57.8, "ATTEMPT Table 1 (t5-base)", "t5-base")
     result = {"run": {"profile": "paper", "backbone": "google-t5/t5-base"},
@@ -203,7 +203,7 @@ def test_settings_added_later_keep_older_results_in_their_folder(smoke):
     """A results file from before `group_by_length`, `eval_mode`, `backbone_dropout` and `precision`
     existed has no such keys: at their neutral values they are left out of the key, so `--resume`
     still finds it; set, they name another configuration."""
-    from bench.identity import configuration_key
+    from bench.core.identity import configuration_key
 
     path = result_file(smoke, "pt", "cb")
     identity = json.loads(path.read_text())["identity"]

@@ -219,14 +219,14 @@ def test_smoke_library_holds_each_stage_once(smoke):
 def test_second_run_reuses_the_library(smoke, tmp_path, monkeypatch, method):
     output, library = smoke
     entries = sorted(p.parent.name for p in library.glob("*/entry.json"))
-    real_train_one = __import__("bench.runner", fromlist=["train_one"]).train_one
+    real_train_one = __import__("bench.pipeline.runner", fromlist=["train_one"]).train_one
     trained = []
 
     def counting_train_one(config, *args, **kwargs):
         trained.append(config.method)
         return real_train_one(config, *args, **kwargs)
 
-    monkeypatch.setattr("bench.runner.train_one", counting_train_one)
+    monkeypatch.setattr("bench.pipeline.runner.train_one", counting_train_one)
     assert main(["run", "--method", method, "--tasks", "cb", "--profile", "smoke", "--quiet",
                  "--output", str(tmp_path), "--library", str(library)]) == 0
     assert trained == []  # no stage trained again
@@ -245,7 +245,7 @@ def test_spot_t_task_embedding_trains_on_attempts_schedule_unless_the_run_sets_e
     """methods.md: ATTEMPT trained the task embedding 20 epochs under 10k training examples and 5
     above (the target's own schedule would give 10 there); explicit --epochs win."""
     from bench.cli import main
-    from bench.runner import default_epochs
+    from bench.pipeline.runner import default_epochs
     from methods.library import PromptLibrary
     from tasks.registry import TASKS
 

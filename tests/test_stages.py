@@ -11,9 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import bench.runner
-import tasks.loading
 from bench.cli import main
+import bench.pipeline.runner
+import tasks.loading
 from helpers import result_file
 from methods.library import PromptLibrary
 
@@ -80,7 +80,7 @@ def test_stage_key_holds_data_content_not_its_path(tmp_path, shared_data):
         shutil.copytree(shared_data / "superglue" / "CB", root / "superglue" / "CB")
 
     def train(root) -> list[str]:
-        for cache in (tasks.loading.read_rows, bench.runner.cached_examples, bench.runner.cached_fingerprint):
+        for cache in (tasks.loading.read_rows, bench.pipeline.runner.cached_examples, bench.pipeline.runner.cached_fingerprint):
             cache.cache_clear()  # as in a new process: files are read once per process
         assert main(["sources", "train", "--tasks", "cb", *SMOKE, "--data-dir", str(root), "--library", str(library)]) == 0
         return sorted(e["key"] for e in entries(library))
@@ -137,8 +137,8 @@ from pathlib import Path
 
 import torch
 
-import bench.runner as runner
 from bench.cli import main
+import bench.pipeline.runner as runner
 
 log, library = Path(sys.argv[1]), sys.argv[2]
 ask, train = runner.run_stage, runner.train_one

@@ -90,11 +90,11 @@ def test_a_registry_entry_that_misstates_multi_task_is_refused():
 
 
 def test_the_run_path_imports_no_scorer_or_tuner_before_it_needs_one():
-    """`bench.runner` (what every run imports) leaves scipy, sklearn, PEFT and optuna to first use."""
+    """`bench.pipeline.runner` (what every run imports) leaves scipy, sklearn, PEFT and optuna to first use."""
     import subprocess
     import sys
 
-    probe = ("import sys, bench.runner; print(','.join(m for m in ('scipy', 'sklearn', 'peft', 'optuna') "
+    probe = ("import sys, bench.pipeline.runner; print(','.join(m for m in ('scipy', 'sklearn', 'peft', 'optuna') "
              "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == ""

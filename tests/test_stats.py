@@ -1,4 +1,4 @@
-"""Stability statistics (bench/stats.py) by hand, and the leaderboard's `collapsed` column,
+"""Stability statistics (bench/studies/stats.py) by hand, and the leaderboard's `collapsed` column,
 `--detail` tables and `--plot` on real smoke results."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from bench.cli import main
-from bench.stats import RunScore, best_of_runs_average, run_scores, stability, suite_average
+from bench.studies.stats import RunScore, best_of_runs_average, run_scores, stability, suite_average
 from helpers import result_file
 
 T_975 = {1: 12.7062, 2: 4.3027}
@@ -137,7 +137,7 @@ def test_plot_draws_a_png_and_names_the_extra_without_matplotlib(smoke, tmp_path
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the extra were not installed
     assert main(["leaderboard", str(smoke), "--plot", str(tmp_path / "again.png")]) == 2
     err = capsys.readouterr().err
-    from bench.plots import PLOTS_EXTRA
+    from bench.studies.plots import PLOTS_EXTRA
 
     assert err.count("\n") == 1 and err == f"bench: error: plots need matplotlib: {PLOTS_EXTRA}\n"
     assert not (tmp_path / "again.png").exists()
@@ -147,7 +147,7 @@ def test_detail_shows_the_suite_average_with_its_best_of_runs(capsys):
     """Two tasks, two seeds, by hand: cb 60 / 70 (floor 50), rte 80 / 50 (floor 55). Per seed the
     averages are 70 and 60 (floor 52.5); best of runs averages each task's best run: (70 + 80) / 2 = 75,
     above the best seed's 70."""
-    from bench.report import detail_table
+    from bench.studies.report import detail_table
 
     def run(seed, cb, rte):
         return {"run": {"method": "pt", "k_shot": 0, "preset": "paper", "backbone": "tiny-t5", "profile": "smoke",

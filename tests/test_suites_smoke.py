@@ -24,8 +24,8 @@ def test_every_suite_runs_offline_on_fixtures(tmp_path, suite):
     header = next(line for line in board.splitlines() if line.startswith("| method"))
     assert all(f" {task} " in header for task in SUITES.get(suite))
     if suite == "nlg":  # the generation tokenizer is recorded with E2E's scores and named on the board
-        from bench.metrics import generation_tokenizer
-        from bench.report import TOKENIZER_NAMES
+        from tasks.metrics import generation_tokenizer
+        from bench.studies.report import TOKENIZER_NAMES
 
         e2e = json.loads(next(p for p in results if p.parent.parent.name == "e2e").read_text())
         assert e2e["test"]["e2e"]["details"] == {"tokenizer": generation_tokenizer()}

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from bench.presets import PRESETS
+from bench.core.presets import PRESETS
 from tasks.base import DataError
 from tasks.loading import DataSource, load_examples, read_rows
 from tasks.registry import TASKS

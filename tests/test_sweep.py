@@ -1,7 +1,7 @@
 """`bench sweep`: search-space restriction, the dev objective over sweep seeds, pruning, resume,
 workers sharing one storage (SQLite, PostgreSQL), the summary, the plot and the export.
 
-Most tests replace `bench.runner.run` with `ScriptedRuns`, which reports scripted dev scores per
+Most tests replace `bench.pipeline.runner.run` with `ScriptedRuns`, which reports scripted dev scores per
 epoch exactly as the runner does (and writes a results file unless the sweep stops the run), so
 every objective is computed by hand. One test sweeps and runs the export for real (tiny-t5)."""
 from __future__ import annotations
@@ -24,8 +24,8 @@ import yaml
 from optuna.trial import TrialState
 
 from bench.cli import main
-from bench.results import write_json
-from bench.sweep import proposed, space_names
+from bench.core.results import write_json
+from bench.studies.sweep import proposed, space_names
 from helpers import result_file
 
 TESTS = Path(__file__).resolve().parent
@@ -33,7 +33,7 @@ ATTEMPT = ["sweep", "--method", "attempt", "--tasks", "rte", "--profile", "smoke
 
 
 class ScriptedRuns:
-    """Stands in for `bench.runner.run`: for each sweep seed, the dev means `scores(value, seed)`
+    """Stands in for `bench.pipeline.runner.run`: for each sweep seed, the dev means `scores(value, seed)`
     (one per epoch) of the swept `param`'s value, reported through `on_epoch` as the runner
     reports them; a run the sweep does not stop writes a results file like the runner's, with a
     test score (99) that must never reach the objective. `log`: one line per run started."""
@@ -109,7 +109,7 @@ def test_a_method_without_a_space_is_named_with_those_that_have_one(monkeypatch)
     from methods.base import Method
     from methods.registry import METHODS
 
-    from bench.registry import UsageError
+    from bench.core.registry import UsageError
 
     monkeypatch.setattr(METHODS.get("pt").cls, "search_space", Method.search_space)
     with pytest.raises(UsageError, match=r"^pt has no search space to sweep; methods with one: amp, amp-maxpool, attempt"):
@@ -118,7 +118,7 @@ def test_a_method_without_a_space_is_named_with_those_that_have_one(monkeypatch)
 
 def test_only_the_named_params_are_swept_the_others_keep_the_config(tmp_path, capsys, monkeypatch):
     runs = ScriptedRuns("g_lr", linear)
-    monkeypatch.setattr("bench.runner.run", runs)
+    monkeypatch.setattr("bench.pipeline.runner.run", runs)
     code, out, _ = sweep(capsys, *ATTEMPT, "--trials", "2", "--option", "lr=0.25", "--output", str(tmp_path))
     assert code == 0
     trials = trials_of(storage_of(tmp_path), "attempt-rte-g_lr")
@@ -138,7 +138,7 @@ def test_objective_is_the_mean_over_sweep_seeds_of_each_runs_best_dev(tmp_path, 
     script = {(0.1, 0): [50.0, 60.0], (0.1, 1): [70.0, 65.0],  # best 60 and 70 (not the last epoch): 65
               (0.2, 0): [40.0, 30.0], (0.2, 1): [20.0, 35.0]}  # best 40 and 35: 37.5
     runs = ScriptedRuns("g_lr", table(script))
-    monkeypatch.setattr("bench.runner.run", runs)
+    monkeypatch.setattr("bench.pipeline.runner.run", runs)
     enqueue(storage_of(tmp_path), "attempt-rte-g_lr", "g_lr", [0.1, 0.2])
     code, out, _ = sweep(capsys, *ATTEMPT, "--trials", "2", "--seeds", "0,1,2", "--sweep-seeds", "0,1",
                          "--output", str(tmp_path))
@@ -162,7 +162,7 @@ def test_a_trial_far_below_the_median_is_pruned(tmp_path, capsys, monkeypatch):
               (0.9, 0): [10.0, 80.0],   # step 1: 10 against the complete trials' median 70
               (0.6, 0): [70.0, 73.0]}   # at the median, then above it: runs to the end
     runs = ScriptedRuns("g_lr", table(script))
-    monkeypatch.setattr("bench.runner.run", runs)
+    monkeypatch.setattr("bench.pipeline.runner.run", runs)
     enqueue(storage_of(tmp_path), "attempt-rte-g_lr", "g_lr", [0.1, 0.2, 0.3, 0.4, 0.5, 0.9, 0.6])
     code, out, _ = sweep(capsys, *ATTEMPT, "--trials", "7", "--output", str(tmp_path))
     assert code == 0
@@ -180,12 +180,12 @@ def test_a_trial_far_below_the_median_is_pruned(tmp_path, capsys, monkeypatch):
 def test_a_pruned_trial_leaves_no_epoch_checkpoint(tmp_path, capsys, monkeypatch):
     """For real (tiny-t5): pruned at its second dev evaluation, the run stops with epoch 1's
     checkpoint written, which nothing would ever resume."""
-    import bench.runner
+    import bench.pipeline.runner
 
     calls = iter(range(1, 100))
     monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda trial: next(calls) == 2)
-    saved, save = [], bench.runner.save_checkpoint
-    monkeypatch.setattr(bench.runner, "save_checkpoint", lambda path, state: (saved.append(path), save(path, state)))
+    saved, save = [], bench.pipeline.runner.save_checkpoint
+    monkeypatch.setattr(bench.pipeline.runner, "save_checkpoint", lambda path, state: (saved.append(path), save(path, state)))
     code, out, _ = sweep(capsys, "sweep", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--param", "lr",
                          "--trials", "1", "--epochs", "3", "--quiet", "--output", str(tmp_path))
     assert code == 0 and "pruned at step 2" in out
@@ -197,11 +197,11 @@ def test_a_pruned_trial_leaves_no_epoch_checkpoint(tmp_path, capsys, monkeypatch
 def test_each_trial_gets_its_own_display_closed_when_it_ends_pruned_or_not(tmp_path, monkeypatch):
     """A pruned run never finishes its progress bar: closing each trial's display removes it."""
     from bench.cli import build_parser, resolve_run_config
-    from bench.progress import Progress
-    from bench.sweep import Sweep, run_sweep
+    from bench.core.progress import Progress
+    from bench.studies.sweep import Sweep, run_sweep
 
     script = {**{(v, 0): [70.0, 72.0] for v in (0.1, 0.2, 0.3, 0.4, 0.5)}, (0.9, 0): [10.0, 80.0]}
-    monkeypatch.setattr("bench.runner.run", ScriptedRuns("g_lr", table(script)))
+    monkeypatch.setattr("bench.pipeline.runner.run", ScriptedRuns("g_lr", table(script)))
     enqueue(storage_of(tmp_path), "attempt-rte-g_lr", "g_lr", [0.1, 0.2, 0.3, 0.4, 0.5, 0.9])
     displays = []
 
@@ -226,7 +226,7 @@ def test_each_trial_gets_its_own_display_closed_when_it_ends_pruned_or_not(tmp_p
 @pytest.mark.parametrize("storage", ["default", "journal"])
 def test_rerunning_the_study_adds_trials_up_to_n(tmp_path, capsys, monkeypatch, storage):
     runs = ScriptedRuns("g_lr", linear)
-    monkeypatch.setattr("bench.runner.run", runs)
+    monkeypatch.setattr("bench.pipeline.runner.run", runs)
     url = storage_of(tmp_path) if storage == "default" else f"journal:///{tmp_path / 'journal' / 'sweep.log'}"
     given = [] if storage == "default" else ["--storage", url]
     base = [*ATTEMPT, "--output", str(tmp_path), *given]
@@ -254,7 +254,7 @@ def test_a_failed_trial_is_replaced_by_the_rerun(tmp_path, capsys, monkeypatch):
             raise RuntimeError("out of memory")
         return runs(config, *args, **kwargs)
 
-    monkeypatch.setattr("bench.runner.run", fails_once)
+    monkeypatch.setattr("bench.pipeline.runner.run", fails_once)
     base = [*ATTEMPT, "--output", str(tmp_path), "--trials", "2"]
     with pytest.raises(RuntimeError, match="out of memory"):
         main(base)
@@ -268,7 +268,7 @@ def test_a_trial_claimed_past_n_by_a_racing_worker_is_surplus(tmp_path, capsys, 
     """Two workers both see N-1 trials and both ask: the one whose trial number finds N trials
     before it fails that trial as surplus, untrained, and stops."""
     runs = ScriptedRuns("g_lr", linear)
-    monkeypatch.setattr("bench.runner.run", runs)
+    monkeypatch.setattr("bench.pipeline.runner.run", runs)
     storage, name = storage_of(tmp_path), "attempt-rte-g_lr"
     ask = optuna.Study.ask
 
@@ -293,7 +293,7 @@ WORKER = """
 import sys, time
 from pathlib import Path
 
-import bench.runner
+import bench.pipeline.runner
 from test_sweep import ScriptedRuns, linear
 
 log, ready, go = map(Path, sys.argv[1:4])
@@ -301,7 +301,7 @@ ready.touch()
 deadline = time.time() + 120
 while not go.exists() and time.time() < deadline:  # both workers start together
     time.sleep(0.02)
-bench.runner.run = ScriptedRuns("lr", linear, log=log, pause=0.3)
+bench.pipeline.runner.run = ScriptedRuns("lr", linear, log=log, pause=0.3)
 from bench.cli import main
 sys.exit(main(sys.argv[4:]))
 """
@@ -393,7 +393,7 @@ def test_two_workers_on_one_postgresql_server_finish_exactly_n_trials_then_grow_
 
 # -- summary, plot, export ---------------------------------------------------------------------
 def test_without_matplotlib_the_plot_is_a_one_line_note(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("bench.runner.run", ScriptedRuns("g_lr", linear))
+    monkeypatch.setattr("bench.pipeline.runner.run", ScriptedRuns("g_lr", linear))
     assert sweep(capsys, *ATTEMPT, "--trials", "1", "--output", str(tmp_path / "with"))[0] == 0
     assert (tmp_path / "with" / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` fails as where it is absent
@@ -441,7 +441,7 @@ def test_export_is_a_config_bench_run_runs_as_is(tmp_path, capsys):
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, monkeypatch, extra, message):
     runs = ScriptedRuns("g_lr", linear)
-    monkeypatch.setattr("bench.runner.run", runs)
+    monkeypatch.setattr("bench.pipeline.runner.run", runs)
     code, _, err = sweep(capsys, *ATTEMPT, "--trials", "1", "--output", str(tmp_path), *extra)
     assert code == 2 and err.startswith(f"bench: error: {message}") and err.count("\n") == 1
     assert "secret" not in err and not runs.configs
@@ -456,7 +456,7 @@ def test_postgresql_without_its_driver_names_the_extra(tmp_path, capsys, monkeyp
 
 
 def test_a_study_run_with_other_settings_is_refused(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("bench.runner.run", ScriptedRuns("g_lr", linear))
+    monkeypatch.setattr("bench.pipeline.runner.run", ScriptedRuns("g_lr", linear))
     base = [*ATTEMPT, "--output", str(tmp_path)]
     assert sweep(capsys, *base, "--trials", "1")[0] == 0
     code, _, err = sweep(capsys, *base, "--trials", "2", "--epochs", "3", "--sweep-seeds", "0,1")

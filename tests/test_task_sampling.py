@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import torch
 
-from bench.data import Encoded, training_plan
+from bench.pipeline.data import Encoded, training_plan
 from methods.base import Mixing
 
 SIZES, BATCH, KAPPA = [400, 100, 50, 50], 8, 4

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.presets import PRESETS
+from bench.core.presets import PRESETS
 from tasks.base import DataError
 from tasks.glue import read_tsv
 from tasks.loading import DataSource, load_examples

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.evaluation import score
-from bench.metrics import METRICS, generation_tokens, lcs_length
-from bench.presets import PRESETS
+from bench.core.presets import PRESETS
+from bench.pipeline.evaluation import score
 from tasks.base import DataError, Example
 from tasks.loading import DataSource, folder_split, load_examples
+from tasks.metrics import METRICS, generation_tokens, lcs_length
 from tasks.registry import SUITES, TASKS
 
 PAPER, CODE = PRESETS.get("paper"), PRESETS.get("attempt-code")

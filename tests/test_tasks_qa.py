@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from bench.evaluation import score
-from bench.metrics import METRICS
-from bench.presets import PRESETS
+from bench.core.presets import PRESETS
+from bench.pipeline.evaluation import score
 from tasks.base import DataError, Example
 from tasks.loading import FIXTURES, DataSource, load_examples, read_rows
+from tasks.metrics import METRICS
 from tasks.registry import TASKS, resolve_tasks
 
 PAPER, CODE = PRESETS.get("paper"), PRESETS.get("attempt-code")

@@ -13,13 +13,13 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-import bench.runner
 from bench.cli import main
-from bench.config import TrainConfig
-from bench.data import Collator, Encoded
-from bench.evaluation import Score
-from bench.progress import Progress
-from bench.training import Meter, train_epoch
+from bench.core.config import TrainConfig
+from bench.core.progress import Progress
+from bench.pipeline.data import Collator, Encoded
+from bench.pipeline.evaluation import Score
+import bench.pipeline.runner
+from bench.pipeline.training import Meter, train_epoch
 from helpers import result_file
 
 ONE_STEP_PER_EPOCH = ["--tasks", "cb", "--profile", "smoke", "--quiet", "--batch-size", "32", "--epochs", "4",
@@ -66,14 +66,14 @@ def test_mpt_trains_its_shared_prompt_and_task_vectors_at_two_rates(tmp_path):
 def test_accumulation_steps_every_window_and_the_last_partial_one(tmp_path, monkeypatch):
     """32 examples in batches of 12: 3 batches an epoch, windows of 2 -> 2 steps an epoch (the second
     of one batch); no gradient is pending when dev is evaluated; the schedule spans the 4 real steps."""
-    real_evaluate = bench.runner.evaluate
+    real_evaluate = bench.pipeline.runner.evaluate
     pending = []
 
     def evaluate(model, *args, **kwargs):
         pending.append([p.grad is not None and bool(p.grad.abs().sum()) for p in model.method.parameters()])
         return real_evaluate(model, *args, **kwargs)
 
-    monkeypatch.setattr(bench.runner, "evaluate", evaluate)
+    monkeypatch.setattr(bench.pipeline.runner, "evaluate", evaluate)
     result = run(tmp_path, "pt", "--batch-size", "12", "--epochs", "2", "--train", "grad_accum=2",
                  "--train", "warmup_steps=1")
     assert [e["optimizer_steps"] for e in result["epochs"]] == [2, 2]
@@ -109,7 +109,7 @@ def scripted_evaluation(monkeypatch, dev_scores: list[float]) -> None:
             value = float(epochs_by_state[digest])
         return {"cb": Score({"accuracy": value, "macro_f1": value}, 0, 1)}
 
-    monkeypatch.setattr(bench.runner, "evaluate", evaluate)
+    monkeypatch.setattr(bench.pipeline.runner, "evaluate", evaluate)
 
 
 def test_test_scores_come_from_the_best_dev_epoch(tmp_path, monkeypatch):
@@ -140,7 +140,7 @@ def test_each_epochs_dev_score_reaches_the_hook_which_may_stop_the_run(tmp_path)
     """What a sweep hangs on: `on_epoch(epoch, dev_mean)` after every dev evaluation; raising stops
     the run before it writes any result (a pruned trial)."""
     from bench.cli import build_parser, resolve_run_config
-    from bench.progress import Progress
+    from bench.core.progress import Progress
 
     config = resolve_run_config(build_parser().parse_args(["run", "--method", "pt", *ONE_STEP_PER_EPOCH,
                                                            "--output", str(tmp_path / "runs")]))
@@ -155,7 +155,7 @@ def test_each_epochs_dev_score_reaches_the_hook_which_may_stop_the_run(tmp_path)
             raise Pruned
 
     with pytest.raises(Pruned):
-        bench.runner.run(config, Progress(), on_epoch=on_epoch)
+        bench.pipeline.runner.run(config, Progress(), on_epoch=on_epoch)
     assert [epoch for epoch, _ in seen] == [1, 2] and all(isinstance(dev, float) for _, dev in seen)
     assert not list((tmp_path / "runs").rglob("seed*.json"))
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.registry import UsageError
+from bench.core.registry import UsageError
 
 POOLINGS = ("mean", "max")
 VALUE_INITS = ("identity", "random")

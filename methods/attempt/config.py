@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.registry import UsageError
+from bench.core.registry import UsageError
 
 ATTENTIONS = ("prompt", "token", "constant")
 TARGET_INITS = ("source", "vocab", "normal", "uniform")

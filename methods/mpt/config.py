@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from bench.registry import UsageError
+from bench.core.registry import UsageError
 
 DISTILLATIONS = ("full", "logits", "prompt", "none")
 UPDATES = ("both", "shared", "vectors")

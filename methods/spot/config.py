@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.registry import UsageError
+from bench.core.registry import UsageError
 
 GLUE_SOURCES = "mnli,qnli,qqp,sst2"
 """The GLUE tasks of the `source` suite (ATTEMPT's SPoT-g mixes its GLUE source tasks)."""

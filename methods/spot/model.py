@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.registry import UsageError
+from bench.core.registry import UsageError
 from methods.base import Method, MethodContext
 from methods.pt import PromptTuning
 from methods.spot.config import SpotConfig, SpotGConfig, SpotTConfig

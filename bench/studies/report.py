@@ -1,0 +1,390 @@
+"""Results directory -> markdown leaderboard, with the papers' numbers beside ours.
+
+One table per suite: a row per (method, setting, preset, backbone, profile), a
+column per task and the suite average, cells `mean ± std` over seeds of the
+metric the papers report for that task; then invalid predictions, collapsed
+runs (at or below the majority class, bench/studies/stats.py), param/task, peak memory
+(device memory on CUDA, resident memory on CPU), the bytes autograd saves for
+backward in one training step (deterministic, comparable on any device) and
+time; and reference rows from the published tables with the delta of our
+average. `detail=True` adds each row's full stability statistics (CI, min, max,
+best of runs) per task and suite average; `plot_score_vs_params` draws the
+papers' efficiency figure (score against parameters per task).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from tabulate import tabulate
+
+from bench.core.identity import configuration_key, digest, flatten, row_identity
+from bench.core.registry import UsageError
+from bench.core.results import atomic_write, load_results
+from bench.studies.stats import Stability, row_statistics
+from tasks.registry import SUITES, TASKS
+
+REFERENCE_DIR = Path(__file__).parent / "reference"
+REFERENCE_FILES = (  # T5-base tables first: they are the comparable ones
+    "attempt_table1_glue_superglue.csv", "attempt_table2_mrqa_others.csv",
+    "mpt_table1_glue_superglue.csv", "mpt_table2_mrqa_others.csv", "amp_table1.csv",
+    "attempt_table4_ablation.csv", "mpt_table6_ablation.csv",
+)
+FEWSHOT_FILES = ("attempt_table3_fewshot.csv", "mpt_table3_fewshot.csv", "mpt_table4_fewshot_glue_superglue.csv")
+PAPER_ROWS = {
+    "pt": ("PT", "single-task"),
+    "spot-g": ("SPoT", "single-task"),
+    "spot-t": ("SPoT", "single-task"),
+    "attempt": ("ATTEMPT", "single-task"),
+    "attempt-m": ("ATTEMPT", "multi-task"),
+    "attempt-no-target": ("ATTEMPT", "ablation: no target"),
+    "attempt-const": ("ATTEMPT", "ablation: no attention"),
+    "attempt-single": ("ATTEMPT", "ablation: single prompt"),
+    "mpt": ("MPT", "single-task"),
+    "mpt-m": ("MPT", "multi-task"),
+    "mpt-no-decomp": ("MPT", "ablation: decomposition=no, distillation=yes"),
+    "mpt-no-distill": ("MPT", "ablation: decomposition=yes, distillation=no"),
+    "amp": ("AMP", "multi-task"),
+}
+"""Our method -> the row of the papers' tables it reproduces (variants without one are absent)."""
+
+
+def report_metric(task_name: str) -> str:
+    return TASKS.get(task_name).report_metric
+
+
+def paper_method(method: str, k_shot: int = 0) -> tuple[str, str] | None:
+    """Our method name -> (the papers' method name, setting); few-shot rows are `k=K`."""
+    row = PAPER_ROWS.get(method)
+    if row is None:
+        return None
+    return (row[0], f"k={k_shot}") if k_shot else row
+
+
+class Reference(NamedTuple):
+    value: float
+    citation: str
+    backbone: str
+    """As the papers name it: `t5-base`, `roberta-base`."""
+
+
+def reference_scores(method: str, k_shot: int = 0) -> dict[str, Reference]:
+    """dataset -> the published value, its citation and backbone, for the method's row in the papers."""
+    wanted = paper_method(method, k_shot)
+    if wanted is None:
+        return {}
+    found: dict[str, Reference] = {}
+    for name in REFERENCE_FILES + FEWSHOT_FILES * bool(k_shot):
+        with open(REFERENCE_DIR / name, newline="") as handle:
+            for row in csv.DictReader(handle):
+                if (row["method"], row["setting"]) == wanted and row["dataset"] not in found:
+                    found[row["dataset"]] = Reference(float(row["value"]), f"{row['paper'].split(' (')[0]} {row['table']} "
+                                                      f"({row['backbone']})", row["backbone"])
+    return found
+
+
+def comparable(result: dict, reference: Reference) -> bool:
+    """Our numbers are set against a paper's only on its backbone, with its schedule (profile
+    `paper`, no caps) and real data: anything else would compare different experiments."""
+    run, train = result["run"], result["identity"]["train"]
+    real_data = all(data["source"]["kind"] != "fixtures" for data in result["identity"]["data"].values())
+    return (run["profile"] == "paper" and run["backbone"].split("/")[-1] == reference.backbone and real_data
+            and not train["max_train_examples"] and not train["max_eval_examples"])
+
+
+def fmt(stat: Stability | None) -> str:
+    """A leaderboard cell: mean ± std over runs (a lone run's score has no ±)."""
+    if stat is None:
+        return "–"
+    if stat.std is None:
+        return f"{stat.mean:.1f}"
+    return f"{stat.mean:.1f} ± {stat.std:.1f}"
+
+
+def human_bytes(n: float | None) -> str:
+    if not n:
+        return "–"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+
+
+def human_count(n: float) -> str:
+    if n >= 1e6:
+        return f"{n / 1e6:.2f}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f}K"
+    return f"{n:.0f}"
+
+
+def suite_of(task_names: set[str]) -> str:
+    for suite, members in SUITES.items():
+        if task_names <= set(members):
+            return suite
+    return "custom"
+
+
+def leaderboard(directory: Path, detail: bool = False, per_task: tuple[str, ...] = ()) -> str:
+    """`per_task`: method options that may differ from task to task within one row (see
+    `configuration_rows`); a name no result's method has is refused in one line."""
+    results, other_schema = load_results(directory)
+    skipped = (f" {other_schema} results of another schema version left out (rerun them with this version)."
+               if other_schema else "")
+    if not results:
+        return f"No results in {directory}.{skipped}\n"
+    options = {name for result in results for name in result["identity"]["method_config"]}
+    unknown = [name for name in per_task if name not in options]
+    if unknown:
+        raise UsageError(f"--per-task {','.join(unknown)}: not a method option of these results; "
+                         f"valid: {', '.join(sorted(options))}")
+    by_suite: dict[str, list[dict]] = defaultdict(list)
+    for result in results:
+        by_suite[result["run"]["suite"] or suite_of(set(result["run"]["tasks"]))].append(result)
+    sections = [f"# Leaderboard\n\nFrom `{directory}`: {len(results)} runs. Cells: mean ± std over seeds "
+                f"(test split); a row is one configuration.{skipped}"]
+    for suite, suite_results in by_suite.items():
+        sections.append(suite_table(suite, suite_results, detail, per_task))
+    return "\n\n".join(sections) + "\n"
+
+
+def configuration_rows(results: list[dict], per_task: tuple[str, ...] = ()) -> list[list[dict]]:
+    """Results grouped into leaderboard rows: one configuration each (bench/core/identity.py), seeds
+    and few-shot draws aside. Where a task has results of several configurations that share
+    everything else (its data changed), each gets a row of its own: nothing is ever averaged
+    with another configuration's numbers. The method options named `per_task` may differ
+    between a row's tasks (a leave-one-out design gives each target its own sources), never
+    within one task's cell."""
+    rows: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    variants: dict[tuple[str, tuple], list[str]] = defaultdict(list)
+    for result in results:
+        shared = digest(row_identity(result["identity"], per_task))
+        configurations = variants[(shared, tuple(result["run"]["tasks"]))]
+        configuration = configuration_key(result["identity"])
+        if configuration not in configurations:
+            configurations.append(configuration)
+        rows[(shared, configurations.index(configuration))].append(result)
+    return list(rows.values())
+
+
+def differing_settings(rows: list[list[dict]], per_task: tuple[str, ...] = ()) -> list[str]:
+    """For each row, the settings in which it differs from other rows of the same method,
+    preset, backbone and profile (e.g. `epochs=1`), so that such rows can be told apart; and
+    the `per_task` options that differ between its tasks (`sources per task`)."""
+    flat = [flatten(row_identity(row[0]["identity"], per_task)) for row in rows]
+    kind = lambda row: tuple(row[0]["run"][k] for k in ("method", "preset", "backbone", "profile", "k_shot"))
+    signatures = [task_settings(row) for row in rows]  # an earlier row sharing one is a data variant's
+    labels = []
+    for index, (row, settings) in enumerate(zip(rows, flat)):
+        peers = [(other, r) for other, r in zip(flat, rows) if kind(r) == kind(row)]
+        keys = sorted(k for k in settings if any(other.get(k) != settings[k] for other, _ in peers))
+        label = ", ".join([f"{k.rsplit('.', 1)[-1]}={settings[k]}" for k in keys] +
+                          per_task_labels(row, [r for _, r in peers if r is not row], per_task))
+        variant = sum(1 for earlier in signatures[:index] if earlier & signatures[index])
+        labels.append(label + (f"{', ' if label else ''}data variant {variant + 1}" if variant else ""))
+    return labels
+
+
+def task_settings(row: list[dict]) -> set[tuple]:
+    """(task set, every setting) of each result of a row: an earlier row that holds one of them
+    differs from this row only in that task's data content (configuration_rows split them)."""
+    return {(tuple(r["run"]["tasks"]), digest(row_identity(r["identity"]))) for r in row}
+
+
+def per_task_labels(row: list[dict], peers: list[list[dict]], per_task: tuple[str, ...]) -> list[str]:
+    """`name per task` where the option differs between the row's tasks; `name=value` where it is
+    one value that another row of the same method has not."""
+    def values(results: list[dict], name: str) -> set[str]:
+        return {json.dumps(r["identity"]["method_config"].get(name)) for r in results}
+
+    labels = []
+    for name in per_task:
+        own = values(row, name)
+        if len(own) > 1:
+            labels.append(f"{name} per task")
+        elif any(values(peer, name) != own for peer in peers):
+            labels.append(f"{name}={row[0]['identity']['method_config'].get(name)}")
+    return labels
+
+
+def invalid_share(results: list[dict]) -> str:
+    """Test predictions outside the task's label set, over all runs of a row."""
+    invalid = sum(test["invalid"] for r in results for test in r["test"].values())
+    total = sum(test["n"] for r in results for test in r["test"].values())
+    return f"{invalid}/{total}" if total else "–"
+
+
+TOKENIZER_NAMES = {"ptb": "the Stanford PTB tokenizer, as the E2E scorer", "13a": "sacrebleu's 13a stand-in "
+                   "(no Java or pycocoevalcap here), not comparable with the E2E scorer's values"}
+
+
+def tokenizer_note(results: list[dict]) -> str:
+    """Which tokens ROUGE-L and CIDEr-D were computed on, where a task reports them."""
+    used = sorted({test["details"]["tokenizer"] for r in results for test in r["test"].values()
+                   if "tokenizer" in test.get("details", {})})
+    return f" ROUGE-L and CIDEr-D tokenised with {' and '.join(TOKENIZER_NAMES[t] for t in used)}." if used else ""
+
+
+def majority_row(results: list[dict], present: list[str], settings: list[str]) -> list[list[str]]:
+    """Always predicting the most frequent training label, on the runs' own test splits: the floor."""
+    found = {}
+    for result in results:
+        for task, baseline in result.get("baselines", {}).get("majority", {}).items():
+            found.setdefault(task, baseline["metrics"][report_metric(task)])
+    if not found:
+        return []
+    cells = [f"{found[t]:.1f}" if t in found else "–" for t in present]
+    average = f"{np.mean([found[t] for t in present]):.1f}" if all(t in found for t in present) else "–"
+    return [["*majority class*", "baseline", "", "", *([""] if any(settings) else []), "", *cells, average,
+             "", "", "", "", "", "", ""]]
+
+
+def suite_table(suite: str, results: list[dict], detail: bool = False, per_task: tuple[str, ...] = ()) -> str:
+    tasks = list(SUITES.get(suite)) if suite in SUITES else sorted({t for r in results for t in r["run"]["tasks"]})
+    present = [t for t in tasks if any(t in r["test"] for r in results)]
+    complete_suite = present == tasks
+    rows = sorted(configuration_rows(results, per_task), key=lambda row: [row[0]["run"][k] for k in
+                                                                          ("method", "k_shot", "preset", "backbone", "profile")])
+    settings = differing_settings(rows, per_task)
+    headers = ["method", "setting", "preset", "backbone", *(["settings"] if any(settings) else []), "runs", *present,
+               "avg", "Δ paper avg", "invalid", "collapsed", "param/task", "peak memory", "saved activations", "time/run"]
+    table = []
+    for row, setting in zip(rows, settings):
+        run = row[0]["run"]
+        method, k_shot, profile = run["method"], run["k_shot"], run["profile"]
+        per_task, average = row_statistics(row, present)
+        runs = {(r["run"]["seed"], r["run"]["draw"]) for r in row}
+        reference = reference_scores(method, k_shot).get(f"avg_{suite}")
+        delta = (f"{average.mean - reference.value:+.1f}"
+                 if reference and average and complete_suite and all(comparable(r, reference) for r in row) else "–")
+        table.append([
+            method, setting_label(method, k_shot), run["preset"],
+            f"{run['backbone']} ({profile})" if profile != "paper" else run["backbone"],
+            *([setting] if any(settings) else []),
+            len(runs), *[fmt(per_task.get(t)) for t in present], fmt(average), delta, invalid_share(row),
+            collapsed_share(per_task.values()),
+            human_count(row[0]["params"]["param_per_task"]),
+            human_bytes(max(r["memory"]["peak_device_bytes"] or r["memory"]["peak_rss_bytes"] for r in row)),
+            human_bytes(max(r["memory"]["autograd_saved_bytes_first_step"] for r in row)),
+            human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row])),
+        ])
+    table += majority_row(results, present, settings)
+    papers = {paper_method(row[0]["run"]["method"], row[0]["run"]["k_shot"]): (row[0]["run"]["method"], row[0]["run"]["k_shot"])
+              for row in rows}
+    for paper_row, (method, k_shot) in papers.items():
+        reference = reference_scores(method, k_shot)
+        if reference:
+            cite = next(iter(reference.values()))[1]
+            avg = reference.get(f"avg_{suite}")
+            table.append([f"*{paper_row[0]} (paper)*", paper_row[1], "", cite, *([""] if any(settings) else []), "", *[
+                f"{reference[t][0]:.1f}" if t in reference else "–" for t in present
+            ], f"{avg[0]:.1f}" if avg and complete_suite else "–", "", "", "", "", "", "", ""])
+    metrics = ", ".join(f"{t}: {report_metric(t)}" for t in present)
+    note = "" if complete_suite else f" Only {len(present)} of the suite's {len(tasks)} tasks ran: no suite delta."
+    note += tokenizer_note(results)
+    note += (" Δ paper avg: our average minus the paper's, only for runs on the paper's backbone with its "
+             "schedule (profile `paper`) and real data; the papers' rows are otherwise shown for context.")
+    markdown = (f"## {suite}\n\nMetrics: {metrics}. `runs` counts seeds × few-shot draws; `invalid` counts test "
+                f"predictions outside the label set; `collapsed` counts test scores (run × task) at or below the "
+                f"majority class of their split.{note}\n\n"
+                + tabulate(table, headers, tablefmt="github", disable_numparse=True))
+    return markdown + ("\n\n" + detail_table(suite, rows, settings, present) if detail else "")
+
+
+def collapsed_share(stats) -> str:
+    """Collapsed test scores over all scores that have a majority-class floor, as `invalid` counts."""
+    floored = [stat for stat in stats if stat.collapsed is not None]
+    return f"{sum(s.collapsed for s in floored)}/{sum(s.floored for s in floored)}" if floored else "–"
+
+
+def detail_table(suite: str, rows: list[list[dict]], settings: list[str], present: list[str]) -> str:
+    """Every row's stability statistics per task and suite average (bench/studies/stats.py): where a
+    mean ± std cell hides a collapsed seed or a wide interval, this shows it."""
+    table = []
+    for row, setting in zip(rows, settings):
+        run = row[0]["run"]
+        label = ", ".join(part for part in (run["method"], setting_label(run["method"], run["k_shot"]), run["preset"],
+                                            run["backbone"] + (f" ({run['profile']})" if run["profile"] != "paper" else ""),
+                                            setting) if part)
+        per_task, average = row_statistics(row, present)
+        for task, stat in [*per_task.items(), *([("avg", average)] if average and len(present) > 1 else [])]:
+            table.append([label, task, stat.n, f"{stat.mean:.1f}", "–" if stat.std is None else f"{stat.std:.1f}",
+                          "–" if stat.ci is None else f"[{stat.ci[0]:.1f}, {stat.ci[1]:.1f}]", f"{stat.min:.1f}",
+                          f"{stat.max:.1f}", f"{stat.best:.1f} (best of {stat.n})",
+                          "–" if stat.collapsed is None else f"{stat.collapsed}/{stat.floored}"])
+    headers = ["row", "task", "runs", "mean", "std", "95% CI", "min", "max", "best of runs", "collapsed"]
+    return (f"### {suite}: stability over runs\n\nPer task and suite average (`avg`: per run, the mean over the tasks; "
+            "only runs that have every task). 95% CI: Student t over runs, two-sided (none for one run). "
+            "Best of runs: the highest score (for `avg`, the mean of each task's best run): what a table of "
+            "best-of-N cells reports, an upper bound that flatters, not an expected score. Collapsed: runs at or "
+            "below the majority class of their test split.\n\n"
+            + tabulate(table, headers, tablefmt="github", disable_numparse=True))
+
+
+def setting_label(method: str, k_shot: int) -> str:
+    if k_shot:
+        return f"k={k_shot}"
+    from methods.registry import METHODS
+
+    return "multi-task" if METHODS.get(method).multi_task else "single-task"
+
+
+def human_seconds(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
+
+
+def plot_score_vs_params(directory: Path, out: Path) -> Path:
+    """The papers' efficiency figure: per task, each leaderboard row's test score (mean ± std over
+    runs) against its trainable parameters per task, on a log axis (ATTEMPT's Figure 1, MPT's
+    Figure 1): which method buys its score with how many parameters."""
+    from bench.studies.plots import PLOTS_EXTRA, task_order
+
+    results, _ = load_results(directory)
+    if not results:
+        raise UsageError(f"no results in {directory} to plot")
+    rows = configuration_rows(results)
+    tasks = task_order({task for result in results for task in result["test"]})
+    several_backbones = len({row[0]["run"]["backbone"] for row in rows}) > 1
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError(f"plots need matplotlib: {PLOTS_EXTRA}") from None
+    columns = min(3, len(tasks))
+    figure, axes = plt.subplots(-(-len(tasks) // columns), columns, figsize=(4.2 * columns, 3.4 * -(-len(tasks) // columns)),
+                                squeeze=False)
+    colors = {}
+    for task, ax in zip(tasks, axes.flat):
+        for row in rows:
+            per_task, _ = row_statistics(row, [task])
+            if task not in per_task:
+                continue
+            run = row[0]["run"]
+            label = run["method"] + (f" ({run['backbone'].split('/')[-1]})" if several_backbones else "")
+            color = colors.setdefault(label, f"C{len(colors) % 10}")
+            stat = per_task[task]
+            ax.errorbar(row[0]["params"]["param_per_task"], stat.mean, yerr=stat.std or 0.0, fmt="o", color=color,
+                        capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.set_title(f"{task} ({report_metric(task)})", fontsize=10)
+        ax.set_xlabel("trainable parameters per task")
+        ax.set_ylabel("test score, mean ± std" if ax in axes[:, 0] else "")
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.set_visible(False)
+    handles = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
+    figure.legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    figure.suptitle(f"score against parameters per task ({directory})", fontsize=10)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+    plt.close(figure)
+    atomic_write(Path(out), buffer.getvalue())
+    return Path(out)
