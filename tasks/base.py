@@ -93,6 +93,9 @@ class Task:
     """Folder under `--data-dir` holding the official release files."""
     official_splits: ClassVar[dict[str, str]] = {}
     """Hub split name -> file name inside `official_dir`."""
+    fixtures_dir: ClassVar[Path | None] = None
+    """Folder of the task's fixtures (`<hub split>.jsonl`, Hub-schema rows) for `--fixtures` and
+    the smoke profile; None: the project's own, tasks/fixtures/<name>/ (a plugin ships its own)."""
 
     # -- rows -------------------------------------------------------------
     def read_official(self, data_dir: Path, hub_split: str) -> list[dict]:

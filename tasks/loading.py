@@ -44,14 +44,18 @@ class DataSource:
             return {"kind": "hub", "path": task.hub.path, "config": task.hub.config, "revision": task.hub.revision}
         if self.kind == "dir":
             return {"kind": "dir", "path": str(Path(self.path) / task.official_dir)}
-        return {"kind": "fixtures", "path": str(FIXTURES / task.name)}
+        return {"kind": "fixtures", "path": str(fixtures_of(task))}
+
+
+def fixtures_of(task: Task) -> Path:
+    return task.fixtures_dir or FIXTURES / task.name
 
 
 @lru_cache(maxsize=64)
 def read_rows(task: Task, hub_split: str, source: DataSource) -> list[dict]:
     """Hub-schema rows of one Hub split (cached: dev and test often come from the same split)."""
     if source.kind == "fixtures":
-        return read_jsonl(FIXTURES / task.name / f"{hub_split}.jsonl")
+        return read_jsonl(fixtures_of(task) / f"{hub_split}.jsonl")
     if source.kind == "dir":
         return task.read_official(Path(source.path), hub_split)
     return read_hub(task, hub_split)

@@ -81,6 +81,17 @@ def test_bench_run_trains_the_plugin_method_on_the_plugin_task(example_site, tmp
     assert (result["params"]["trainable"], result["test"]["polarity"]["n"]) == (641, 4)
 
 
+def test_a_plugin_task_ships_its_own_fixtures_for_the_smoke_profile(example_site, tmp_path):
+    done = bench(example_site, "run", "--method", "pt", "--tasks", "polarity", "--profile", "smoke",
+                 "--output", str(tmp_path), "--quiet")
+    assert done.returncode == 0, done.stderr
+    [path] = tmp_path.glob("pt/polarity/*/seed0.json")
+    data = json.loads(path.read_text())["data"]["polarity"]
+    fixtures = example_site / "bench_example" / "fixtures" / "polarity"
+    assert data["source"] == {"kind": "fixtures", "path": str(fixtures)}
+    assert data["sizes"] == {"train": 16, "validation": 4, "test": 4}  # the same rows as the official files
+
+
 def test_a_plugin_that_fails_to_import_is_one_warning_line_and_the_rest_still_works(tmp_path):
     fake_plugin(tmp_path, "bench.methods", "broken_plugin", "import no_such_module_anywhere\n")
     listing = bench(tmp_path, "methods")

@@ -1,7 +1,8 @@
 """The plugin's task entry point: `register(registry)` adds `tasks.base.Task` instances.
 
 `polarity` reads the small jsonl files shipped in this package (data/polarity/) as its
-official release files, so `bench run --tasks polarity --data-dir <package>/data` runs offline.
+official release files, so `bench run --tasks polarity --data-dir <package>/data` runs offline;
+the same rows in the Hub's schema (fixtures/polarity/) serve `--fixtures` and `--profile smoke`.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class Polarity(Task):
     hub = HubSource("stanfordnlp/sst2", None, "main")
     split_protocol = "small"
     official_splits = {"train": "train.jsonl", "validation": "validation.jsonl"}
+    fixtures_dir = Path(__file__).parent / "fixtures" / "polarity"
     labels = ("negative", "positive")
     label_names = labels
     max_source_length = 64
