@@ -294,8 +294,9 @@ class EncoderClassifier(nn.Module):
 
     def target_scale(self, task_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per row, its task's training-target mean and std (0 and 1 for classification rows)."""
-        stats = torch.tensor([[float(getattr(head, "target_mean", 0.0)), float(getattr(head, "target_std", 1.0))]
-                              for head in self.heads], device=task_ids.device)[task_ids]
+        raw = task_ids.new_tensor([0.0, 1.0], dtype=torch.float)
+        stats = torch.stack([torch.stack([head.target_mean, head.target_std]) if hasattr(head, "target_mean") else raw
+                             for head in self.heads])[task_ids]
         return stats[:, 0], stats[:, 1]
 
     def logits(self, first: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:

@@ -57,9 +57,10 @@ def result_task(result: dict, task: str | None) -> str:
     return task
 
 
-def fixed_prompt(result: dict, folder: Path, task: str) -> torch.Tensor:
+def fixed_prompt(result: dict, folder: Path, state: dict[str, torch.Tensor], task: str) -> torch.Tensor:
     """The `[m, d]` prompt every input of `task` gets: the method's exported prompt for the task
-    (`Method.export`, AMP), else its only tensor `prompt` (PT, SPoT); anything else is refused."""
+    (`Method.export`, AMP), else the checkpoint `state`'s only tensor `prompt` (PT, SPoT);
+    anything else is refused."""
     from safetensors.torch import load_file
 
     method = result["run"]["method"]
@@ -67,7 +68,6 @@ def fixed_prompt(result: dict, folder: Path, task: str) -> torch.Tensor:
         exported = load_file(str(folder / result["export"]))
         if task in exported:
             return exported[task]
-    state = load_file(str(folder / result["checkpoint"]))
     own = sorted(key for key in state if not key.startswith("head."))
     if own == ["prompt"]:
         return state["prompt"]
@@ -77,6 +77,8 @@ def fixed_prompt(result: dict, folder: Path, task: str) -> torch.Tensor:
 
 def export_peft(result_path: Path, out: Path, task: str | None = None) -> Path:
     """Write the result's prompt (and, on an encoder, its head) as a PEFT prompt-tuning adapter in `out`."""
+    from safetensors.torch import load_file
+
     from bench.backbones.model import load_backbone
 
     if importlib.util.find_spec("peft") is None:
@@ -84,7 +86,8 @@ def export_peft(result_path: Path, out: Path, task: str | None = None) -> Path:
     result = read_result(result_path)
     task = result_task(result, task)
     pooling = result["config"]["train"].get("head_pooling", "first")
-    prompt = fixed_prompt(result, result_path.parent, task)
+    state = load_file(str(result_path.parent / result["checkpoint"]))
+    prompt = fixed_prompt(result, result_path.parent, state, task)
     backbone = load_backbone(result["run"]["backbone"])
     if backbone.generates:
         model = t5_adapter(backbone, prompt)
@@ -92,7 +95,7 @@ def export_peft(result_path: Path, out: Path, task: str | None = None) -> Path:
         raise UsageError(f"the result's head pools by {pooling} (head_pooling={pooling}): PEFT's classifier reads "
                          "one token's state; results with head_pooling=first export")
     else:
-        model = encoder_adapter(backbone, head_of(result, result_path.parent, task), task, prompt)
+        model = encoder_adapter(backbone, head_of(result, state, task), task, prompt)
     model.save_pretrained(str(out), save_embedding_layers=False)  # the prompt and head, not the embeddings
     write_json(out / PROVENANCE, {"result": str(result_path.resolve()), "task": task,
                                   "prompt_from_row": 0 if backbone.generates else 1})
@@ -113,12 +116,9 @@ def t5_adapter(backbone, prompt: torch.Tensor):
     return model
 
 
-def head_of(result: dict, folder: Path, task: str) -> dict[str, torch.Tensor]:
+def head_of(result: dict, state: dict[str, torch.Tensor], task: str) -> dict[str, torch.Tensor]:
     """The state of `task`'s head (`head.{i}.*` in the checkpoint, i its place in the run's tasks)."""
-    from safetensors.torch import load_file
-
     prefix = f"head.{result['run']['tasks'].index(task)}."
-    state = load_file(str(folder / result["checkpoint"]))
     return {key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)}
 
 
