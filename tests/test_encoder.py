@@ -94,6 +94,14 @@ def test_heads_score_each_task_over_its_own_labels(minilm):
     assert float(view.heads[2].target_mean) == pytest.approx(mean) and float(view.heads[2].target_std) == pytest.approx(std)
 
 
+def test_target_statistics_by_hand():
+    from bench.backbones.model import target_statistics
+
+    assert target_statistics(["1.0", "2.0", "4.0"]) == pytest.approx((7 / 3, (14 / 9) ** 0.5))
+    assert target_statistics(["3.2"]) == (3.2, 1.0)  # one target: no spread, so no scaling by 0
+    assert target_statistics([]) == (0.0, 1.0)  # no targets: raw scores
+
+
 def test_a_regression_head_learns_real_sts_b(tmp_path, shared_data):
     """The reproduction: raw 0-5 targets left the head near 0 (Adam moves its bias ~one rate a
     step), and the train MSE stayed near the labels' variance. Standardised, the 32 real training

