@@ -60,7 +60,9 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--profile", help="smoke or paper (default)")
     run.add_argument("--output", help="results directory (default runs/)")
     run.add_argument("--library", help="source-prompt library folder (default ~/.cache/bench/library)")
-    run.add_argument("--sources", choices=("library", "imported"), help="source prompts: trained here or imported")
+    run.add_argument("--sources", help="source prompts: library (trained here, then reused; default), imported "
+                                       "(`bench sources import`), or shipped (the newest set bench ships for the "
+                                       "backbone; shipped:NAME for one set; `bench sources list` shows them)")
     run.add_argument("--config", help="a YAML/JSON run config, or a results file to rerun")
     run.add_argument("--option", action="append", metavar="NAME=VALUE", help="method option, e.g. init=normal")
     run.add_argument("--set", action="append", metavar="SWITCH=VALUE", help="protocol switch, e.g. copa_question=false")
@@ -101,6 +103,14 @@ def build_parser() -> Parser:
     listing = sources_sub.add_parser("list", help="library entries")
     listing.add_argument("--library")
     listing.add_argument("--json", action="store_true")
+    packs = sources_sub.add_parser("pack", help="write library entries as a versioned set of source prompts to ship "
+                                                "(what --sources shipped reads; bench's own live in methods/shipped)")
+    packs.add_argument("keys", nargs="+", help="library keys (`bench sources list`), one PT prompt per task")
+    packs.add_argument("--name", required=True, help="the set's name, with its version (e.g. minilm-cpu-v1)")
+    packs.add_argument("--version", type=positive_int, required=True, help="the set's version number (newest wins)")
+    packs.add_argument("--description", default="", help="how the prompts were made, in a sentence")
+    packs.add_argument("--out", required=True, help="the folder the set's folder is written to")
+    packs.add_argument("--library")
     imports = sources_sub.add_parser("import", help="import a released prompt (e.g. ATTEMPT's [m, d] tensors)")
     imports.add_argument("file", help="a prompt file, or with --peft a PEFT prompt-tuning adapter folder")
     imports.add_argument("--task", required=True)
@@ -168,6 +178,9 @@ def build_parser() -> Parser:
                        help="add each row's stability statistics per task and suite average (95%% CI, min, max, "
                             "best of runs, collapsed runs) after each suite's table")
     board.add_argument("--plot", metavar="FILE.png", help="also draw score against parameters per task (log x) as a PNG")
+    board.add_argument("--compare-to", metavar="METHOD", help="add a table testing every row against METHOD's row of "
+                                                              "the same few-shot setting (bench compare, Holm over the "
+                                                              "table), with a verdict per task")
 
     compare = sub.add_parser("compare", help="is A better than B? Welch's t over seeds and a paired bootstrap over "
                                              "test examples, per task, Holm-corrected")
@@ -297,9 +310,11 @@ def resolve_run_config(args):
     # build once what the run will build, so bad switches and options fail before any work
     PRESETS.get(config.preset).with_overrides(config.protocol_overrides)
     spec.make_config(config.method_options)
-    if config.sources == "imported" and not spec.cls.accepts_imported_sources:
-        raise UsageError(f"{config.method} uses no imported source prompts (--sources imported supplies ATTEMPT's "
-                         "released source-task prompts to spot-t, attempt and mpt): use --sources library")
+    config.sources = resolve_sources(config.sources, config.model)
+    if config.sources != "library" and not spec.cls.accepts_imported_sources:
+        raise UsageError(f"{config.method} uses no {config.sources.split(':')[0]} source prompts (--sources "
+                         f"{config.sources} supplies source-task "
+                         "prompts to spot-t, attempt and mpt): use --sources library")
     # a results file records absolute locations, so that it reruns from any working directory
     for field in ("data_dir", "library", "model"):
         value = getattr(config, field)
@@ -396,11 +411,13 @@ def cmd_run(args) -> int:
 def cmd_sources(args) -> int:
     if args.sources_command == "train":
         return sources_train(args)
-    from methods.library import DEFAULT_ROOT, PromptLibrary
+    from methods.library import DEFAULT_ROOT, PromptLibrary, entry_scores
 
     library = PromptLibrary(args.library or DEFAULT_ROOT)
     if args.sources_command == "import":
         return sources_import(args, library)
+    if args.sources_command == "pack":
+        return sources_pack(args, library)
     entries = library.entries()
     if args.json:
         print(json.dumps(entries, indent=2))
@@ -412,28 +429,62 @@ def cmd_sources(args) -> int:
             rows.append([entry["key"], spec["backbone"], spec["task"], f"imported ({spec['imported']})", "–", "–", "–", ""])
             continue
         kinds = ", ".join(sorted({data["source"]["kind"] for data in spec["data"].values()}))
-        shots = f", {spec['k_shot']}-shot" if spec["k_shot"] else ""
-        rows.append([entry["key"], spec["backbone"], "+".join(spec["tasks"]),
-                     f"{spec['method']}, {spec['train']['epochs']} epoch{'s' * (spec['train']['epochs'] != 1)}, {kinds} data{shots}",
-                     *source_scores(entry)])
+        rows.append([entry["key"], spec["backbone"], "+".join(spec["tasks"]), f"{trained_origin(spec)}, {kinds} data",
+                     *score_cells(entry_scores(entry), spec["tasks"])])
+    shipped = shipped_rows()
     from tabulate import tabulate
 
-    print(tabulate(rows, ["key", "backbone", "tasks", "origin", "dev", "test", "majority", "weak"], tablefmt="github",
-                   disable_numparse=True))
-    print(f"{len(entries)} entries in {library.root}")
+    print(tabulate(rows + shipped, ["key", "backbone", "tasks", "origin", "dev", "test", "majority", "weak"],
+                   tablefmt="github", disable_numparse=True))
+    print(f"{len(entries)} entries in {library.root}; {len(shipped)} shipped prompts (--sources shipped)")
     return 0
 
 
-def source_scores(entry: dict) -> list[str]:
-    """A trained entry's own dev and test scores beside its test split's majority class (one value
-    per task, `/`-joined), and `yes` under `weak` where a test score is at or below that majority:
+def trained_origin(spec: dict) -> str:
+    """`pt, 5 epochs`, with the early stopping, epoch cap and few-shot draw a stage was trained under."""
+    train = spec["train"]
+    parts = [f"{spec['method']}, {train['epochs']} epoch{'s' * (train['epochs'] != 1)}"]
+    if train.get("early_stopping_patience"):
+        parts[0] = f"{spec['method']}, ≤{train['epochs']} epochs (patience {train['early_stopping_patience']})"
+    if train.get("epoch_cap"):
+        parts.append(f"{train['epoch_cap']} rows/epoch")
+    if spec["k_shot"]:
+        parts.append(f"{spec['k_shot']}-shot")
+    return ", ".join(parts)
+
+
+def score_cells(scores: dict, tasks: list[str]) -> list[str]:
+    """An entry's own dev and test scores beside its test split's majority class (one value per
+    task, `/`-joined), and `yes` under `weak` where a test score is at or below that majority:
     a source prompt that learned nothing transfers nothing."""
-    baselines = json.loads(Path(entry["results"]).read_text())["baselines"]["majority"]
-    tasks = entry["spec"]["tasks"]
-    dev, test, majority = ([f"{entry_scores[t]['mean']:.1f}" for t in tasks] for entry_scores in
-                           (entry["dev"], entry["test"], baselines))
-    weak = any(entry["test"][t]["mean"] <= baselines[t]["mean"] for t in tasks)
-    return ["/".join(dev), "/".join(test), "/".join(majority), "yes" if weak else ""]
+    cells = ["/".join(f"{scores[kind][t]:.1f}" if t in scores[kind] else "–" for t in tasks)
+             for kind in ("dev", "test", "majority")]
+    return [*cells, "yes" if scores["weak"] else ""]
+
+
+def shipped_rows() -> list[list[str]]:
+    from methods.shipped import PREFIX, shipped_sets
+
+    rows = []
+    for shipped in shipped_sets():
+        for task in shipped.tasks:
+            entry = shipped.entry(task)
+            rows.append([f"{PREFIX}{shipped.name}/{task}", shipped.backbone, task,
+                         f"shipped (v{shipped.manifest['version']}; {trained_origin(entry['spec'])})",
+                         *score_cells(entry, [task])])
+    return rows
+
+
+def resolve_sources(value: str, model: str) -> str:
+    """`library` and `imported` as they are; `shipped` to the newest shipped set for the backbone."""
+    if value in ("library", "imported"):
+        return value
+    if value != "shipped" and not value.startswith("shipped:"):
+        raise UsageError(f"unknown --sources {value!r}; valid: library, imported, shipped, shipped:NAME")
+    from bench.backbones.catalog import backbone_name
+    from methods.shipped import resolve_sources as resolve_shipped
+
+    return resolve_shipped(value, backbone_name(model))
 
 
 def sources_train(args) -> int:
@@ -457,6 +508,25 @@ def sources_train(args) -> int:
             print(f"{task}: prompt {tuple(tensors['prompt'].shape)} in the library")
     finally:
         progress.close()
+    return 0
+
+
+def sources_pack(args, library) -> int:
+    from methods.library import entry_scores
+    from methods.shipped import pack
+
+    known = {entry["key"]: entry for entry in library.entries()}
+    entries = []
+    for key in args.keys:
+        if key not in known:
+            raise UsageError(f"no library entry {key!r} in {library.root}; keys there: {', '.join(sorted(known)) or 'none'}")
+        entry = known[key]
+        if entry["spec"].get("method") != "pt" or len(entry["spec"]["tasks"]) != 1 or "results" not in entry:
+            raise UsageError(f"library entry {key} is not a trained single-task PT prompt: only those ship as source prompts")
+        tensors = library.get(entry["spec"])
+        entries.append({"key": key, "spec": entry["spec"], "tensors": tensors, **entry_scores(entry)})
+    folder = pack(entries, args.name, args.version, args.description, Path(args.out))
+    print(f"packed {len(entries)} source prompts into {folder}")
     return 0
 
 
@@ -563,6 +633,11 @@ def cmd_leaderboard(args) -> int:
         raise UsageError(f"results directory {args.results_dir!r} does not exist")
     per_task = tuple(name.strip() for name in (args.per_task or "").split(",") if name.strip())
     markdown = leaderboard(directory, detail=args.detail, per_task=per_task)
+    if args.compare_to:
+        from bench.core.results import load_results
+        from bench.studies.compare import verdict_table
+
+        markdown += "\n" + verdict_table(load_results(directory)[0], args.compare_to, per_task)
     if args.plot:
         from bench.studies.report import plot_score_vs_params
 

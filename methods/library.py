@@ -45,6 +45,9 @@ class PromptLibrary:
         atomic_write(folder / "entry.json", json.dumps({"key": entry_key(spec), "spec": spec, **(summary or {})}, indent=2) + "\n")
         return folder
 
+    def entry(self, spec: dict) -> dict:
+        return json.loads((self.folder(spec) / "entry.json").read_text())
+
     def lock(self, spec: dict) -> FileLock:
         """The entry's lock (`<key>.lock` beside the entry folders): processes that may train the
         same entry at once take it in turn, so that it is trained once and then read."""
@@ -56,6 +59,21 @@ class PromptLibrary:
         for path in sorted(self.root.glob("*/entry.json")):
             found.append(json.loads(path.read_text()))
         return found
+
+
+def entry_scores(entry: dict) -> dict:
+    """A trained entry's own scores, from its results file: dev and test per task (report metric
+    means), the test split's majority class, the tasks where the test score is at or below it
+    (`weak`: a source prompt that learned nothing transfers nothing), the dev curve and the
+    training time."""
+    result = json.loads(Path(entry["results"]).read_text())
+    tasks = entry["spec"]["tasks"]
+    majority = result["baselines"]["majority"]
+    scores = {split: {t: result[split][t]["mean"] for t in tasks} for split in ("dev", "test")}
+    return {**scores, "majority": {t: majority[t]["mean"] for t in tasks if t in majority},
+            "weak": [t for t in tasks if t in majority and scores["test"][t] <= majority[t]["mean"]],
+            "dev_curve": [round(epoch["dev_mean"], 2) for epoch in result["epochs"]],
+            "train_seconds": round(result["timing"]["train_seconds"], 1)}
 
 
 def imported_spec(backbone: str, task: str, origin: str) -> dict:

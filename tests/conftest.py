@@ -19,6 +19,7 @@ torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("BENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA_CPU = SHARED_DATA.parent / "data-cpu"
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +28,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real dataset files not found at {SHARED_DATA} (set BENCH_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_data_cpu() -> Path:
+    """The real GLUE training rows sized for CPU runs, beside ../shared/data."""
+    if not SHARED_DATA_CPU.is_dir():
+        pytest.skip(f"real CPU-sized training rows not found at {SHARED_DATA_CPU}")
+    return SHARED_DATA_CPU

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from scipy import stats as sps
 
 from bench.cli import main
 from bench.core.presets import PRESETS
-from bench.studies.compare import Side, holm, paired_bootstrap, welch
+from bench.studies.compare import Side, holm, p_text, paired_bootstrap, welch
 from helpers import result_file
 from tasks.base import Example
 
@@ -451,3 +452,55 @@ def test_a_configuration_names_one_row_of_several(folders, tmp_path, capsys):
     assert main(["compare", first[:8], "feedface", "--results", str(mixed), "--resamples", "200"]) == 0
     header, row = table(capsys.readouterr().out)
     assert header[2:4] == [f"A: {first[:8]}", "B: feedface"] and row[2:4] == ["95.8 ± 5.9 (n=2)", "0.0 ± 0.0 (n=2)"]
+
+
+def as_method(folder: Path, method: str, out: Path) -> None:
+    """The runs of `folder` as if `method` had made them (another leaderboard row)."""
+    for path in folder.rglob("seed*.json"):
+        result = json.loads(path.read_text())
+        result["run"]["method"] = result["identity"]["method"] = result["config"]["method"] = method
+        target = out / method / path.relative_to(folder).parent.relative_to("pt") / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result))
+
+
+def verdict_rows(out: str) -> list[list[str]]:
+    section = out[out.index("## Against pt"):]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
+
+
+def test_the_verdict_table_corrects_across_the_whole_table(folders, tmp_path, capsys):
+    """A's runs as spot-g and as attempt beside B's as pt: each alone is the cell of
+    `test_compare_two_folders` (Welch p 0.028, bootstrap p 2/2001), but two cells are a family
+    of two: Holm doubles both, Welch's 0.055 no longer rejects and no winner is named."""
+    board = tmp_path / "board"
+    shutil.copytree(folders / "b", board)
+    as_method(folders / "a", "spot-g", board)
+    as_method(folders / "a", "attempt", board)
+    assert main(["leaderboard", str(board), "--compare-to", "pt"]) == 0
+    out = capsys.readouterr().out
+    header, *rows = verdict_rows(out)
+    assert header == ["task", "setting", "method", "score", "pt", "Δ", "Welch p", "Holm", "bootstrap 95% CI",
+                      "bootstrap p", "Holm", "verdict (α = 0.05)"]
+    welch_p = sps.ttest_ind([100.0, 1100 / 12], [0.0, 0.0], equal_var=False).pvalue
+    assert [row[:3] for row in rows] == [["cb", "full", "attempt"], ["cb", "full", "spot-g"]]
+    for row in rows:
+        assert row[3:7] == ["95.8 ± 5.9 (n=2)", "0.0 ± 0.0 (n=2)", "+95.83", f"{welch_p:.3f}"]
+        assert row[7] == f"{2 * welch_p:.3f}" == "0.055"
+        assert row[9:11] == [p_text(2 / 10_001), p_text(4 / 10_001)]
+        assert row[11] == "no significant difference"
+    assert "Holm-corrected across all 2 cells of this table" in out
+
+
+def test_one_cell_keeps_its_p_and_names_the_winner(folders, tmp_path, capsys):
+    board = tmp_path / "board"
+    shutil.copytree(folders / "b", board)
+    as_method(folders / "a", "spot-g", board)
+    assert main(["leaderboard", str(board), "--compare-to", "pt"]) == 0
+    _, row = verdict_rows(capsys.readouterr().out)
+    assert row[2] == "spot-g" and row[6] == row[7] == "0.028" and row[11] == "spot-g better"
+
+
+def test_compare_to_a_method_without_results_is_refused(folders, capsys):
+    assert main(["leaderboard", str(folders / "b"), "--compare-to", "attempt"]) == 2
+    assert "--compare-to attempt: no results of 'attempt'; methods there: pt" in capsys.readouterr().err

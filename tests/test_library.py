@@ -83,7 +83,8 @@ def library(tmp_path_factory):
     return root
 
 
-def test_sources_train_then_list(capsys, library):
+def test_sources_train_then_list(capsys, library, monkeypatch, tmp_path):
+    monkeypatch.setattr("methods.shipped.SHIPPED_ROOT", tmp_path)  # the library's entries only
     entries = listed(capsys, library)
     assert sorted(e["spec"]["tasks"] for e in entries) == [["boolq"], ["cb"]]
     for entry in entries:
@@ -104,7 +105,7 @@ def test_sources_train_then_list(capsys, library):
         assert row[7] == ("yes" if test <= majority else "")
     assert [row[7] for row in table[1:]] == ["yes", "yes"]  # random tiny-t5 generates no label: 0 <= majority
     assert sorted(row[0] for row in table[1:]) == sorted(e["key"] for e in entries)
-    assert code == 0 and out.splitlines()[-1] == f"2 entries in {library}"
+    assert code == 0 and out.splitlines()[-1] == f"2 entries in {library}; 0 shipped prompts (--sources shipped)"
 
 
 def test_sources_train_again_trains_nothing(capsys, library, monkeypatch):

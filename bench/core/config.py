@@ -70,6 +70,10 @@ class TrainConfig:
     SPoT-t's embedding stage sets it; explicit epochs (`--epochs`, a profile's) win over both."""
     early_stopping_patience: int = 0
     """Stop after this many epochs without a better dev score (0: never; AMP's per-task prompts use it)."""
+    epoch_cap: int = 0
+    """An epoch sees at most this many training examples per task, a fresh sample each epoch
+    (examples-proportional mixing with a cap; 0: all). With early stopping it makes dev checks
+    come every N examples of a big source task instead of once a pass."""
 
 
 @dataclass
@@ -139,6 +143,10 @@ class Profile:
     run's method and its library stages alike."""
     per_method: dict = field(default_factory=dict)
     """Method name -> options for that method only, over `method_options` (AMP's `lr` is ψ's, not a prompt's)."""
+    source_train: dict = field(default_factory=dict)
+    """Training settings of the profile's source stages (source prompts, SPoT-g's mixture, MPT's
+    source training) over the run's own: a source schedule unlike the targets' (all rows, a
+    larger batch, early stopping) while both come from one profile."""
 
 
 PROFILES: Registry[Profile] = Registry("profile")
@@ -169,6 +177,21 @@ PROFILES.register(
         method_options={"prompt_length": 20, "lr": 0.03, "g_lr": 0.03, "lr_shared": 0.03, "lr_task": 0.04,
                         "source_lr": 0.03, "prompt_epochs": 3},
         per_method={"amp": {"lr": 1e-3}},
+    ),
+)
+PROFILES.register(
+    "cpu-sources",
+    Profile(
+        "MiniLM on 2 CPU cores, for transfer: source prompts that know their task (every training row, "
+        "epochs of 1,000 rows per task, up to 12, stopped after 2 without a better dev score) and few-shot "
+        "targets on top (batch 4, 8 epochs); the cpu profile's rates and heads",
+        model="minilm",
+        train={"epochs": 8, "batch_size": 4, "warmup_steps": 10, "max_dev_examples": 500, "eval_batch_size": 128,
+               "head_pooling": "mean", "head_lr": 1e-2, "group_by_length": True},
+        method_options={"prompt_length": 20, "lr": 0.03, "g_lr": 0.03, "lr_shared": 0.03, "lr_task": 0.04,
+                        "source_lr": 0.03, "prompt_epochs": 3},
+        per_method={"amp": {"lr": 1e-3}},
+        source_train={"epochs": 12, "batch_size": 32, "epoch_cap": 1000, "early_stopping_patience": 2},
     ),
 )
 
@@ -227,6 +250,12 @@ def apply_profile(config: RunConfig, name: str) -> RunConfig:
     for key, value in profile.train.items():
         setattr(config.train, key, value)
     return config
+
+
+def source_train(profile_name: str) -> dict:
+    """The profile's training settings for source stages (empty: they train as the run, but for
+    `source_epochs`)."""
+    return PROFILES.get(profile_name).source_train
 
 
 def profile_options(profile_name: str, method: str, config_cls) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -36,7 +36,7 @@ from bench.pipeline.stages import StageRequest, run_stage
 from bench.pipeline.trackers import RunLog, accelerator_options, hyperparameters
 from bench.pipeline.training import (Meter, make_optimizer, make_scheduler, optimizer_record, optimizer_steps,
                                      seed_everything, seed_process_epoch, shard, train_epoch)
-from methods.base import Method, MethodContext
+from methods.base import Method, MethodContext, Mixing
 from methods.registry import METHODS
 from tasks.base import Example, Task
 from tasks.loading import SPLITS, DataSource, fingerprint, load_examples
@@ -253,9 +253,10 @@ def mean_over_tasks(scores: dict[str, Score]) -> float:
 
 
 def stage_tensors(config: RunConfig, request: StageRequest, draw: int, progress: Progress,
-                  resume: bool = False) -> dict[str, torch.Tensor]:
+                  resume: bool = False, used: list | None = None) -> dict[str, torch.Tensor]:
     """A library stage for a run of `config` (few-shot draw `draw`): fetched, or trained here
-    (with `resume`, from the stage's own epoch checkpoint where a killed run left one)."""
+    (with `resume`, from the stage's own epoch checkpoint where a killed run left one); `used`
+    receives where it came from (bench/pipeline/stages.py `run_stage`)."""
     def data_of(stage: RunConfig, stage_draw: int) -> dict:
         """The examples the stage trains and selects on (its few-shot draw and caps applied)."""
         prepared = prepare_run(stage, stage.tasks, stage_draw)
@@ -264,17 +265,17 @@ def stage_tensors(config: RunConfig, request: StageRequest, draw: int, progress:
     def train(*args, **kwargs):
         return train_one(*args, **kwargs, resume=resume)
 
-    return run_stage(config, request, draw, backbone_name(config.model), data_of, train, progress)
+    return run_stage(config, request, draw, backbone_name(config.model), data_of, train, progress, used)
 
 
 def build_method(config: RunConfig, backbone: FrozenModel, task_names: list[str], seed: int, draw: int,
-                 progress: Progress, resume: bool = False) -> Method:
+                 progress: Progress, resume: bool = False, used: list | None = None) -> Method:
     spec = METHODS.get(config.method)
     context = MethodContext(
         d_model=backbone.d_model, embedding=backbone.embedding, tokenizer=backbone.tokenizer,
         task_names=task_names, protocol=config.protocol, seed=seed, backbone_params=backbone.count_parameters(),
         stage=lambda method, tasks, options, **request: stage_tensors(
-            config, StageRequest(method, tuple(tasks), dict(options), **request), draw, progress, resume),
+            config, StageRequest(method, tuple(tasks), dict(options), **request), draw, progress, resume, used),
     )
     return spec.build(spec.make_config(config.method_options), context)
 
@@ -294,6 +295,12 @@ def resolve_schedule(train: TrainConfig, task: Task, num_train: int) -> dict:
         "batch_size": train.batch_size or task.batch_size,
         "grad_accum": train.grad_accum or task.grad_accum,
     }
+
+
+def capped(mixing: Mixing, epoch_cap: int) -> Mixing:
+    """The method's mixing with the run's `epoch_cap` where that is tighter (0: no cap)."""
+    caps = [cap for cap in (mixing.cap, epoch_cap) if cap]
+    return replace(mixing, cap=min(caps)) if caps else mixing
 
 
 def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Progress, keep_state: dict | None = None,
@@ -328,7 +335,8 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     prompt_length = prepared.identity["method_config"].get("prompt_length", 0)
     lengths = [source_length(t.task, config, multi_task, backbone, prompt_length) for t in tasks]
     encoded = [encode_task(data, config, backbone, length) for data, length in zip(tasks, lengths)]
-    method = build_method(config, frozen, task_names, seed, draw, progress, resume)
+    stages: list[dict] = []
+    method = build_method(config, frozen, task_names, seed, draw, progress, resume, stages)
     seed_everything(seed)  # building may have trained library stages: start training from the seed
 
     per_task = [e.items["train"] for e in encoded]
@@ -336,7 +344,8 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     epochs, accumulation = schedule["epochs"], schedule["grad_accum"]
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), **accelerator_options(log_with, config.output))
     shuffle = torch.Generator().manual_seed(seed)
-    plans = [shard(training_plan(per_task, schedule["batch_size"], shuffle, method.mixing, config.train.group_by_length),
+    mixing = capped(method.mixing, config.train.epoch_cap)
+    plans = [shard(training_plan(per_task, schedule["batch_size"], shuffle, mixing, config.train.group_by_length),
                    accelerator.num_processes, accelerator.process_index) for _ in range(epochs)]
     prompted = PromptedModel(backbone, method)
     groups = prompted.param_groups(config.train)
@@ -432,6 +441,7 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
             "params": unwrapped.param_counts(),
             "optimizer": optimizer_record(optimizer, scheduler, meter, config.train.warmup_steps, scheduled_steps),
             "method_report": unwrapped.method.report(),
+            "stages": stages,
             "memory": meter.memory(accelerator.device),
             "timing": meter.timing(history, elapsed + time.perf_counter() - started),
             **write_checkpoints(unwrapped, path),

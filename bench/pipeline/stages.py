@@ -16,17 +16,19 @@ import copy
 import json
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 from filelock import Timeout
 
-from bench.core.config import profile_options
+from bench.core.config import profile_options, source_train
 from bench.core.identity import without_neutral
 from bench.core.registry import UsageError
 from bench.core.results import SCHEMA_VERSION
 from methods.base import derived_seed
-from methods.library import DEFAULT_ROOT, PromptLibrary, imported_spec
+from methods.library import DEFAULT_ROOT, PromptLibrary, entry_scores, imported_spec
+from methods.shipped import PREFIX, shipped_set
 from methods.registry import METHODS
 
 STAGE_SEED = 0
@@ -54,22 +56,27 @@ class StageRequest:
 def stage_config(config, request: StageRequest):
     """The run config of a stage: the asking run's settings, its own method, tasks and seed.
 
-    Source stages train on their tasks' full training data with the source schedule; stages
-    on the run's own targets keep its few-shot draw and, by default, its schedule. The run's
-    profile gives the stage's method its options too (a CPU profile's learning rates)."""
+    Source stages train on their tasks' full training data with the source schedule
+    (`source_epochs`, then the profile's `source_train`); stages on the run's own targets keep
+    its few-shot draw and, by default, its schedule. The run's profile gives the stage's method
+    its options too (a CPU profile's learning rates)."""
     stage = copy.deepcopy(config)
     stage.method, stage.tasks, stage.suite = request.method, list(request.tasks), None
     stage.seeds = [request.seed]
     config_cls = METHODS.get(request.method).config_cls
     stage.method_options = {**profile_options(config.profile, request.method, config_cls), **request.options}
+    stage.train.early_stopping_patience = 0
     if not request.on_target:
         stage.k_shot, stage.k_shot_draws = 0, 1
         stage.train.epochs = config.train.source_epochs
+        for name, value in source_train(config.profile).items():
+            setattr(stage.train, name, value)
     if request.epochs is not None:
         stage.train.epochs = request.epochs
     if not stage.train.epochs:
         stage.train.epoch_rule = request.epoch_rule
-    stage.train.early_stopping_patience = request.patience
+    if request.patience:
+        stage.train.early_stopping_patience = request.patience
     return stage
 
 
@@ -87,20 +94,45 @@ def stage_spec(stage, backbone: str, data: dict, uses_sources: bool) -> dict:
 
 
 def run_stage(config, request: StageRequest, draw: int, backbone: str, data_of: Callable, train: Callable,
-              progress) -> dict[str, torch.Tensor]:
-    """The stage's tensors from the library when trained under the same settings, else trained now.
+              progress, used: list | None = None) -> dict[str, torch.Tensor]:
+    """The stage's tensors from the library when trained under the same settings, else trained now
+    (source prompts from the shipped set or the imported release where `config.sources` says so).
 
     `data_of(stage_config, draw)` gives the stage's data identity (per-task fingerprints);
     `train(stage_config, tasks, seed, progress, keep_state, draw)` trains it and returns its results path.
+    `used`, when given, receives where each stage came from and, for trained ones, its own scores
+    (a run records them: which tensors it started from, and whether a source had learned its task).
     """
     library = PromptLibrary(config.library or DEFAULT_ROOT)
-    if request.source and config.sources == "imported":
-        task = request.tasks[0]
-        tensors = library.get(imported_spec(backbone, task, "attempt-release"))
-        if tensors is None:
-            raise UsageError(f"no imported source prompt for {task!r} on {backbone}; "
-                             f"run `bench sources import FILE --task {task} --model {backbone}` or use --sources library")
-        return tensors
+    if request.source and config.sources != "library":
+        tensors, record = external_source(library, config.sources, backbone, request.tasks[0])
+    else:
+        tensors, record = library_stage(library, config, request, draw, backbone, data_of, train, progress)
+    record = {"method": request.method, "tasks": list(request.tasks), **record}
+    for task in record.get("weak", []):
+        progress.note(f"{request.method} stage on {task} is weak: its test score {record['test'][task]:.1f} is at or "
+                      f"below the majority class ({record['majority'][task]:.1f}); what it transfers was not learned")
+    if used is not None:
+        used.append(record)
+    return tensors
+
+
+def external_source(library: PromptLibrary, sources: str, backbone: str, task: str) -> tuple[dict, dict]:
+    """A source prompt that was not trained by this library: a shipped set's, or an imported one."""
+    if sources.startswith(PREFIX):
+        shipped = shipped_set(sources)
+        entry = shipped.entry(task)
+        return {"prompt": shipped.prompt(task)}, {"origin": sources, "sha256": entry["sha256"],
+                                                  **{k: entry[k] for k in ("dev", "test", "majority", "weak")}}
+    tensors = library.get(imported_spec(backbone, task, "attempt-release"))
+    if tensors is None:
+        raise UsageError(f"no imported source prompt for {task!r} on {backbone}; "
+                         f"run `bench sources import FILE --task {task} --model {backbone}` or use --sources library")
+    return tensors, {"origin": "imported"}
+
+
+def library_stage(library: PromptLibrary, config, request: StageRequest, draw: int, backbone: str, data_of: Callable,
+                  train: Callable, progress) -> tuple[dict, dict]:
     stage = stage_config(config, request)
     stage_draw = draw if request.on_target else 0
     uses_sources = METHODS.get(request.method).cls.accepts_imported_sources
@@ -114,7 +146,10 @@ def run_stage(config, request: StageRequest, draw: int, backbone: str, data_of: 
             result = json.loads(path.read_text())
             library.put(spec, state["tensors"], {"results": str(path), "test": result["test"], "dev": result["dev"]})
             tensors = library.get(spec)  # as every later hit gets them: on the CPU, from the stored file
-    return tensors
+    entry = library.entry(spec)
+    scores = entry_scores(entry) if Path(entry.get("results", "")).is_file() else {}
+    return tensors, {"origin": f"library:{entry['key']}", **{k: scores[k] for k in ("dev", "test", "majority", "weak")
+                                                             if k in scores}}
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -345,16 +346,20 @@ def compare(row_a: list[dict], row_b: list[dict], names: tuple[str, str], alpha:
     for i, task in enumerate(tasks):
         a, b = stability(list(scores_a[task].values())), stability(list(scores_b[task].values()))
         difference = a.mean - b.mean
-        tested = [p for p in (welch_holm[i], bootstrap_holm[i]) if p is not None]
-        if not tested:
-            verdict = "untested"
-        elif all(p < alpha for p in tested) and difference:
-            verdict = "A better" if difference > 0 else "B better"
-        else:
-            verdict = "no significant difference"
         comparisons.append(TaskComparison(task, TASKS.get(task).report_metric, a, b, difference, welch_tests[i],
-                                          welch_holm[i], bootstraps[i], bootstrap_holm[i], verdict))
+                                          welch_holm[i], bootstraps[i], bootstrap_holm[i],
+                                          verdict(difference, (welch_holm[i], bootstrap_holm[i]), alpha)))
     return Comparison(names, alpha, resamples, seed, comparisons, not without, notes)
+
+
+def verdict(difference: float, pvalues: tuple[float | None, ...], alpha: float) -> str:
+    """A winner only where every test that ran rejects at alpha (and the means differ)."""
+    tested = [p for p in pvalues if p is not None]
+    if not tested:
+        return "untested"
+    if all(p < alpha for p in tested) and difference:
+        return "A better" if difference > 0 else "B better"
+    return "no significant difference"
 
 
 def p_text(p: float | None) -> str:
@@ -407,3 +412,51 @@ def compare_command(a: str, b: str, folders: list[str] | None, alpha: float, res
     if as_json:
         return json.dumps(asdict(comparison), indent=2) + "\n"
     return markdown(comparison)
+
+
+def verdict_table(results: list[dict], reference: str, per_task: tuple[str, ...] = (), alpha: float = 0.05,
+                  resamples: int = 10_000, seed: int = 0) -> str:
+    """`bench leaderboard --compare-to pt`: every other row against the `reference` method's row of
+    the same few-shot setting, per task, as `bench compare` would test it, but Holm-corrected
+    across the whole table (one family per test): a board with forty cells would otherwise call
+    two of them by chance."""
+    rows = configuration_rows(results, per_task)
+    labels = dict(zip(map(id, rows), differing_settings(rows, per_task)))
+    references = defaultdict(list)
+    for row in rows:
+        if row[0]["run"]["method"] == reference:
+            references[row[0]["run"]["k_shot"]].append(row)
+    if not references:
+        methods = sorted({r["run"]["method"] for r in results})
+        raise UsageError(f"--compare-to {reference}: no results of {reference!r}; methods there: {', '.join(methods)}")
+    cells, notes = [], set()
+    for row in sorted(rows, key=lambda r: (r[0]["run"]["k_shot"], r[0]["run"]["method"])):
+        run = row[0]["run"]
+        if run["method"] == reference or run["k_shot"] not in references:
+            continue
+        if len(references[run["k_shot"]]) > 1:
+            raise UsageError(f"--compare-to {reference}: {len(references[run['k_shot']])} rows of {reference} at "
+                             f"k={run['k_shot']}; keep one configuration of it in the folder")
+        name = run["method"] + (f" ({labels[id(row)]})" if labels[id(row)] else "")
+        comparison = compare(row, references[run["k_shot"]][0], (name, reference), alpha, resamples, seed)
+        notes.update(comparison.notes)
+        cells += [(run["k_shot"], name, c) for c in comparison.tasks]
+    welch_holm = holm([c.welch.p if c.welch else None for _, _, c in cells])
+    bootstrap_holm = holm([c.bootstrap.p if c.bootstrap else None for _, _, c in cells])
+    table = []
+    for (k, name, c), p_welch, p_boot in sorted(zip(cells, welch_holm, bootstrap_holm),
+                                                key=lambda cell: (cell[0][2].task, cell[0][0], cell[0][1])):
+        called = verdict(c.difference, (p_welch, p_boot), alpha)
+        called = {"A better": f"{name.split(' ')[0]} better", "B better": f"{reference} better"}.get(called, called)
+        table.append([c.task, f"k={k}" if k else "full", name, f"{fmt(c.a)} (n={c.a.n})", f"{fmt(c.b)} (n={c.b.n})",
+                      f"{c.difference:+.2f}", p_text(c.welch and c.welch.p), p_text(p_welch),
+                      "–" if c.bootstrap is None else f"[{c.bootstrap.low:+.2f}, {c.bootstrap.high:+.2f}]",
+                      p_text(c.bootstrap and c.bootstrap.p), p_text(p_boot), called])
+    headers = ["task", "setting", "method", "score", reference, "Δ", "Welch p", "Holm", f"bootstrap {100 * (1 - alpha):g}% CI",
+               "bootstrap p", "Holm", f"verdict (α = {alpha:g})"]
+    intro = (f"## Against {reference}\n\nEach row against {reference}'s row of the same setting, task by task "
+             f"(`bench compare`): Welch's t over runs (seeds × draws) and the paired bootstrap over test examples "
+             f"({resamples} resamples, seed {seed}), p two-sided, Holm-corrected across all {len(cells)} cells of "
+             f"this table. A verdict names a winner only where both tests reject at α = {alpha:g}.")
+    return "\n\n".join([intro, tabulate(table, headers, tablefmt="github", disable_numparse=True),
+                         *[f"Note: {note}." for note in sorted(notes)]]) + "\n"

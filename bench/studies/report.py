@@ -253,7 +253,7 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
     settings = differing_settings(rows, per_task)
     headers = ["method", "setting", "preset", "backbone", *(["settings"] if any(settings) else []), "runs", *present,
                "avg", "Δ paper avg", "invalid", "collapsed", "param/task", "peak memory", "saved activations", "time/run"]
-    table = []
+    table, weak_notes = [], []
     for row, setting in zip(rows, settings):
         run = row[0]["run"]
         method, k_shot, profile = run["method"], run["k_shot"], run["profile"]
@@ -262,6 +262,11 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
         reference = reference_scores(method, k_shot).get(f"avg_{suite}")
         delta = (f"{average.mean - reference.value:+.1f}"
                  if reference and average and complete_suite and all(comparable(r, reference) for r in row) else "–")
+        weak = weak_stages(row)
+        if weak:
+            label = ", ".join(part for part in (setting_label(method, k_shot), setting) if part)
+            weak_notes.append(f"Weak sources: {method} ({label}) started from stages at or below their majority "
+                              f"class: {'; '.join(weak)}.")
         table.append([
             method, setting_label(method, k_shot), run["preset"],
             f"{run['backbone']} ({profile})" if profile != "paper" else run["backbone"],
@@ -292,8 +297,21 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
     markdown = (f"## {suite}\n\nMetrics: {metrics}. `runs` counts seeds × few-shot draws; `invalid` counts test "
                 f"predictions outside the label set; `collapsed` counts test scores (run × task) at or below the "
                 f"majority class of their split.{note}\n\n"
-                + tabulate(table, headers, tablefmt="github", disable_numparse=True))
+                + tabulate(table, headers, tablefmt="github", disable_numparse=True)
+                + "".join(f"\n\n{note}" for note in weak_notes))
     return markdown + ("\n\n" + detail_table(suite, rows, settings, present) if detail else "")
+
+
+def weak_stages(row: list[dict]) -> list[str]:
+    """The library stages a row's runs started from whose own test score is at or below their
+    majority class (bench/pipeline/stages.py records them): what they transfer was not learned."""
+    found = {}
+    for result in row:
+        for stage in result.get("stages", []):
+            for task in stage.get("weak", []):
+                found[(stage["method"], task)] = (f"{stage['method']} on {task} (test {stage['test'][task]:.1f} ≤ "
+                                                  f"majority {stage['majority'][task]:.1f})")
+    return [found[key] for key in sorted(found)]
 
 
 def collapsed_share(stats) -> str:
