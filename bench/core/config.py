@@ -186,7 +186,7 @@ PROFILES.register(
         "epochs of 1,000 rows per task, up to 12, stopped after 2 without a better dev score) and few-shot "
         "targets on top (batch 4, 8 epochs); the cpu profile's rates and heads",
         model="minilm",
-        train={"epochs": 8, "batch_size": 4, "warmup_steps": 10, "max_dev_examples": 500, "eval_batch_size": 128,
+        train={"epochs": 8, "batch_size": 4, "warmup_steps": 10, "max_dev_examples": 500, "eval_batch_size": 16,
                "head_pooling": "mean", "head_lr": 1e-2, "group_by_length": True},
         method_options={"prompt_length": 20, "lr": 0.03, "g_lr": 0.03, "lr_shared": 0.03, "lr_task": 0.04,
                         "source_lr": 0.03, "prompt_epochs": 3},
