@@ -54,7 +54,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--seeds", help="training seeds, e.g. 0,1,2")
     run.add_argument("--num-seeds", type=positive_int, help="seeds 0..N-1 (instead of --seeds)")
     run.add_argument("--data-seed", type=int, help="split seed (default 42)")
-    run.add_argument("--data-dir", help="folder with the official release files (glue/, superglue/, ...)")
+    run.add_argument("--data-dir", help="folder with the official release files (glue/, superglue/, ...); several "
+                                        "joined by the path separator (data-cpu:data): each task from the first that has it")
     run.add_argument("--fixtures", action="store_true", help="use the fixture datasets the project ships")
     run.add_argument("--preset", help="paper (default) or attempt-code")
     run.add_argument("--profile", help="smoke or paper (default)")
@@ -316,7 +317,11 @@ def resolve_run_config(args):
                          f"{config.sources} supplies source-task "
                          "prompts to spot-t, attempt and mpt): use --sources library")
     # a results file records absolute locations, so that it reruns from any working directory
-    for field in ("data_dir", "library", "model"):
+    if config.data_dir:
+        from tasks.loading import absolute_roots
+
+        config.data_dir = absolute_roots(config.data_dir)
+    for field in ("library", "model"):
         value = getattr(config, field)
         if value and Path(value).exists() and not (field == "model" and value in BACKBONES):
             setattr(config, field, str(Path(value).resolve()))

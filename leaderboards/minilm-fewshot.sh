@@ -14,12 +14,8 @@ SHARED=${SHARED:-../shared}
 OUT=${OUT:-leaderboards/minilm-fewshot}
 BENCH=${BENCH:-bench}
 STRONG=${STRONG:-qnli sst2 mrpc}  # the shipped prompts above their majority class (RTE's is not: README)
-# one data folder for both origins: GLUE from data-cpu, SuperGLUE's CB from data (links, nothing copied)
-DATA=$(mktemp -d)
-trap 'rm -rf "$DATA"' EXIT
-ln -s "$(realpath "$SHARED/data-cpu/glue")" "$DATA/glue"
-ln -s "$(realpath "$SHARED/data/superglue")" "$DATA/superglue"
-
+# GLUE from data-cpu, SuperGLUE's CB from data: each task reads from the first folder that has it
+DATA="$SHARED/data-cpu:$SHARED/data"
 run() { $BENCH run --profile cpu-sources --data-dir "$DATA" --seeds 0 --k-shot-draws 3 --output "$OUT" --quiet \
           --resume "$@"; }
 shots() { if [ "$1" = cb ]; then echo "16"; else echo "${SHOTS:-16 32 64}"; fi; }

@@ -23,3 +23,8 @@ print(' '.join(e['key'] for e in json.load(sys.stdin) if e['spec'].get('method')
     --description "PT on frozen MiniLM, --profile cpu-sources, every row of ../shared/data-cpu (leaderboards/minilm-sources.sh)"
 fi
 $BENCH sources list --library "$LIBRARY"
+if [ -n "${CONTROLS:-}" ]; then  # CONTROLS=qnli,sst2,mrpc: what the heads alone learn on the same rows and schedule
+  OMP_NUM_THREADS=1 $BENCH run --method head-only --tasks "$CONTROLS" --profile cpu-sources --data-dir "$DATA" --seeds 0 \
+    --epochs 12 --batch-size 32 --train epoch_cap=1000 --train early_stopping_patience=2 --threads 1 --quiet --resume \
+    --output leaderboards/minilm-sources
+fi

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,21 +31,37 @@ class DataSource:
     kind: str
     """`hub`, `dir` (official files) or `fixtures`."""
     path: str | None = None
+    """For `dir`: one folder, or several joined by the OS path separator (`glue/` from one
+    release folder, `superglue/` from another); a task reads from the first that has its files."""
 
     @classmethod
     def resolve(cls, data_dir: str | None, fixtures: bool) -> "DataSource":
         if data_dir:
-            if not Path(data_dir).is_dir():
-                raise UsageError(f"--data-dir {data_dir!r} is not a directory")
-            return cls("dir", str(Path(data_dir).resolve()))
+            return cls("dir", absolute_roots(data_dir))
         return cls("fixtures") if fixtures else cls("hub")
+
+    def root(self, task: Task) -> Path:
+        """The first folder that holds the task's release files (else the first folder, so that
+        the missing-file error names where they were looked for)."""
+        roots = [Path(root) for root in self.path.split(os.pathsep)]
+        return next((root for root in roots if (root / task.official_dir).exists()), roots[0])
 
     def describe(self, task: Task) -> dict:
         if self.kind == "hub":
             return {"kind": "hub", "path": task.hub.path, "config": task.hub.config, "revision": task.hub.revision}
         if self.kind == "dir":
-            return {"kind": "dir", "path": str(Path(self.path) / task.official_dir)}
+            return {"kind": "dir", "path": str(self.root(task) / task.official_dir)}
         return {"kind": "fixtures", "path": str(fixtures_of(task))}
+
+
+def absolute_roots(data_dir: str) -> str:
+    """`--data-dir` as absolute folders (a results file reruns from anywhere), each checked."""
+    roots = []
+    for root in data_dir.split(os.pathsep):
+        if not Path(root).is_dir():
+            raise UsageError(f"--data-dir {root!r} is not a directory")
+        roots.append(str(Path(root).resolve()))
+    return os.pathsep.join(roots)
 
 
 def fixtures_of(task: Task) -> Path:
@@ -57,7 +74,7 @@ def read_rows(task: Task, hub_split: str, source: DataSource) -> list[dict]:
     if source.kind == "fixtures":
         return read_jsonl(fixtures_of(task) / f"{hub_split}.jsonl")
     if source.kind == "dir":
-        return task.read_official(Path(source.path), hub_split)
+        return task.read_official(source.root(task), hub_split)
     return read_hub(task, hub_split)
 
 

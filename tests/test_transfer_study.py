@@ -242,3 +242,23 @@ def test_the_shipped_prompts_were_trained_on_the_cpu_rows(shared_data_cpu):
         assert recorded["train"] == fingerprint(train)
         sizes[task] = len(train)
     assert sizes == {"mrpc": 3667, "qnli": 7999, "rte": 2240, "sst2": 5227}  # MRPC: 3,668 lines with the header
+
+
+def test_several_data_folders_give_each_task_the_first_that_has_it(shared_data, shared_data_cpu, tmp_path):
+    """RTE from data-cpu (2,240 training rows, not data's 32-row sample), CB from data (no
+    superglue/ in data-cpu), recorded as absolute folders; a missing folder is refused by name."""
+    import os
+
+    from bench.core.presets import PRESETS
+    from tasks.loading import DataSource, load_examples
+    from tasks.registry import TASKS
+
+    source = DataSource.resolve(os.pathsep.join([str(shared_data_cpu), str(shared_data)]), False)
+    assert source.path == os.pathsep.join([str(shared_data_cpu.resolve()), str(shared_data.resolve())])
+    paper = PRESETS.get("paper")
+    assert len(load_examples(TASKS.get("rte"), "train", source, paper, 42)) == 2240
+    assert len(load_examples(TASKS.get("cb"), "train", source, paper, 42)) == 32
+    assert source.describe(TASKS.get("cb"))["path"] == str(shared_data.resolve() / "superglue" / "CB")
+    assert source.describe(TASKS.get("rte"))["path"] == str(shared_data_cpu.resolve() / "glue" / "RTE")
+    with pytest.raises(Exception, match=f"--data-dir '{tmp_path / 'nowhere'}' is not a directory"):
+        DataSource.resolve(os.pathsep.join([str(shared_data), str(tmp_path / "nowhere")]), False)
