@@ -43,7 +43,7 @@ class DataSource:
     def root(self, task: Task) -> Path:
         """The first folder that holds the task's release files (else the first folder, so that
         the missing-file error names where they were looked for)."""
-        roots = [Path(root) for root in self.path.split(os.pathsep)]
+        roots = [Path(root) for root in str(self.path).split(os.pathsep)]
         return next((root for root in roots if (root / task.official_dir).exists()), roots[0])
 
     def describe(self, task: Task) -> dict:

@@ -17,15 +17,16 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
-import torch
-from safetensors.torch import load, save
+from typing import TYPE_CHECKING
 
 from bench.core.registry import UsageError
 from bench.core.results import atomic_write
 
 SHIPPED_ROOT = Path(__file__).parent
 PREFIX = "shipped:"
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class ShippedSet:
         return self.manifest["prompts"][task]
 
     def prompt(self, task: str) -> torch.Tensor:
+        from safetensors.torch import load  # torch only once a prompt is read: `bench methods` imports this package
+
         entry = self.entry(task)
         data = (self.folder / entry["file"]).read_bytes()
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
@@ -96,6 +99,8 @@ def shipped_set(sources: str, root: Path | None = None) -> ShippedSet:
 
 def pack(entries: list[dict], name: str, version: int, description: str, out: Path) -> Path:
     """Write library entries (one PT prompt per task, one backbone) as a shipped set in `out/name`."""
+    from safetensors.torch import save
+
     backbones = {entry["spec"]["backbone"] for entry in entries}
     if len(backbones) != 1:
         raise UsageError(f"a shipped set holds one backbone's prompts; these entries are of {', '.join(sorted(backbones))}")
