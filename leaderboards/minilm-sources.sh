@@ -28,3 +28,5 @@ if [ -n "${CONTROLS:-}" ]; then  # CONTROLS=qnli,sst2,mrpc: what the heads alone
     --epochs 12 --batch-size 32 --train epoch_cap=1000 --train early_stopping_patience=2 --threads 1 --quiet --resume \
     --output leaderboards/minilm-sources
 fi
+# leaderboards/minilm-sources holds the shipped prompts' own results (copied from their library folders)
+# beside these controls: `bench leaderboard leaderboards/minilm-sources --compare-to head-only`
