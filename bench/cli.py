@@ -58,7 +58,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                                         "joined by the path separator (data-cpu:data): each task from the first that has it")
     run.add_argument("--fixtures", action="store_true", help="use the fixture datasets the project ships")
     run.add_argument("--preset", help="paper (default) or attempt-code")
-    run.add_argument("--profile", help="smoke or paper (default)")
+    run.add_argument("--profile", help="smoke, cpu, cpu-sources or paper (default): bench/core/config.py PROFILES")
     run.add_argument("--output", help="results directory (default runs/)")
     run.add_argument("--library", help="source-prompt library folder (default ~/.cache/bench/library)")
     run.add_argument("--sources", help="source prompts: library (trained here, then reused; default), imported "
