@@ -170,13 +170,14 @@ def test_a_library_run_records_its_stages_with_their_own_scores(packed, tmp_path
     root, entry = packed
     notes = []
     monkeypatch.setattr("bench.core.progress.Progress.note", lambda self, message: notes.append(message))
-    assert main(["run", "--method", "spot-t", "--tasks", "cb", *SMOKE, "--option", "sources=cb",
+    assert main(["run", "--method", "spot-t", "--tasks", "boolq", *SMOKE, "--option", "sources=cb",
                  "--library", str(root / "library"), "--output", str(tmp_path)]) == 0
-    assert any(note.startswith("pt stage on cb is weak: its test score 0.0 is at or below the majority class")
-               for note in notes)
-    result = json.loads(result_file(tmp_path, "spot-t", "cb").read_text())
+    weak = [note for note in notes if " is weak: " in note]
+    assert len(weak) == 1 and weak[0].startswith("pt stage on cb is weak: its test score 0.0 is at or below the "
+                                                 "majority class")  # the source; BoolQ's own embedding is no source
+    result = json.loads(result_file(tmp_path, "spot-t", "boolq").read_text())
     embedding, source = result["stages"]
-    assert embedding["method"] == "pt" and embedding["origin"].startswith("library:")
+    assert embedding["method"] == "pt" and embedding["tasks"] == ["boolq"] and embedding["origin"].startswith("library:")
     assert source["origin"] == f"library:{entry['key']}"  # the entry packed above: trained once, reused
     results = json.loads(Path(entry["results"]).read_text())
     assert source["test"] == {"cb": results["test"]["cb"]["mean"]}
@@ -186,13 +187,14 @@ def test_a_library_run_records_its_stages_with_their_own_scores(packed, tmp_path
 
 def test_the_leaderboard_marks_rows_that_started_from_a_weak_stage(packed, tmp_path, capsys):
     root, entry = packed
-    assert main(["run", "--method", "spot-t", "--tasks", "cb", *SMOKE, "--option", "sources=cb",
+    assert main(["run", "--method", "spot-t", "--tasks", "boolq", *SMOKE, "--option", "sources=cb",
                  "--library", str(root / "library"), "--output", str(tmp_path)]) == 0
     results = json.loads(Path(entry["results"]).read_text())
     test, majority = results["test"]["cb"]["mean"], results["baselines"]["majority"]["cb"]["mean"]
     capsys.readouterr()
     assert main(["leaderboard", str(tmp_path)]) == 0
     out = capsys.readouterr().out
+    assert out.count("Weak sources:") == 1  # BoolQ's own (weak) task embedding is not listed
     assert (f"Weak sources: spot-t (single-task) started from stages at or below their majority class: "
             f"pt on cb (test {test:.1f} ≤ majority {majority:.1f})." in out)
 

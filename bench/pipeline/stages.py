@@ -109,7 +109,7 @@ def run_stage(config, request: StageRequest, draw: int, backbone: str, data_of: 
     else:
         tensors, record = library_stage(library, config, request, draw, backbone, data_of, train, progress)
     record = {"method": request.method, "tasks": list(request.tasks), **record}
-    for task in record.get("weak", []):
+    for task in [] if request.on_target else record.get("weak", []):  # a stage on the target transfers nothing
         progress.note(f"{request.method} stage on {task} is weak: its test score {record['test'][task]:.1f} is at or "
                       f"below the majority class ({record['majority'][task]:.1f}); what it transfers was not learned")
     if used is not None:

@@ -303,12 +303,13 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
 
 
 def weak_stages(row: list[dict]) -> list[str]:
-    """The library stages a row's runs started from whose own test score is at or below their
-    majority class (bench/pipeline/stages.py records them): what they transfer was not learned."""
+    """The source stages a row's runs started from whose own test score is at or below their
+    majority class (bench/pipeline/stages.py records them): what they transfer was not learned.
+    A stage on the run's own task (SPoT-t's task embedding, AMP's prompts) transfers nothing."""
     found = {}
     for result in row:
         for stage in result.get("stages", []):
-            for task in stage.get("weak", []):
+            for task in [t for t in stage.get("weak", []) if t not in result["run"]["tasks"]]:
                 found[(stage["method"], task)] = (f"{stage['method']} on {task} (test {stage['test'][task]:.1f} ≤ "
                                                   f"majority {stage['majority'][task]:.1f})")
     return [found[key] for key in sorted(found)]
