@@ -13,7 +13,10 @@ cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared}
 OUT=${OUT:-leaderboards/minilm-fewshot}
 BENCH=${BENCH:-bench}
-STRONG=${STRONG:-qnli sst2 mrpc}  # the shipped prompts above their majority class (RTE's is not: README)
+STRONG=${STRONG:-qnli sst2 mrpc}  # the shipped prompts above their majority class (RTE's barely: README)
+# MPT's source training (distillation over the mixture) on all three did not fit the CPU budget: MPT
+# transfers from QNLI and SST-2, the two sources whose prompts learned their task (README)
+MPT_STRONG=${MPT_STRONG:-qnli sst2}
 # GLUE from data-cpu, SuperGLUE's CB from data: each task reads from the first folder that has it
 DATA="$SHARED/data-cpu:$SHARED/data"
 run() { $BENCH run --profile cpu-sources --data-dir "$DATA" --seeds 0 --k-shot-draws 3 --output "$OUT" --quiet \
@@ -22,6 +25,7 @@ shots() { if [ "$1" = cb ]; then echo "16"; else echo "${SHOTS:-16 32 64}"; fi; 
 # TARGETS and METHODS let several processes share the work (each skips what the others finished)
 for target in ${TARGETS:-rte mrpc cb}; do
   sources=$(printf '%s\n' $STRONG | grep -vx "$target" | paste -sd, -)
+  mpt_sources=$(printf '%s\n' $MPT_STRONG | grep -vx "$target" | paste -sd, -)
   for k in $(shots "$target"); do
     for method in ${METHODS:-head-only pt spot-g spot-t attempt mpt}; do
       case $method in
@@ -31,7 +35,7 @@ for target in ${TARGETS:-rte mrpc cb}; do
         # T = 50: at the paper's d·e (1,044 for MiniLM's d = 384) the attention stays uniform
         attempt) run --method attempt --tasks "$target" --k-shot "$k" --option sources="$sources" \
                    --option init_source=qnli --option temperature=50 --sources shipped ;;
-        mpt) run --method mpt --tasks "$target" --k-shot "$k" --option source_tasks="$sources" --sources shipped ;;
+        mpt) run --method mpt --tasks "$target" --k-shot "$k" --option source_tasks="$mpt_sources" --sources shipped ;;
       esac
     done
   done
