@@ -268,3 +268,17 @@ def test_several_data_folders_give_each_task_the_first_that_has_it(shared_data, 
     assert source.describe(TASKS.get("rte"))["path"] == str(shared_data_cpu.resolve() / "glue" / "RTE")
     with pytest.raises(Exception, match=f"--data-dir '{tmp_path / 'nowhere'}' is not a directory"):
         DataSource.resolve(os.pathsep.join([str(shared_data), str(tmp_path / "nowhere")]), False)
+
+
+def test_few_shot_majority_rows_are_per_k_and_average_the_draws(tmp_path, capsys):
+    """Each draw has its own most frequent training label: the k=4 row is the mean of the draws'."""
+    assert main(["run", "--method", "pt", "--tasks", "cb", *SMOKE, "--epochs", "1", "--k-shot", "4", "--k-shot-draws", "3",
+                 "--output", str(tmp_path)]) == 0
+    draws = [json.loads(result_file(tmp_path, "pt", "cb", f"k4-draw{d}-seed0.json").read_text()) for d in range(3)]
+    majority = [r["baselines"]["majority"]["cb"]["metrics"]["accuracy"] for r in draws]
+    assert len(set(majority)) > 1  # the draws' own floors differ, so the mean is not any one of them
+    capsys.readouterr()
+    assert main(["leaderboard", str(tmp_path)]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| *majority class*")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "k=4" and cells[5] == f"{sum(majority) / 3:.1f}"

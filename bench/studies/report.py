@@ -231,17 +231,22 @@ def tokenizer_note(results: list[dict]) -> str:
 
 
 def majority_row(results: list[dict], present: list[str], settings: list[str]) -> list[list[str]]:
-    """Always predicting the most frequent training label, on the runs' own test splits: the floor."""
-    found = {}
+    """Always predicting the most frequent training label, on the runs' own test splits: the floor.
+    A few-shot draw has its own most frequent label, so few-shot results get a row per k, each
+    cell the mean over that k's draws (a 16-row draw of MRPC may hold more negatives)."""
+    found: dict[int, dict[str, dict]] = defaultdict(dict)
     for result in results:
+        run = result["run"]
         for task, baseline in result.get("baselines", {}).get("majority", {}).items():
-            found.setdefault(task, baseline["metrics"][report_metric(task)])
-    if not found:
-        return []
-    cells = [f"{found[t]:.1f}" if t in found else "–" for t in present]
-    average = f"{np.mean([found[t] for t in present]):.1f}" if all(t in found for t in present) else "–"
-    return [["*majority class*", "baseline", "", "", *([""] if any(settings) else []), "", *cells, average,
-             "", "", "", "", "", "", ""]]
+            found[run["k_shot"]].setdefault(task, {}).setdefault(run["draw"], baseline["metrics"][report_metric(task)])
+    rows = []
+    for k_shot in sorted(found):
+        scores = {task: float(np.mean(list(draws.values()))) for task, draws in found[k_shot].items()}
+        cells = [f"{scores[t]:.1f}" if t in scores else "–" for t in present]
+        average = f"{np.mean([scores[t] for t in present]):.1f}" if all(t in scores for t in present) else "–"
+        rows.append(["*majority class*", f"k={k_shot}" if k_shot else "baseline", "", "", *([""] if any(settings) else []),
+                     "", *cells, average, "", "", "", "", "", "", ""])
+    return rows
 
 
 def suite_table(suite: str, results: list[dict], detail: bool = False, per_task: tuple[str, ...] = ()) -> str:
