@@ -421,7 +421,6 @@ def verdict_table(results: list[dict], reference: str, per_task: tuple[str, ...]
     across the whole table (one family per test): a board with forty cells would otherwise call
     two of them by chance."""
     rows = configuration_rows(results, per_task)
-    labels = dict(zip(map(id, rows), differing_settings(rows, per_task)))
     references = defaultdict(list)
     for row in rows:
         if row[0]["run"]["method"] == reference:
@@ -430,25 +429,26 @@ def verdict_table(results: list[dict], reference: str, per_task: tuple[str, ...]
         methods = sorted({r["run"]["method"] for r in results})
         raise UsageError(f"--compare-to {reference}: no results of {reference!r}; methods there: {', '.join(methods)}")
     cells, notes = [], set()
-    for row in sorted(rows, key=lambda r: (r[0]["run"]["k_shot"], r[0]["run"]["method"])):
+    for row, label in zip(rows, differing_settings(rows, per_task)):
         run = row[0]["run"]
-        if run["method"] == reference or run["k_shot"] not in references:
+        method, k = run["method"], run["k_shot"]
+        if method == reference or k not in references:
             continue
-        if len(references[run["k_shot"]]) > 1:
-            raise UsageError(f"--compare-to {reference}: {len(references[run['k_shot']])} rows of {reference} at "
-                             f"k={run['k_shot']}; keep one configuration of it in the folder")
-        name = run["method"] + (f" ({labels[id(row)]})" if labels[id(row)] else "")
-        comparison = compare(row, references[run["k_shot"]][0], (name, reference), alpha, resamples, seed)
+        if len(references[k]) > 1:
+            raise UsageError(f"--compare-to {reference}: {len(references[k])} rows of {reference} at k={k}; "
+                             "keep one configuration of it in the folder")
+        name = method + (f" ({label})" if label else "")
+        comparison = compare(row, references[k][0], (name, reference), alpha, resamples, seed)
         notes.update(comparison.notes)
-        cells += [(run["k_shot"], name, c) for c in comparison.tasks]
-    welch_holm = holm([c.welch.p if c.welch else None for _, _, c in cells])
-    bootstrap_holm = holm([c.bootstrap.p if c.bootstrap else None for _, _, c in cells])
+        cells += [(c.task, k, name, method, c) for c in comparison.tasks]
+    cells.sort(key=lambda cell: cell[:3])
+    welch_holm = holm([c.welch.p if c.welch else None for *_, c in cells])
+    bootstrap_holm = holm([c.bootstrap.p if c.bootstrap else None for *_, c in cells])
     table = []
-    for (k, name, c), p_welch, p_boot in sorted(zip(cells, welch_holm, bootstrap_holm),
-                                                key=lambda cell: (cell[0][2].task, cell[0][0], cell[0][1])):
+    for (task, k, name, method, c), p_welch, p_boot in zip(cells, welch_holm, bootstrap_holm):
         called = verdict(c.difference, (p_welch, p_boot), alpha)
-        called = {"A better": f"{name.split(' ')[0]} better", "B better": f"{reference} better"}.get(called, called)
-        table.append([c.task, f"k={k}" if k else "full", name, f"{fmt(c.a)} (n={c.a.n})", f"{fmt(c.b)} (n={c.b.n})",
+        called = {"A better": f"{method} better", "B better": f"{reference} better"}.get(called, called)
+        table.append([task, f"k={k}" if k else "full", name, f"{fmt(c.a)} (n={c.a.n})", f"{fmt(c.b)} (n={c.b.n})",
                       f"{c.difference:+.2f}", p_text(c.welch and c.welch.p), p_text(p_welch),
                       "–" if c.bootstrap is None else f"[{c.bootstrap.low:+.2f}, {c.bootstrap.high:+.2f}]",
                       p_text(c.bootstrap and c.bootstrap.p), p_text(p_boot), called])

@@ -108,14 +108,15 @@ def pack(entries: list[dict], name: str, version: int, description: str, out: Pa
     if (folder / "manifest.json").exists():
         raise UsageError(f"{folder} already holds a shipped set: sets are never edited; give a new --name (e.g. -v{version + 1})")
     prompts = {}
-    for entry, tensors in ((e, e.pop("tensors")) for e in entries):
+    for entry in entries:
         (task,) = entry["spec"]["tasks"]
         if task in prompts:
             raise UsageError(f"two entries for {task!r} ({prompts[task]['library_key']}, {entry['key']}): pack one per task")
-        data = save({"prompt": tensors["prompt"].contiguous()})
+        prompt = entry["tensors"]["prompt"]
+        data = save({"prompt": prompt.contiguous()})
         atomic_write(folder / f"{task}.safetensors", data)
         prompts[task] = {"file": f"{task}.safetensors", "sha256": hashlib.sha256(data).hexdigest(),
-                         "shape": list(tensors["prompt"].shape), "library_key": entry["key"],
+                         "shape": list(prompt.shape), "library_key": entry["key"],
                          **{k: entry[k] for k in ("dev", "test", "majority", "weak", "dev_curve", "train_seconds")},
                          "spec": entry["spec"]}
     manifest = {"name": name, "version": version, "backbone": backbones.pop(), "description": description,
