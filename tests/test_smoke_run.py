@@ -235,3 +235,16 @@ def test_settings_added_with_the_vocab_init_fix_keep_their_neutral_values_out_of
         == configuration_key(older)
     for section, name, value in (("train", "epoch_rule", "task-embedding"), ("protocol", "attempt_temperature", 2087.0)):
         assert configuration_key({**identity, section: {**identity[section], name: value}}) != path.parent.name
+
+
+def test_epoch_cap_keeps_its_neutral_value_out_of_keys(smoke):
+    """`epoch_cap` (added with the transfer study) at 0 leaves a configuration's folder as it was;
+    a cap names a new one."""
+    from bench.core.identity import configuration_key
+
+    path = result_file(smoke, "pt", "cb")
+    identity = json.loads(path.read_text())["identity"]
+    assert identity["train"]["epoch_cap"] == 0
+    older = {**identity, "train": {k: v for k, v in identity["train"].items() if k != "epoch_cap"}}
+    assert configuration_key(older) == path.parent.name
+    assert configuration_key({**identity, "train": {**identity["train"], "epoch_cap": 1000}}) != path.parent.name
