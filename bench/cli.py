@@ -45,6 +45,24 @@ def add_include(command: argparse.ArgumentParser) -> None:
                               "repeat for several")
 
 
+def add_skip_unreadable(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--skip-unreadable", action="store_true",
+                         help="read the results files that can be read, naming each one skipped on stderr (by default "
+                              "an unreadable results file, cut short or empty, is refused: its run would silently "
+                              "drop out of the tables)")
+
+
+def add_per_task(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--per-task", metavar="OPTIONS",
+                         help="method options that may differ between a row's tasks, comma-separated (e.g. "
+                              "sources,source_tasks: a leave-one-out design's rows, one per method)")
+
+
+def per_task_options(args) -> tuple[str, ...]:
+    """`--per-task a,b` as a tuple of option names."""
+    return tuple(name.strip() for name in (args.per_task or "").split(",") if name.strip())
+
+
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
     add_include(run)
     run.add_argument("--method", help="pt, ... (`bench methods`); several, comma-separated, make a grid")
@@ -168,13 +186,12 @@ def build_parser() -> Parser:
     table.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="csv (default, with a header) or "
                                                                                   "JSON lines")
     table.add_argument("--out", help="write to this file (atomically) instead of printing")
+    add_skip_unreadable(table)
 
     board = sub.add_parser("leaderboard", help="render a results directory as markdown")
     board.add_argument("results_dir")
     board.add_argument("--out", help="also write the markdown to this file")
-    board.add_argument("--per-task", metavar="OPTIONS",
-                       help="method options that may differ between a row's tasks, comma-separated (e.g. "
-                            "sources,source_tasks: a leave-one-out design's rows, one per method)")
+    add_per_task(board)
     board.add_argument("--detail", action="store_true",
                        help="add each row's stability statistics per task and suite average (95%% CI, min, max, "
                             "best of runs, collapsed runs) after each suite's table")
@@ -182,9 +199,23 @@ def build_parser() -> Parser:
     board.add_argument("--compare-to", metavar="METHOD", help="add a table testing every row against METHOD's row of "
                                                               "the same few-shot setting (bench compare, Holm over the "
                                                               "table), with a verdict per task")
+    board.add_argument("--cd-plot", metavar="FILE.png", help="with --compare-to: also draw the critical-difference "
+                                                             "diagram of the rows' ranks over the cells they all ran")
+    add_skip_unreadable(board)
 
-    compare = sub.add_parser("compare", help="is A better than B? Welch's t over seeds and a paired bootstrap over "
-                                             "test examples, per task, Holm-corrected")
+    floors = sub.add_parser("floors", help="every result's floor (the best constant answer on its test split) per "
+                                           "task and metric; --write adds it to results made before floors were recorded")
+    floors.add_argument("results_dir")
+    floors.add_argument("--data-dir", metavar="DIR[:DIR...]",
+                        help="folders of the official files to re-load the test splits from, instead of those the "
+                             "results record (each split is checked against its recorded fingerprint)")
+    floors.add_argument("--write", action="store_true",
+                        help="add `baselines.floor` to every results file that lacks it (atomically; nothing else in "
+                             "the file changes, and nothing is written unless every floor could be computed)")
+
+    compare = sub.add_parser("compare", help="is A better than B? per task: runs paired by seed and draw, an interval "
+                                             "holding the runs' and the test set's variance, Holm-corrected p, the "
+                                             "minimum detectable effect; across tasks: mean, IQM and P(A > B)")
     compare.add_argument("a", help="a method, or a configuration folder name (or its first characters)")
     compare.add_argument("b", help="the same, for the other side")
     compare.add_argument("--results", action="append", metavar="DIR",
@@ -193,10 +224,41 @@ def build_parser() -> Parser:
     compare.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     compare.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     compare.add_argument("--json", action="store_true")
+    add_skip_unreadable(compare)
+
+    picks = sub.add_parser("picks", help="which source ATTEMPT's attention and SPoT-t's similarity lean on, run by "
+                                         "run, collapsed runs left out of the summary")
+    picks.add_argument("results_dir")
+    add_per_task(picks)
+    add_skip_unreadable(picks)
+
+    plan = sub.add_parser("plan", help="power plan: how many paired units (seeds × draws) detect a difference of "
+                                       "Δ points with power 0.8 after correcting for m comparisons")
+    plan.add_argument("results_dir", nargs="?", help="pilot results: variance components from every row against "
+                                                     "--compare-to's row, per task and setting")
+    plan.add_argument("--compare-to", metavar="METHOD", help="the reference method of the pilot's comparisons")
+    add_per_task(plan)
+    plan.add_argument("--sd-units", type=float, metavar="SD", help="instead of a pilot: the standard deviation (points) "
+                                                                    "of paired differences between units")
+    plan.add_argument("--se-test", type=float, metavar="SE", default=None,
+                      help="with --sd-units: the test-set standard error (points) of a cell's difference (default 0)")
+    plan.add_argument("--effects", default="1,2,3,5,10", help="differences to detect, in points (default 1,2,3,5,10)")
+    plan.add_argument("--comparisons", type=positive_int,
+                      help="m, the comparisons the study corrects over (default: the pilot's cells tested, or 1)")
+    plan.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    plan.add_argument("--power", type=float, default=0.8, help="power to reach (default 0.8)")
+    plan.add_argument("--max-units", type=positive_int, default=200, help="the largest n considered (default 200)")
+    plan.add_argument("--simulate", type=int, default=0, metavar="N",
+                      help="also run the real test on N simulated studies at each planned n and show its power")
+    plan.add_argument("--resamples", type=positive_int, default=2000,
+                      help="test-set resamples for the pilot's test-set SE (default 2000)")
+    plan.add_argument("--seed", type=int, default=0, help="resampling and simulation seed (default 0)")
+    add_skip_unreadable(plan)
 
     baseline = sub.add_parser("baseline", help="record a results folder's scores as the baseline `bench check` compares with")
     baseline.add_argument("results_dir")
     baseline.add_argument("--out", required=True, help="baseline JSON file to write")
+    add_skip_unreadable(baseline)
 
     check = sub.add_parser("check", help="exit 1 when a score dropped below its baseline (regression check for CI)")
     check.add_argument("results_dir")
@@ -206,6 +268,7 @@ def build_parser() -> Parser:
     check.add_argument("--z", type=float, default=2.0,
                        help="standard deviations of the baseline's runs (across seeds) a mean may drop, where more "
                             "than the margin (default 2)")
+    add_skip_unreadable(check)
 
     tasks = sub.add_parser("tasks", help="list tasks")
     tasks.add_argument("--suite")
@@ -217,6 +280,7 @@ def build_parser() -> Parser:
     attention = plot_sub.add_parser("attention", help="attention heatmap: source prompt × target task (ATTEMPT's Figure 6)")
     attention.add_argument("results", nargs="+", help="results files or folders")
     attention.add_argument("--out", help="PNG file (default: attention.png in the first folder given)")
+    add_skip_unreadable(attention)
 
     perf = sub.add_parser("perf", help="what the harness costs on top of the frozen model: ratios against PEFT, PT, "
                                        "padding to the maximum, generation; memory; startup")
@@ -253,6 +317,9 @@ def build_parser() -> Parser:
     sweep.add_argument("--sweep-seeds", help="seeds each trial trains, e.g. 0,1 (default: the config's seeds)")
     sweep.add_argument("--export", metavar="FILE.yaml",
                        help="write the best configuration (with the config's --seeds) for `bench run --config`")
+    sweep.add_argument("--evaluate-test", action="store_true",
+                       help="trials also score the test split and record it in their results files; the objective, "
+                            "sweep.md and the export never use it (default: trials evaluate dev only)")
 
     methods = sub.add_parser("methods", help="list methods, or one method's options")
     methods.add_argument("name", nargs="?", help="a method: show its options with defaults and meaning")
@@ -396,7 +463,7 @@ def cmd_run(args) -> int:
     from bench.core.progress import Progress, RichDisplay
     from bench.core.threads import use_threads
     from bench.studies.report import leaderboard
-    from bench.core.results import atomic_write
+    from bench.core.results import atomic_write, load_results
     from bench.pipeline.runner import run_grid
 
     use_threads(args.threads)
@@ -405,7 +472,7 @@ def cmd_run(args) -> int:
         paths = run_grid(plan, progress, resume=args.resume, expected_data=expected_data, log_with=args.log_with)
     finally:
         progress.close()
-    markdown = leaderboard(output)
+    markdown = leaderboard(output, load_results(output, skip_unreadable=True))  # the runs are done: say, don't refuse
     board_path = output / "leaderboard.md"
     atomic_write(board_path, markdown)
     print(markdown)
@@ -439,7 +506,7 @@ def cmd_sources(args) -> int:
     shipped = shipped_rows()
     from tabulate import tabulate
 
-    print(tabulate(rows + shipped, ["key", "backbone", "tasks", "origin", "dev", "test", "majority", "weak"],
+    print(tabulate(rows + shipped, ["key", "backbone", "tasks", "origin", "dev", "test", "floor", "weak"],
                    tablefmt="github", disable_numparse=True))
     print(f"{len(entries)} entries in {library.root}; {len(shipped)} shipped prompts (--sources shipped)")
     return 0
@@ -459,12 +526,16 @@ def trained_origin(spec: dict) -> str:
 
 
 def score_cells(scores: dict, tasks: list[str]) -> list[str]:
-    """An entry's own dev and test scores beside its test split's majority class (one value per
-    task, `/`-joined), and `yes` under `weak` where a test score is at or below that majority:
-    a source prompt that learned nothing transfers nothing."""
-    cells = ["/".join(f"{scores[kind][t]:.1f}" if t in scores[kind] else "–" for t in tasks)
-             for kind in ("dev", "test", "majority")]
-    return [*cells, "yes" if scores["weak"] else ""]
+    """An entry's own dev and test scores beside its test split's floor (one value per task,
+    `/`-joined; marked `(training majority)` where the entry predates floors and holds that
+    instead: bench/core/baselines.py `stage_floor`), and `yes` under `weak` where a test score is at
+    or below it: a source prompt that learned nothing transfers nothing."""
+    from bench.core.baselines import stage_floor
+
+    name, floors = stage_floor(scores)
+    cells = ["/".join(f"{values[t]:.1f}" if t in values else "–" for t in tasks)
+             for values in (scores["dev"], scores["test"], floors)]
+    return [*cells[:2], cells[2] + ("" if name == "floor" else f" ({name})"), "yes" if scores["weak"] else ""]
 
 
 def shipped_rows() -> list[list[str]]:
@@ -630,28 +701,36 @@ def cmd_params(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
+    """A folder without results is refused (exit 2), as `bench check` refuses it: a board of nothing
+    is a wrong path or a failed grid, not a result."""
     from bench.studies.report import leaderboard
-    from bench.core.results import atomic_write
+    from bench.core.results import atomic_write, load_results, require_results
 
     directory = Path(args.results_dir)
     if not directory.is_dir():
         raise UsageError(f"results directory {args.results_dir!r} does not exist")
-    per_task = tuple(name.strip() for name in (args.per_task or "").split(",") if name.strip())
-    markdown = leaderboard(directory, detail=args.detail, per_task=per_task)
+    per_task = per_task_options(args)
+    if args.cd_plot and not args.compare_to:
+        raise UsageError("--cd-plot draws the ranks of the --compare-to table: give --compare-to METHOD too")
+    loaded = load_results(directory, args.skip_unreadable)  # once, for the board, the verdicts and the plot
+    results = require_results(loaded, directory)
+    markdown = leaderboard(directory, loaded, detail=args.detail, per_task=per_task)
     if args.compare_to:
-        from bench.core.results import load_results
         from bench.studies.compare import verdict_table
 
-        markdown += "\n" + verdict_table(load_results(directory)[0], args.compare_to, per_task)
+        markdown += "\n" + verdict_table(results, args.compare_to, per_task,
+                                          cd_plot=Path(args.cd_plot) if args.cd_plot else None)
     if args.plot:
         from bench.studies.report import plot_score_vs_params
 
-        plot_score_vs_params(directory, Path(args.plot))
+        plot_score_vs_params(results, directory, Path(args.plot))
     if args.out:
         atomic_write(Path(args.out), markdown)
     print(markdown)
     if args.plot:
         print(f"score against parameters per task drawn in {args.plot}")
+    if args.cd_plot:
+        print(f"critical-difference diagram drawn in {args.cd_plot}")
     return 0
 
 
@@ -662,10 +741,9 @@ def cmd_results(args) -> int:
 
     if args.out:
         check_writable(Path(args.out).resolve().parent, "--out")
-    found = table(Path(args.results_dir))
-    if found.other_schema:
-        print(f"bench: {found.other_schema} results of another schema version left out (rerun them with this "
-              "version)", file=sys.stderr)
+    found = table(Path(args.results_dir), args.skip_unreadable)
+    if found.left_out:
+        print(f"bench: {found.left_out}", file=sys.stderr)
     text = render(found.columns, found.rows, args.format)
     if not args.out:
         print(text, end="")
@@ -675,10 +753,36 @@ def cmd_results(args) -> int:
     return 0
 
 
+def cmd_floors(args) -> int:
+    """`bench floors` (bench/studies/floors.py): the floors table, after adding the missing floors with `--write`."""
+    from bench.studies.floors import floors_command
+
+    directory = Path(args.results_dir)
+    if not directory.is_dir():
+        raise UsageError(f"results directory {args.results_dir!r} does not exist")
+    print(floors_command(directory, args.data_dir, args.write), end="")
+    return 0
+
+
 def cmd_compare(args) -> int:
     from bench.studies.compare import compare_command
 
-    print(compare_command(args.a, args.b, args.results, args.alpha, args.resamples, args.seed, args.json), end="")
+    print(compare_command(args.a, args.b, args.results, args.alpha, args.resamples, args.seed, args.json,
+                          skip_unreadable=args.skip_unreadable), end="")
+    return 0
+
+
+def cmd_picks(args) -> int:
+    from bench.studies.picks import picks_command
+
+    print(picks_command(Path(args.results_dir), per_task_options(args), args.skip_unreadable), end="")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from bench.studies.plan import plan_command
+
+    print(plan_command(args, per_task_options(args)), end="")
     return 0
 
 
@@ -688,7 +792,7 @@ def cmd_baseline(args) -> int:
     directory = Path(args.results_dir)
     if not directory.is_dir():
         raise UsageError(f"results directory {args.results_dir!r} does not exist")
-    print(write_baseline(directory, Path(args.out)), end="")
+    print(write_baseline(directory, Path(args.out), args.skip_unreadable), end="")
     return 0
 
 
@@ -698,7 +802,7 @@ def cmd_check(args) -> int:
     directory = Path(args.results_dir)
     if not directory.is_dir():
         raise UsageError(f"results directory {args.results_dir!r} does not exist")
-    code, markdown = check(directory, Path(args.baseline), args.margin, args.z)
+    code, markdown = check(directory, Path(args.baseline), args.margin, args.z, args.skip_unreadable)
     print(markdown, end="")
     return code
 
@@ -749,7 +853,7 @@ def cmd_methods(args) -> int:
 def cmd_plot(args) -> int:
     from bench.studies.plots import plot_attention_command
 
-    print(f"attention heatmap written to {plot_attention_command(args.results, args.out)}")
+    print(f"attention heatmap written to {plot_attention_command(args.results, args.out, args.skip_unreadable)}")
     return 0
 
 
@@ -829,7 +933,7 @@ def cmd_sweep(args) -> int:
 
     use_threads(args.threads)
     seeds = int_list(args.sweep_seeds, "--sweep-seeds") if args.sweep_seeds is not None else None
-    sweep = Sweep.create(config, args.param, args.trials, seeds, args.storage, args.study)
+    sweep = Sweep.create(config, args.param, args.trials, seeds, args.storage, args.study, args.evaluate_test)
     output = Path(config.output)
     check_writable(output, "--output")
     if args.export:
@@ -846,7 +950,7 @@ def cmd_sweep(args) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "perf": cmd_perf, "plot": cmd_plot, "run": cmd_run, "sources": cmd_sources, "export": cmd_export, "data": cmd_data, "params": cmd_params, "leaderboard": cmd_leaderboard,
-            "results": cmd_results, "compare": cmd_compare, "baseline": cmd_baseline, "check": cmd_check,
+            "results": cmd_results, "floors": cmd_floors, "compare": cmd_compare, "plan": cmd_plan, "picks": cmd_picks, "baseline": cmd_baseline, "check": cmd_check,
             "sweep": cmd_sweep,
             "tasks": cmd_tasks, "methods": cmd_methods}
 

@@ -52,15 +52,17 @@ PY
 bench compare attempt pt --results "$WORK/killed"
 bench compare attempt pt --results "$WORK/killed" --json > "$WORK/compare.json"
 python - "$WORK/killed" "$WORK/compare.json" <<'PY'
-"""scipy's Welch test over the same seeds' test scores, against the p-value `bench compare` computed."""
+"""scipy's paired t over the same seeds' test scores (the runs share seeds and rows: pairs), against
+the t over units alone that `bench compare` reports beside its verdict."""
 import json, sys
 from pathlib import Path
 from scipy import stats
 scores = {m: [json.loads(p.read_text())["test_mean"] for p in sorted(Path(sys.argv[1], m).rglob("seed*.json"))]
           for m in ("attempt", "pt")}
-reference = stats.ttest_ind(scores["attempt"], scores["pt"], equal_var=False)
-ours = json.loads(Path(sys.argv[2]).read_text())["tasks"][0]["welch"]
-print(f"Welch p: bench {ours['p']!r}, scipy {float(reference.pvalue)!r}, |difference| {abs(ours['p'] - reference.pvalue):.1e}")
-assert abs(ours["p"] - reference.pvalue) <= 1e-9 and abs(ours["t"] - reference.statistic) <= 1e-9
+reference = stats.ttest_rel(scores["attempt"], scores["pt"])
+ours = json.loads(Path(sys.argv[2]).read_text())["tasks"][0]["test"]
+print(f"paired t p: bench {ours['units_p']!r}, scipy {float(reference.pvalue)!r}, "
+      f"|difference| {abs(ours['units_p'] - reference.pvalue):.1e}")
+assert ours["design"] == "paired" and abs(ours["units_p"] - reference.pvalue) <= 1e-9
 PY
 echo "work folder: $WORK"

@@ -18,6 +18,7 @@ import torch
 from filelock import FileLock
 from safetensors.torch import load_file, save
 
+from bench.core.baselines import has_test_floor, result_floors
 from bench.core.results import atomic_write
 
 DEFAULT_ROOT = Path(os.environ.get("BENCH_LIBRARY", Path.home() / ".cache" / "bench" / "library"))
@@ -62,18 +63,30 @@ class PromptLibrary:
 
 
 def entry_scores(entry: dict) -> dict:
-    """A trained entry's own scores, from its results file: dev and test per task (report metric
-    means), the test split's majority class, the tasks where the test score is at or below it
-    (`weak`: a source prompt that learned nothing transfers nothing), the dev curve and the
-    training time."""
+    """A trained entry's own scores, from its results file: dev and test per task (checkpoint
+    metric means), its test split's floor (the best constant answer's mean; under `majority`, the
+    trained majority's, where the results predate floors: bench/core/baselines.py), the tasks
+    where the test score is at or below it (`weak`: a source prompt that learned nothing
+    transfers nothing), the dev curve and the training time."""
     result = json.loads(Path(entry["results"]).read_text())
     tasks = entry["spec"]["tasks"]
-    majority = result["baselines"]["majority"]
+    floors = result_floors(result)
     scores = {split: {t: result[split][t]["mean"] for t in tasks} for split in ("dev", "test")}
-    return {**scores, "majority": {t: majority[t]["mean"] for t in tasks if t in majority},
-            "weak": [t for t in tasks if t in majority and scores["test"][t] <= majority[t]["mean"]],
+    return {**scores, "floor" if has_test_floor(result) else "majority": {t: floors[t]["mean"] for t in tasks if t in floors},
+            "weak": [t for t in tasks if t in floors and scores["test"][t] <= floors[t]["mean"]],
             "dev_curve": [round(epoch["dev_mean"], 2) for epoch in result["epochs"]],
             "train_seconds": round(result["timing"]["train_seconds"], 1)}
+
+
+SCORE_KEYS = ("dev", "test", "floor", "majority", "weak")
+"""A source prompt's own scores as stage records and shipped sets carry them: its floor under
+`floor`, or in one made before floors were recorded (the shipped minilm-cpu-v1, older
+entries), its trained majority under `majority` (bench/core/baselines.py `stage_floor` reads either)."""
+
+
+def own_scores(record: dict) -> dict:
+    """The SCORE_KEYS a record holds: what a stage record or a shipped entry copies of a prompt's scores."""
+    return {key: record[key] for key in SCORE_KEYS if key in record}
 
 
 def imported_spec(backbone: str, task: str, origin: str) -> dict:

@@ -150,9 +150,9 @@ def test_encoder_leaderboard_has_no_delta_and_a_majority_row(encoder_run):
     assert ours[3] == "sentence-transformers/all-MiniLM-L6-v2"
     header = [c.strip() for c in next(line for line in board.splitlines() if line.startswith("| method")).strip("|").split("|")]
     assert ours[header.index("Δ paper avg")] == "–"  # MiniLM on fixtures is not the papers' experiment
-    majority = next(line for line in board.splitlines() if line.startswith("| *majority class*"))
+    floor = next(line for line in board.splitlines() if line.startswith("| *best constant (test)*"))
     cb = json.loads(result_file(encoder_run, "pt", "cb").read_text())
-    assert f"{cb['baselines']['majority']['cb']['metrics']['accuracy']:.1f}" in majority
+    assert f"{cb['baselines']['floor']['cb']['metrics']['accuracy']:.1f}" in floor
 
 
 def test_max_source_shrinks_by_the_prompt_near_the_position_limit(minilm):

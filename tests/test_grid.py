@@ -140,6 +140,26 @@ def test_resume_removes_the_checkpoint_of_a_run_killed_after_writing_its_results
     assert not checkpoint.exists() and results.read_text() == written
 
 
+def test_resume_runs_again_a_results_file_cut_short(tmp_path, capsys):
+    """A results file truncated after the run (a copy cut short) is no finished run: `--resume` keeps
+    it beside as seed0.json.unreadable, says so, and trains the run again to the same numbers."""
+    argv = ["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--epochs", "1",
+            "--output", str(tmp_path / "runs"), "--library", str(tmp_path / "library")]
+    assert main(argv) == 0
+    [results] = (tmp_path / "runs").rglob("seed0.json")
+    whole = json.loads(results.read_text())
+    cut = results.read_text()[:200]
+    results.write_text(cut)
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    out = capsys.readouterr()
+    said = (out.out + out.err).replace("\n", "")  # the progress log wraps long lines
+    assert f"{results}: unreadable (truncated JSON at line" in said and "kept as seed0.json.unreadable, run again" in said
+    assert results.with_name("seed0.json.unreadable").read_text() == cut
+    again = json.loads(results.read_text())
+    assert again["test"] == whole["test"] and again["predictions"] == whole["predictions"]
+
+
 def bench_command(*argv) -> list[str]:
     return [sys.executable, "-m", "bench", *argv]
 

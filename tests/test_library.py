@@ -95,15 +95,15 @@ def test_sources_train_then_list(capsys, library, monkeypatch, tmp_path):
         assert results["run"]["method"] == "pt" and results["run"]["tasks"] == entry["spec"]["tasks"]
     code, out, _ = run_cli(capsys, "sources", "list", "--library", str(library))
     table = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| ")]
-    assert table[0] == ["key", "backbone", "tasks", "origin", "dev", "test", "majority", "weak"]
+    assert table[0] == ["key", "backbone", "tasks", "origin", "dev", "test", "floor", "weak"]
     assert sorted(row[1:4] for row in table[1:]) == [["tiny-t5", task, "pt, 1 epoch, fixtures data"] for task in ("boolq", "cb")]
-    for row in table[1:]:  # each prompt's own scores beside its test split's majority class, read from its results
+    for row in table[1:]:  # each prompt's own scores beside its test split's floor, read from its results
         results = json.loads(open(next(e for e in entries if e["key"] == row[0])["results"]).read())
         task = row[2]
-        test, majority = results["test"][task]["mean"], results["baselines"]["majority"][task]["mean"]
-        assert row[4:7] == [f"{results['dev'][task]['mean']:.1f}", f"{test:.1f}", f"{majority:.1f}"]
-        assert row[7] == ("yes" if test <= majority else "")
-    assert [row[7] for row in table[1:]] == ["yes", "yes"]  # random tiny-t5 generates no label: 0 <= majority
+        test, floor = results["test"][task]["mean"], results["baselines"]["floor"][task]["mean"]
+        assert row[4:7] == [f"{results['dev'][task]['mean']:.1f}", f"{test:.1f}", f"{floor:.1f}"]
+        assert row[7] == ("yes" if test <= floor else "")
+    assert [row[7] for row in table[1:]] == ["yes", "yes"]  # random tiny-t5 generates no label: 0 <= floor
     assert sorted(row[0] for row in table[1:]) == sorted(e["key"] for e in entries)
     assert code == 0 and out.splitlines()[-1] == f"2 entries in {library}; 0 shipped prompts (--sources shipped)"
 

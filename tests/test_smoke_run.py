@@ -68,7 +68,7 @@ def test_leaderboard_has_our_row_and_the_papers(smoke):
                             "avg", "Δ paper avg", "invalid"]
     ours = [c.strip() for c in next(line for line in lines if line.startswith("| pt ")).strip("|").split("|")]
     assert ours[3] == "tiny-t5 (smoke)" and ours[columns.index("param/task")] == "640"
-    assert ours[columns.index("collapsed")] == "5/5"  # 0 on every task: at or below each majority class
+    assert ours[columns.index("collapsed")] == "5/5"  # 0 on every task: at or below each floor
     assert ours[11] == "–"  # a random tiny-t5 on fixtures is not set against T5-base's published numbers
     # a random tiny-t5 emits no label: every test prediction of the five tasks is invalid
     results = [json.loads(p.read_text()) for p in smoke.rglob("seed0.json")]

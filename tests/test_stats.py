@@ -104,8 +104,8 @@ def test_leaderboard_counts_runs_and_collapsed_runs(smoke, capsys):
     board = capsys.readouterr().out
     [header] = cells(board, "method")
     [ours] = cells(board, "pt ")
-    floors = {json.loads(p.read_text())["baselines"]["majority"]["cb"]["metrics"]["accuracy"] for p in smoke.rglob("seed*.json")}
-    assert floors == {50.0}  # the fixture's CB test split: half of it is the most frequent training label
+    floors = {json.loads(p.read_text())["baselines"]["floor"]["cb"]["metrics"]["accuracy"] for p in smoke.rglob("seed*.json")}
+    assert floors == {50.0}  # the fixture's CB test split: half of it is its most frequent label
     row = dict(zip(header, ours))
     assert row["runs"] == "2" and row["collapsed"] == "1/2"  # 0 <= 50, 60 > 50
     assert row["cb"] == "30.0 ± 42.4"  # mean of 0 and 60; std sqrt(1800) = 42.43

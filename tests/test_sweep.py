@@ -36,14 +36,17 @@ class ScriptedRuns:
     """Stands in for `bench.pipeline.runner.run`: for each sweep seed, the dev means `scores(value, seed)`
     (one per epoch) of the swept `param`'s value, reported through `on_epoch` as the runner
     reports them; a run the sweep does not stop writes a results file like the runner's, with a
-    test score (99) that must never reach the objective. `log`: one line per run started."""
+    test score (99) that must never reach the objective. `log`: one line per run started;
+    `evaluate_test`: what each call was asked (the runner's keyword)."""
 
     def __init__(self, param: str, scores, log: Path | None = None, pause: float = 0.0):
         self.param, self.scores, self.log, self.pause = param, scores, log, pause
-        self.configs, self.reported = [], []
+        self.configs, self.reported, self.evaluate_test = [], [], []
 
-    def __call__(self, config, progress, resume=False, units=None, expected_data=None, on_epoch=None):
+    def __call__(self, config, progress, resume=False, units=None, expected_data=None, on_epoch=None,
+                 evaluate_test=True):
         self.configs.append(config)
+        self.evaluate_test.append(evaluate_test)
         paths = []
         for seed in config.seeds:
             value = float(config.method_options[self.param])
@@ -411,10 +414,11 @@ def test_export_is_a_config_bench_run_runs_as_is(tmp_path, capsys):
     trials = trials_of(storage_of(output), "attempt-rte-g_lr")
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     winner = max(trials, key=lambda t: (t.value, -t.number))
-    for trial in trials:  # each trial trained the sweep seed, in its own folder, and scored its dev epochs
+    for trial in trials:  # each trial trained the sweep seed, in its own folder, and scored its dev epochs only
         recorded = json.loads(result_file(output / f"trial-{trial.number}", "attempt", "rte", "seed1.json").read_text())
         assert recorded["config"]["method_options"]["g_lr"] == trial.params["g_lr"]
         assert trial.value == max(e["dev_mean"] for e in recorded["epochs"])
+        assert (recorded["test_evaluated"], recorded["test"], recorded["test_mean"]) == (False, {}, None)
     exported = yaml.safe_load(best.read_text())
     assert exported["method_options"] == {"prompt_length": 10, "g_lr": winner.params["g_lr"]}
     assert exported["seeds"] == [0] and exported["output"] == str((output / "best").resolve())
@@ -422,6 +426,40 @@ def test_export_is_a_config_bench_run_runs_as_is(tmp_path, capsys):
     assert sweep(capsys, "run", "--config", str(best), "--quiet")[0] == 0
     result = json.loads(result_file(output / "best", "attempt", "rte", "seed0.json").read_text())
     assert result["method_config"]["g_lr"] == winner.params["g_lr"] and result["run"]["seed"] == 0
+    assert result["test_evaluated"] is True and list(result["test"]) == ["rte"]  # the exported run is tested
+    assert result["test_mean"] == result["test"]["rte"]["mean"] and len(result["predictions"]["rte"]) == result["test"]["rte"]["n"]
+
+
+# -- the test split -------------------------------------------------------------------------------
+def test_trials_evaluate_test_only_when_asked_and_sweep_md_says_which(tmp_path, capsys, monkeypatch):
+    runs = ScriptedRuns("g_lr", linear)
+    monkeypatch.setattr("bench.pipeline.runner.run", runs)
+    assert sweep(capsys, *ATTEMPT, "--trials", "1", "--output", str(tmp_path / "dev"))[0] == 0
+    assert "best dev mean; the trials do not evaluate the test split. Storage" in (tmp_path / "dev" / "sweep.md").read_text()
+    code, out, _ = sweep(capsys, *ATTEMPT, "--trials", "1", "--output", str(tmp_path / "test"), "--evaluate-test")
+    assert code == 0 and runs.evaluate_test == [False, True]
+    summary = (tmp_path / "test" / "sweep.md").read_text()
+    assert ("best dev mean; the trials score the test split too (--evaluate-test), recorded in their results files "
+            "but not used or shown here. Storage") in summary
+    assert "99" not in summary and "99" not in out  # ScriptedRuns' test score
+    code, _, err = sweep(capsys, *ATTEMPT, "--trials", "2", "--output", str(tmp_path / "test"))
+    assert code == 2 and "(they differ in evaluate_test)" in err and runs.evaluate_test == [False, True]
+
+
+def test_a_trials_results_hold_no_test_scores_and_tables_leave_it_out(tmp_path, capsys):
+    """For real (tiny-t5 on CB): the trial's run scores dev only, says so, and a board of the
+    sweep folder has no run to show (exit 2, naming why); its progress line shows no test score."""
+    code, out, err = sweep(capsys, "sweep", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--param", "lr",
+                           "--trials", "1", "--epochs", "1", "--output", str(tmp_path))
+    assert code == 0 and ": best dev " in err and "(test not evaluated)" in err and ": test " not in err
+    result = json.loads(result_file(tmp_path / "trial-0", "pt", "cb").read_text())
+    assert (result["test_evaluated"], result["test"], result["test_mean"], result["predictions"], result["baselines"]) \
+        == (False, {}, None, {}, {})
+    assert list(result["data"]["cb"]["max_new_tokens"]) == ["validation"]  # test's targets not even tokenised
+    assert result["dev"]["cb"]["n"] == result["data"]["cb"]["sizes"]["validation"]  # dev is scored as ever
+    assert main(["leaderboard", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"bench: error: no results in {tmp_path} (1 runs without test scores (sweep "
+                                       "trials, whose test split is not evaluated) left out)\n")
 
 
 # -- bad input -----------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def test_a_packed_set_holds_the_library_prompt_its_scores_and_its_provenance(pac
     assert (manifest["name"], manifest["version"], manifest["backbone"]) == ("tiny-v1", 1, "tiny-t5")
     assert prompt["library_key"] == entry["key"] and prompt["spec"] == entry["spec"]
     assert prompt["dev"] == {"cb": results["dev"]["cb"]["mean"]} and prompt["test"] == {"cb": results["test"]["cb"]["mean"]}
-    assert prompt["majority"] == {"cb": results["baselines"]["majority"]["cb"]["mean"]}
+    assert prompt["floor"] == {"cb": results["baselines"]["floor"]["cb"]["mean"]} and "majority" not in prompt
     assert prompt["dev_curve"] == [round(e["dev_mean"], 2) for e in results["epochs"]]
     library_tensor = load_file(str(Path(entry["results"]).parents[3] / "tensors.safetensors"))["prompt"]
     assert torch.equal(ShippedSet(root / "sets" / "tiny-v1").prompt("cb"), library_tensor)
@@ -150,7 +150,7 @@ def test_a_run_with_shipped_sources_uses_them_and_records_where_they_came_from(p
     manifest = json.loads((root / "sets" / "tiny-v1" / "manifest.json").read_text())["prompts"]["cb"]
     assert result["config"]["sources"] == result["identity"]["sources"] == "shipped:tiny-v1"
     assert result["stages"] == [{"method": "pt", "tasks": ["cb"], "origin": "shipped:tiny-v1", "sha256": manifest["sha256"],
-                                 "dev": manifest["dev"], "test": manifest["test"], "majority": manifest["majority"],
+                                 "dev": manifest["dev"], "test": manifest["test"], "floor": manifest["floor"],
                                  "weak": manifest["weak"]}] * 2  # the attention's source and the target's start
     assert not list(empty.glob("*/entry.json"))
 
@@ -173,16 +173,16 @@ def test_a_library_run_records_its_stages_with_their_own_scores(packed, tmp_path
     assert main(["run", "--method", "spot-t", "--tasks", "boolq", *SMOKE, "--option", "sources=cb",
                  "--library", str(root / "library"), "--output", str(tmp_path)]) == 0
     weak = [note for note in notes if " is weak: " in note]
-    assert len(weak) == 1 and weak[0].startswith("pt stage on cb is weak: its test score 0.0 is at or below the "
-                                                 "majority class")  # the source; BoolQ's own embedding is no source
+    assert len(weak) == 1 and weak[0].startswith("pt stage on cb is weak: its test score 0.0 is at or below its "
+                                                 "floor")  # the source; BoolQ's own embedding is no source
     result = json.loads(result_file(tmp_path, "spot-t", "boolq").read_text())
     embedding, source = result["stages"]
     assert embedding["method"] == "pt" and embedding["tasks"] == ["boolq"] and embedding["origin"].startswith("library:")
     assert source["origin"] == f"library:{entry['key']}"  # the entry packed above: trained once, reused
     results = json.loads(Path(entry["results"]).read_text())
     assert source["test"] == {"cb": results["test"]["cb"]["mean"]}
-    test, majority = results["test"]["cb"]["mean"], results["baselines"]["majority"]["cb"]["mean"]
-    assert test <= majority and source["weak"] == ["cb"]  # random tiny-t5 learns nothing: a weak source
+    test, floor = results["test"]["cb"]["mean"], results["baselines"]["floor"]["cb"]["mean"]
+    assert test <= floor and source["weak"] == ["cb"]  # random tiny-t5 learns nothing: a weak source
 
 
 def test_the_leaderboard_marks_rows_that_started_from_a_weak_stage(packed, tmp_path, capsys):
@@ -190,13 +190,13 @@ def test_the_leaderboard_marks_rows_that_started_from_a_weak_stage(packed, tmp_p
     assert main(["run", "--method", "spot-t", "--tasks", "boolq", *SMOKE, "--option", "sources=cb",
                  "--library", str(root / "library"), "--output", str(tmp_path)]) == 0
     results = json.loads(Path(entry["results"]).read_text())
-    test, majority = results["test"]["cb"]["mean"], results["baselines"]["majority"]["cb"]["mean"]
+    test, floor = results["test"]["cb"]["mean"], results["baselines"]["floor"]["cb"]["mean"]
     capsys.readouterr()
     assert main(["leaderboard", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.count("Weak sources:") == 1  # BoolQ's own (weak) task embedding is not listed
-    assert (f"Weak sources: spot-t (single-task) started from stages at or below their majority class: "
-            f"pt on cb (test {test:.1f} ≤ majority {majority:.1f})." in out)
+    assert (f"Weak sources: spot-t (single-task) started from stages at or below their floor: "
+            f"pt on cb (test {test:.1f} ≤ floor {floor:.1f})." in out)
 
 
 def test_unknown_sources_are_refused_in_one_line(capsys):
@@ -215,7 +215,7 @@ def test_sources_list_shows_shipped_prompts(packed, monkeypatch, capsys, tmp_pat
     [row] = [line for line in out.splitlines() if "shipped:tiny-v1/cb" in line]
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[:4] == ["shipped:tiny-v1/cb", "tiny-t5", "cb", "shipped (v1; pt, 1 epoch)"]
-    assert cells[4:7] == [f"{manifest['dev']['cb']:.1f}", f"{manifest['test']['cb']:.1f}", f"{manifest['majority']['cb']:.1f}"]
+    assert cells[4:7] == [f"{manifest['dev']['cb']:.1f}", f"{manifest['test']['cb']:.1f}", f"{manifest['floor']['cb']:.1f}"]
     assert "0 entries in" in out and "1 shipped prompts (--sources shipped)" in out
 
 
@@ -276,9 +276,11 @@ def test_few_shot_majority_rows_are_per_k_and_average_the_draws(tmp_path, capsys
                  "--output", str(tmp_path)]) == 0
     draws = [json.loads(result_file(tmp_path, "pt", "cb", f"k4-draw{d}-seed0.json").read_text()) for d in range(3)]
     majority = [r["baselines"]["majority"]["cb"]["metrics"]["accuracy"] for r in draws]
-    assert len(set(majority)) > 1  # the draws' own floors differ, so the mean is not any one of them
+    assert len(set(majority)) > 1  # the draws' own trained majorities differ, so the mean is not any one of them
+    [floor] = {r["baselines"]["floor"]["cb"]["metrics"]["accuracy"] for r in draws}  # one test split for every draw
     capsys.readouterr()
     assert main(["leaderboard", str(tmp_path)]) == 0
-    [row] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| *majority class*")]
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1] == "k=4" and cells[5] == f"{sum(majority) / 3:.1f}"
+    rows = {cells[0]: cells for line in capsys.readouterr().out.splitlines() if line.startswith("| *")
+            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+    trained, best = rows["*trained majority (4-row draws)*"], rows["*best constant (test)*"]
+    assert trained[1] == best[1] == "k=4" and trained[5] == f"{sum(majority) / 3:.1f}" and best[5] == f"{floor:.1f}"

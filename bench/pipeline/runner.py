@@ -27,10 +27,11 @@ from bench.core.config import RunConfig, TrainConfig
 from bench.core.identity import result_path, run_identity
 from bench.core.progress import Progress
 from bench.core.registry import UsageError
-from bench.core.results import SCHEMA_VERSION, atomic_write, git_commit, package_versions, write_json
+from bench.core.results import (SCHEMA_VERSION, atomic_write, git_commit, package_versions, read_json, results_problem,
+                                write_json)
 from bench.pipeline.checkpoint import checkpoint_path, load_checkpoint, remove_stale_writes, save_checkpoint
 from bench.pipeline.data import Collator, Encoded, batches, by_length, encode, training_plan
-from bench.pipeline.evaluation import Score, majority_baseline, score
+from bench.pipeline.evaluation import Score, floor_baseline, majority_baseline, score
 from bench.pipeline.grid import Unit, units_of
 from bench.pipeline.stages import StageRequest, run_stage
 from bench.pipeline.trackers import RunLog, accelerator_options, hyperparameters
@@ -191,13 +192,16 @@ class EncodedTask:
     max_new_tokens: dict[str, int]
 
 
-def encode_task(data: TaskData, config: RunConfig, backbone, max_source: int) -> EncodedTask:
+def encode_task(data: TaskData, config: RunConfig, backbone, max_source: int,
+                evaluated: tuple[str, ...] = EVAL_SPLITS) -> EncodedTask:
+    """Train and the `evaluated` splits: a split not evaluated is not tokenised either (its
+    targets would otherwise size the generation budget)."""
     tokenizer = backbone.tokenizer
     max_target = config.train.max_target_length or data.task.default_max_target_length(tokenizer)
     items = {split: encode(examples, tokenizer, max_source, max_target, data.task_id, data.fingerprints[split],
                            backbone.label_of(data.task_id))
-             for split, examples in data.examples.items()}
-    budget = {split: max_new_tokens(data.examples[split], tokenizer, config) for split in EVAL_SPLITS} if backbone.generates else {}
+             for split, examples in data.examples.items() if split == "train" or split in evaluated}
+    budget = {split: max_new_tokens(data.examples[split], tokenizer, config) for split in evaluated} if backbone.generates else {}
     return EncodedTask(items, budget)
 
 
@@ -313,11 +317,14 @@ def train_one(config: RunConfig, task_names: list[str], seed: int, progress: Pro
 
 def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_state: dict | None = None,
                    on_epoch: Callable[[int, float], None] | None = None, resume: bool = False,
-                   log_with: str | None = None) -> Path:
+                   log_with: str | None = None, evaluate_test: bool = True) -> Path:
     """`on_epoch(epoch, dev_mean)` after each dev evaluation: a sweep reports to its study there,
     and may stop the run by raising (optuna's TrialPruned). With `resume`, a run that was
     killed goes on from its last epoch checkpoint (bench/pipeline/checkpoint.py), as do its stages.
-    `log_with`: the experiment tracker the run (not its stages) logs to (bench/pipeline/trackers.py)."""
+    `log_with`: the experiment tracker the run (not its stages) logs to (bench/pipeline/trackers.py).
+    Without `evaluate_test` (a sweep's trials) the test split is neither tokenised nor scored,
+    and the results file says so: `test_evaluated` false, `test` and `predictions` empty,
+    `test_mean` null, no baselines (they are scored on test)."""
     from accelerate import Accelerator
 
     config, tasks, task_names, draw = prepared.config, prepared.tasks, prepared.identity["tasks"], prepared.draw
@@ -334,7 +341,8 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     multi_task = len(tasks) > 1
     prompt_length = prepared.identity["method_config"].get("prompt_length", 0)
     lengths = [source_length(t.task, config, multi_task, backbone, prompt_length) for t in tasks]
-    encoded = [encode_task(data, config, backbone, length) for data, length in zip(tasks, lengths)]
+    evaluated = EVAL_SPLITS if evaluate_test else ("validation",)
+    encoded = [encode_task(data, config, backbone, length, evaluated) for data, length in zip(tasks, lengths)]
     stages: list[dict] = []
     method = build_method(config, frozen, task_names, seed, draw, progress, resume, stages)
     seed_everything(seed)  # building may have trained library stages: start training from the seed
@@ -415,7 +423,7 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     unwrapped.load_trained_state(best_state)
     if keep_state is not None:
         keep_state["tensors"] = {k: v.detach().clone() for k, v in best_state.items()}
-    test = evaluate(unwrapped, tasks, encoded, "test", config, collator, progress)
+    test = evaluate(unwrapped, tasks, encoded, "test", config, collator, progress) if evaluate_test else {}
     if _frozen_checksum(backbone) != frozen_before:
         raise RuntimeError("the frozen backbone changed during training")
     if accelerator.is_main_process:
@@ -433,11 +441,15 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
             "epochs": history,
             "best_epoch": best["epoch"],
             "dev": best["dev"],
+            "test_evaluated": evaluate_test,
             "test": {name: s.as_dict() for name, s in test.items()},
-            "test_mean": mean_over_tasks(test),
+            "test_mean": mean_over_tasks(test) if evaluate_test else None,
             "predictions": {name: list(s.predictions) for name, s in test.items()},
             "baselines": {"majority": {d.task.name: baseline.as_dict() for d in tasks if (baseline := majority_baseline(
-                d.task, d.examples["train"], d.examples["test"], config.protocol))}},
+                d.task, d.examples["train"], d.examples["test"], config.protocol))},
+                          "floor": {d.task.name: floor for d in tasks
+                                    if (floor := floor_baseline(d.task, d.examples["test"], config.protocol))}}
+            if evaluate_test else {},
             "params": unwrapped.param_counts(),
             "optimizer": optimizer_record(optimizer, scheduler, meter, config.train.warmup_steps, scheduled_steps),
             "method_report": unwrapped.method.report(),
@@ -450,9 +462,11 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
         }
         write_json(path, result)
         checkpoint.unlink(missing_ok=True)
-        progress.finish_run(f"{label}: test {result['test_mean']:.2f}")
+        progress.finish_run(f"{label}: test {result['test_mean']:.2f}" if evaluate_test
+                            else f"{label}: best dev {best['dev_mean']:.2f} (test not evaluated)")
     if log:
-        log.test({name: s.as_dict() for name, s in test.items()}, mean_over_tasks(test))
+        if evaluate_test:
+            log.test({name: s.as_dict() for name, s in test.items()}, mean_over_tasks(test))
         log.end()
     accelerator.wait_for_everyone()
     return path
@@ -480,20 +494,23 @@ def grid(config: RunConfig) -> list[Unit]:
 
 
 def run(config: RunConfig, progress: Progress, resume: bool = False, units: list[Unit] | None = None,
-        expected_data: dict | None = None, on_epoch: Callable[[int, float], None] | None = None) -> list[Path]:
+        expected_data: dict | None = None, on_epoch: Callable[[int, float], None] | None = None,
+        evaluate_test: bool = True) -> list[Path]:
     """Train the config's grid (or `units`); see `run_grid`.
 
     `expected_data`: the data identity a rerun must find (from the results file it reruns)."""
-    return run_grid([(config, unit) for unit in units or grid(config)], progress, resume, expected_data, on_epoch)
+    return run_grid([(config, unit) for unit in units or grid(config)], progress, resume, expected_data, on_epoch,
+                    evaluate_test=evaluate_test)
 
 
 def run_grid(plan: list[tuple[RunConfig, Unit]], progress: Progress, resume: bool = False,
              expected_data: dict | None = None, on_epoch: Callable[[int, float], None] | None = None,
-             log_with: str | None = None) -> list[Path]:
+             log_with: str | None = None, evaluate_test: bool = True) -> list[Path]:
     """Train every (config, unit) of the plan in order. With `resume`, a run whose results exist is
     skipped and one that was killed goes on from its last epoch checkpoint, so a grid killed at
     any moment and run again with `--resume` ends with the results an uninterrupted grid gives.
-    `log_with`: the experiment tracker each run logs to (bench/pipeline/trackers.py)."""
+    `log_with`: the experiment tracker each run logs to (bench/pipeline/trackers.py);
+    `evaluate_test`: false for a sweep's trials (see `train_prepared`)."""
     paths = []
     progress.start_grid(len(plan))
     for config, unit in plan:
@@ -501,14 +518,28 @@ def run_grid(plan: list[tuple[RunConfig, Unit]], progress: Progress, resume: boo
         if expected_data is not None:
             check_same_data(prepared.identity["data"], expected_data)
         path = prepared.path(unit.seed)
-        if resume and path.is_file():
+        if resume and path.is_file() and not set_aside_unreadable(path, progress):
             checkpoint_path(path).unlink(missing_ok=True)  # left by a run killed between its results and that
             progress.note(f"{path}: already done, skipped")
         else:
-            path = train_prepared(prepared, unit.seed, progress, on_epoch=on_epoch, resume=resume, log_with=log_with)
+            path = train_prepared(prepared, unit.seed, progress, on_epoch=on_epoch, resume=resume, log_with=log_with,
+                                  evaluate_test=evaluate_test)
         paths.append(path)
         progress.advance_grid()
     return paths
+
+
+def set_aside_unreadable(path: Path, progress: Progress) -> bool:
+    """On --resume, a results file that cannot be read as one (cut short by a copy, emptied) is not
+    a finished run: it is kept beside as `<name>.unreadable`, said, and the run trained again."""
+    data, error = read_json(path)
+    problem = error or results_problem(data)
+    if problem is None:
+        return False
+    kept = path.with_name(path.name + ".unreadable")
+    path.replace(kept)
+    progress.note(f"{path}: unreadable ({problem}); kept as {kept.name}, run again")
+    return True
 
 
 def check_same_data(found: dict, expected: dict) -> None:

@@ -22,12 +22,13 @@ from typing import Callable
 import torch
 from filelock import Timeout
 
+from bench.core.baselines import stage_floor
 from bench.core.config import profile_options, source_train
 from bench.core.identity import without_neutral
 from bench.core.registry import UsageError
 from bench.core.results import SCHEMA_VERSION
 from methods.base import derived_seed
-from methods.library import DEFAULT_ROOT, PromptLibrary, entry_scores, imported_spec
+from methods.library import DEFAULT_ROOT, PromptLibrary, entry_scores, imported_spec, own_scores
 from methods.shipped import PREFIX, shipped_set
 from methods.registry import METHODS
 
@@ -109,9 +110,10 @@ def run_stage(config, request: StageRequest, draw: int, backbone: str, data_of: 
     else:
         tensors, record = library_stage(library, config, request, draw, backbone, data_of, train, progress)
     record = {"method": request.method, "tasks": list(request.tasks), **record}
+    name, floors = stage_floor(record)
     for task in [] if request.on_target else record.get("weak", []):  # a stage on the target transfers nothing
         progress.note(f"{request.method} stage on {task} is weak: its test score {record['test'][task]:.1f} is at or "
-                      f"below the majority class ({record['majority'][task]:.1f}); what it transfers was not learned")
+                      f"below its {name} ({floors[task]:.1f}); what it transfers was not learned")
     if used is not None:
         used.append(record)
     return tensors
@@ -122,8 +124,7 @@ def external_source(library: PromptLibrary, sources: str, backbone: str, task: s
     if sources.startswith(PREFIX):
         shipped = shipped_set(sources)
         entry = shipped.entry(task)
-        return {"prompt": shipped.prompt(task)}, {"origin": sources, "sha256": entry["sha256"],
-                                                  **{k: entry[k] for k in ("dev", "test", "majority", "weak")}}
+        return {"prompt": shipped.prompt(task)}, {"origin": sources, "sha256": entry["sha256"], **own_scores(entry)}
     tensors = library.get(imported_spec(backbone, task, "attempt-release"))
     if tensors is None:
         raise UsageError(f"no imported source prompt for {task!r} on {backbone}; "
@@ -148,8 +149,7 @@ def library_stage(library: PromptLibrary, config, request: StageRequest, draw: i
             tensors = library.get(spec)  # as every later hit gets them: on the CPU, from the stored file
     entry = library.entry(spec)
     scores = entry_scores(entry) if Path(entry.get("results", "")).is_file() else {}
-    return tensors, {"origin": f"library:{entry['key']}", **{k: scores[k] for k in ("dev", "test", "majority", "weak")
-                                                             if k in scores}}
+    return tensors, {"origin": f"library:{entry['key']}", **own_scores(scores)}
 
 
 @contextmanager

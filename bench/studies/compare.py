@@ -1,42 +1,39 @@
 """`bench compare A B`: is the difference between two methods (or leaderboard rows) real, per task?
 
-Two tests, because a difference can be noise of two kinds:
-- **Welch's t-test over runs** (seeds × draws): is the gap larger than the spread that
-  training instability alone produces? Unequal variances allowed (one method may be
-  far less stable than the other), Welch–Satterthwaite degrees of freedom.
-- **A paired bootstrap over test examples**: would the gap survive another test set
-  from the same distribution? Each resample draws the test split's units with
-  replacement (an example, or the examples that come together: MultiRC's answer
-  options of one question, ReCoRD's rows of one query; `resampling_units`), the
-  *same* draws for both sides (paired: both were scored on the same examples),
-  recomputes the metric on the resampled predictions of every run, and takes the
-  difference of the means over runs. Two-sided p:
-  2·min(P(d* ≤ 0), P(d* ≥ 0)) with the Monte Carlo +1 correction ((count + 1) /
-  (R + 1), never 0: with R resamples the smallest p is 2/(R + 1)), capped at 1; the
-  confidence interval of the difference is the percentile interval of d*.
-p-values are Holm-corrected across tasks (one family per test), and the verdict
-names a winner only where every test that could run rejects at alpha: a gap that
-is significant over seeds but not over test examples (or the reverse) is not
-called.
+Per task, the runs of A and B are matched by what they share (seed and few-shot draw, proved
+by the fingerprint of the rows they trained on) and tested as bench/studies/inference.py
+says: paired differences where the design is paired, Welch where the sides share no unit;
+the interval and p hold both the run-to-run variance and the test set's, whose part comes
+from a paired bootstrap over test examples here: each resample draws the test split's units
+with replacement (an example, or the examples that come together: MultiRC's answer options
+of one question, ReCoRD's rows of one query; `resampling_units`), the *same* draws for every
+run of both sides (all were scored on the same examples), and recomputes the metric on the
+resampled predictions of every run. Its percentile interval of the mean difference (test set
+only, draws fixed) is kept as a labelled secondary column.
+
+p-values are Holm-corrected across the table (`compare`: its tasks; `verdict_table`: every
+cell of a leaderboard's table), the verdict is `inference.verdict`, and every cell shows its
+minimum detectable effect. Across tasks, bench/studies/across.py adds the mean difference, the
+IQM and P(A > B) with stratified bootstrap intervals, and for several methods a rank test.
 """
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-from scipy import stats as sps
 from tabulate import tabulate
 
 from bench.core.config import RunConfig
 from bench.core.registry import UsageError
 from bench.core.results import load_results
+from bench.studies.across import AcrossCells, CellSamples, across_cells, cd_text, rank_test, shared_cells
+from bench.studies.inference import CellTest, cell_test, holm, mde, verdict
 from bench.studies.report import configuration_rows, differing_settings, fmt
-from bench.studies.stats import Stability, run_scores, stability
+from bench.studies.stats import RunScore, Stability, stability
 from tasks.loading import DataSource, fingerprint, load_examples
 from tasks.metrics import METRICS, MetricFn, binary_ids, metric_function, to_float
 from tasks.registry import TASKS
@@ -48,36 +45,6 @@ INDEX_BUDGET = 2_000_000
 """Resample counts held at a time (16 MB): bounds memory on large test sets."""
 
 
-@dataclass(frozen=True)
-class Welch:
-    t: float
-    df: float
-    p: float
-
-
-def welch(a: list[float], b: list[float]) -> Welch | None:
-    """Welch's unequal-variance t-test, two-sided; None where a side has fewer than two runs or
-    neither varies (the statistic is then undefined)."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
-    if va + vb == 0:
-        return None
-    t = (np.mean(a) - np.mean(b)) / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return Welch(float(t), float(df), float(2 * sps.t.sf(abs(t), df)))
-
-
-def holm(pvalues: list[float | None]) -> list[float | None]:
-    """Holm's step-down adjustment over the p-values present (None: a test that did not run, not
-    counted in the family): the i-th smallest of m becomes max over j ≤ i of min(1, (m - j + 1) p_j)."""
-    present = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)
-    adjusted: list[float | None] = [None] * len(pvalues)
-    running = 0.0
-    for rank, (p, index) in enumerate(present):
-        running = max(running, min(1.0, (len(present) - rank) * p))
-        adjusted[index] = running
-    return adjusted
 
 
 @dataclass(frozen=True)
@@ -207,19 +174,29 @@ class Side:
         self.runs = [per_run(self.metric, function, result["predictions"][task], examples, self.task.labels)
                      for result in results]
 
+    def per_run(self, counts: np.ndarray) -> np.ndarray:
+        """[runs, resamples]: each run's metric on each row of `counts` (one resample per row)."""
+        return np.array([run(counts) for run in self.runs])
+
     def resampled(self, counts: np.ndarray) -> np.ndarray:
-        """The mean over runs of the metric on each row of `counts` (one resample per row)."""
-        return np.mean([run(counts) for run in self.runs], axis=0)
+        """The mean over runs of the metric on each row of `counts`."""
+        return self.per_run(counts).mean(axis=0)
 
 
-def paired_bootstrap(a: Side, b: Side, resamples: int, seed: int, alpha: float) -> Bootstrap:
-    """The paired bootstrap over the test split's units (module docstring); `seed` makes it repeatable."""
-    everything = whole_split(len(a.examples))
-    observed = float(a.resampled(everything)[0] - b.resampled(everything)[0])
+def replicate_scores(a: Side, b: Side, resamples: int, seed) -> tuple[np.ndarray, np.ndarray]:
+    """([R, runs of A], [R, runs of B]): every run's metric on the same R resamples of the test
+    split's units (`seed`: an int or a SeedSequence, for repeatability)."""
     rng = np.random.default_rng(seed)
-    d = np.concatenate([a.resampled(counts) - b.resampled(counts)
-                        for counts in resample_counts(rng, resampling_units(a.examples), resamples)])
-    below, above = (np.sum(d <= 0) + 1) / (resamples + 1), (np.sum(d >= 0) + 1) / (resamples + 1)
+    chunks = [(a.per_run(counts), b.per_run(counts))
+              for counts in resample_counts(rng, resampling_units(a.examples), resamples)]
+    return np.concatenate([x for x, _ in chunks], axis=1).T, np.concatenate([y for _, y in chunks], axis=1).T
+
+
+def bootstrap_summary(observed: float, d: np.ndarray, alpha: float) -> Bootstrap:
+    """The percentile interval of the resampled differences `d` and the two-sided p,
+    2·min(P(d* ≤ 0), P(d* ≥ 0)) with the Monte Carlo +1 correction ((count + 1) / (R + 1), never
+    0: with R resamples the smallest p is 2/(R + 1)), capped at 1."""
+    below, above = (np.sum(d <= 0) + 1) / (len(d) + 1), (np.sum(d >= 0) + 1) / (len(d) + 1)
     low, high = np.percentile(d, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return Bootstrap(observed, float(low), float(high), float(min(1.0, 2 * min(below, above))))
 
@@ -278,19 +255,40 @@ def select_row(results: list[dict], name: str, directory: Path) -> list[dict]:
     return named[0]
 
 
+
+def run_units(results: list[dict], task: str) -> dict[tuple[int, int], dict]:
+    """A side's runs of `task` by unit: (seed, few-shot draw)."""
+    return {(r["run"]["seed"], r["run"]["draw"]): r for r in results if task in r["test"]}
+
+
+def matched(runs_a: dict, runs_b: dict, task: str) -> list[tuple[dict, dict]]:
+    """The pairs of runs that share a unit: the same seed and draw, trained on rows of the same
+    fingerprint (the same draw of another data source is no pair)."""
+    rows = lambda result: result["data"][task]["fingerprints"]["train"]
+    return [(runs_a[unit], runs_b[unit]) for unit in sorted(runs_a.keys() & runs_b.keys())
+            if rows(runs_a[unit]) == rows(runs_b[unit])]
+
+
+def score_of(result: dict, task: str) -> float:
+    return result["test"][task]["metrics"][TASKS.get(task).report_metric]
+
+
 @dataclass(frozen=True)
 class TaskComparison:
     task: str
     metric: str
     a: Stability
     b: Stability
-    difference: float
-    """Mean over A's runs minus mean over B's runs."""
-    welch: Welch | None
-    welch_holm: float | None
-    bootstrap: Bootstrap | None
-    bootstrap_holm: float | None
+    """Each side's runs of the task (all of them, matched or not)."""
+    test: CellTest
+    p_holm: float | None
+    mde: float | None
+    """Minimum detectable effect (power 0.8) at α / the number of cells tested; None where untested."""
+    test_only: Bootstrap | None
+    """The paired bootstrap over test examples alone (draws held fixed): a secondary column."""
     verdict: str
+    unmatched: tuple[int, int] = (0, 0)
+    """Runs of A and of B that found no partner and are left out of a paired test."""
 
 
 @dataclass(frozen=True)
@@ -301,96 +299,199 @@ class Comparison:
     seed: int
     tasks: list[TaskComparison]
     bootstrap: bool
-    """Whether both sides recorded per-example predictions (else no bootstrap column at all)."""
+    """Whether both sides recorded per-example predictions (else no test-set variance anywhere)."""
     notes: list[str]
+    across: AcrossCells | None = None
+    """Over the tasks, where there are two or more."""
 
 
-def compare(row_a: list[dict], row_b: list[dict], names: tuple[str, str], alpha: float = 0.05,
-            resamples: int = 10_000, seed: int = 0) -> Comparison:
-    """Per task both rows ran: the two tests, Holm-corrected, and the verdict; plus notes on
-    what could not be tested."""
-    from bench.studies.plots import task_order
+@dataclass
+class Cell:
+    """One task's comparison before the table's correction: its test and what the suite-level
+    bootstrap resamples."""
+    task: str
+    test: CellTest
+    test_only: Bootstrap | None
+    samples: CellSamples
+    unmatched: tuple[int, int]
+    notes: list[str] = field(default_factory=list)
 
-    scores_a, scores_b = run_scores(row_a), run_scores(row_b)
-    tasks = task_order(set(scores_a) & set(scores_b))
-    if not tasks:
-        raise UsageError(f"{names[0]} ran {', '.join(sorted(scores_a))}, {names[1]} ran {', '.join(sorted(scores_b))}: "
-                         "no task in common to compare")
+
+def compare_cell(row_a: list[dict], row_b: list[dict], task: str, names: tuple[str, str], alpha: float,
+                 resamples: int, seed: int) -> Cell:
+    """The task's runs matched into units, their test, and the test-set variance from the paired
+    bootstrap where every run used recorded its predictions on one test split."""
+    units_a, units_b = run_units(row_a, task), run_units(row_b, task)
+    pairs = matched(units_a, units_b, task)
+    runs_a, runs_b = ([a for a, _ in pairs], [b for _, b in pairs]) if pairs else (list(units_a.values()),
+                                                                                  list(units_b.values()))
+    unmatched = (len(units_a) - len(pairs), len(units_b) - len(pairs)) if pairs else (0, 0)
     notes = []
-    without = [name for name, row in zip(names, (row_a, row_b)) if any("predictions" not in r for r in row)]
-    if without:
-        notes.append(f"no per-example predictions in the results of {' and '.join(without)} (made before they were "
-                     "recorded): no paired bootstrap")
-    welch_tests, bootstraps = [], []
-    for task in tasks:
-        welch_tests.append(welch([s.score for s in scores_a[task].values()], [s.score for s in scores_b[task].values()]))
-        runs_a, runs_b = [r for r in row_a if task in r["test"]], [r for r in row_b if task in r["test"]]
-        test_a, test_b = scored_fingerprints(runs_a, task), scored_fingerprints(runs_b, task)
-        if without:
-            bootstraps.append(None)
-        elif test_a != test_b or len(test_a) > 1:
-            notes.append(f"{task}: the runs were not all scored on the same test examples (fingerprints A "
-                         f"{', '.join(test_a)}, B {', '.join(test_b)}): no paired bootstrap")
-            bootstraps.append(None)
+    if any(unmatched):
+        notes.append(f"{task}: {unmatched[0]} run(s) of {names[0]} and {unmatched[1]} of {names[1]} share no unit "
+                     "(seed, draw, training rows) with the other side: left out of the paired test")
+    a = np.array([score_of(r, task) for r in runs_a])
+    b = np.array([score_of(r, task) for r in runs_b])
+    replicates, test_only = None, None
+    fingerprints = sorted({r["data"][task]["fingerprints"]["test"] for r in runs_a + runs_b})
+    if all("predictions" in r for r in runs_a + runs_b):
+        if len(fingerprints) > 1:
+            notes.append(f"{task}: the runs were not all scored on the same test examples (fingerprints "
+                         f"{', '.join(fingerprints)}): no test-set resampling; the interval holds the units' "
+                         "variance alone")
         else:
             examples = scored_examples(runs_a[0], task)
             sides = [Side(runs, task, examples, RunConfig.from_dict(runs[0]).protocol) for runs in (runs_a, runs_b)]
             for name, side, runs in zip(names, sides, (runs_a, runs_b)):
                 check_rescored(name, side, runs)
-            bootstraps.append(paired_bootstrap(*sides, resamples, seed, alpha))
-    if any(w is None for w in welch_tests):
-        notes.append("Welch's t needs two runs or more on each side, and some spread: – where it could not run")
-    welch_holm = holm([w.p if w else None for w in welch_tests])
-    bootstrap_holm = holm([b.p if b else None for b in bootstraps])
+            replicates = replicate_scores(*sides, resamples, split_seed(seed, fingerprints[0]))
+            test_only = bootstrap_summary(float(a.mean() - b.mean()), replicates[0].mean(1) - replicates[1].mean(1),
+                                          alpha)
+    var_test = None if replicates is None else float(np.var(replicates[0].mean(1) - replicates[1].mean(1), ddof=1))
+    test = cell_test(a, b, bool(pairs), var_test, alpha)
+    samples = CellSamples(bool(pairs), a, b, *(replicates or (None, None)))
+    return Cell(task, test, test_only, samples, unmatched, notes)
+
+
+def split_seed(seed: int, test_fingerprint: str) -> np.random.SeedSequence:
+    """The test-set resamples' seed: one stream per test split, so that cells scored on one split
+    (a task at two k) share their resamples and cells on other splits do not."""
+    return np.random.SeedSequence([seed, int(test_fingerprint[:8], 16)])
+
+
+def finish_cells(cells: list[Cell], alpha: float) -> list[tuple[Cell, float | None, float | None, str]]:
+    """Holm over the cells tested, each cell's MDE at α / that many, and its verdict."""
+    corrected = holm([cell.test.p for cell in cells])
+    tested = sum(p is not None for p in corrected)
+    return [(cell, p, mde(cell.test, alpha, tested), verdict(cell.test, p, alpha)) for cell, p in zip(cells, corrected)]
+
+
+def compare(row_a: list[dict], row_b: list[dict], names: tuple[str, str], alpha: float = 0.05,
+            resamples: int = 10_000, seed: int = 0) -> Comparison:
+    """Per task both rows ran: the test, Holm-corrected over the tasks, the MDE and the verdict;
+    over the tasks, the suite-level statistics; plus notes on what could not be tested."""
+    from bench.studies.plots import task_order
+
+    tasks = task_order({t for r in row_a for t in r["test"]} & {t for r in row_b for t in r["test"]})
+    if not tasks:
+        raise UsageError(f"{names[0]} ran {', '.join(sorted({t for r in row_a for t in r['test']}))}, {names[1]} ran "
+                         f"{', '.join(sorted({t for r in row_b for t in r['test']}))}: no task in common to compare")
+    notes = []
+    without = [name for name, row in zip(names, (row_a, row_b)) if any("predictions" not in r for r in row)]
+    if without:
+        notes.append(f"no per-example predictions in the results of {' and '.join(without)} (made before they were "
+                     "recorded): no test-set resampling; intervals hold the units' variance alone")
+    cells = [compare_cell(row_a, row_b, task, names, alpha, resamples, seed) for task in tasks]
     comparisons = []
-    for i, task in enumerate(tasks):
-        a, b = stability(list(scores_a[task].values())), stability(list(scores_b[task].values()))
-        difference = a.mean - b.mean
-        comparisons.append(TaskComparison(task, TASKS.get(task).report_metric, a, b, difference, welch_tests[i],
-                                          welch_holm[i], bootstraps[i], bootstrap_holm[i],
-                                          verdict(difference, (welch_holm[i], bootstrap_holm[i]), alpha)))
-    return Comparison(names, alpha, resamples, seed, comparisons, not without, notes)
-
-
-def verdict(difference: float, pvalues: tuple[float | None, ...], alpha: float) -> str:
-    """A winner only where every test that ran rejects at alpha (and the means differ)."""
-    tested = [p for p in pvalues if p is not None]
-    if not tested:
-        return "untested"
-    if all(p < alpha for p in tested) and difference:
-        return "A better" if difference > 0 else "B better"
-    return "no significant difference"
+    for cell, p, effect, called in finish_cells(cells, alpha):
+        notes += cell.notes
+        side = lambda row: stability([RunScore(score_of(r, cell.task), None) for r in row if cell.task in r["test"]])
+        comparisons.append(TaskComparison(cell.task, TASKS.get(cell.task).report_metric, side(row_a), side(row_b),
+                                          cell.test, p, effect, cell.test_only, called, cell.unmatched))
+    across = across_cells([c.samples for c in cells], resamples, seed, alpha) if len(cells) > 1 else None
+    return Comparison(names, alpha, resamples, seed, comparisons, not without, notes, across)
 
 
 def p_text(p: float | None) -> str:
     return "–" if p is None else f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
 
 
+def signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.2f}"
+
+
+def interval_text(low: float | None, high: float | None) -> str:
+    return "–" if low is None else f"[{low:+.2f}, {high:+.2f}]"
+
+
+def units_text(test: CellTest) -> str:
+    """How many units the cell's test stands on: `3 pairs`, or `3 vs 2 runs` (unpaired)."""
+    return f"{test.n} pair{'s' * (test.n != 1)}" if test.design == "paired" else f"{test.n} vs {test.n_b} runs"
+
+
+def mde_text(effect: float | None) -> str:
+    """The MDE to one decimal; beyond 100 points (nothing a 0-100 score can show) as `> 100`."""
+    return "–" if effect is None else "> 100" if effect > 100 else f"{effect:.1f}"
+
+
+def interval_label(test: CellTest) -> str:
+    """The main interval, with what it holds where that is less than both sources."""
+    text = interval_text(test.low, test.high)
+    if test.low is None:
+        return text
+    if test.var_test is None:
+        return text + " (units only)"
+    if test.var_units is None:
+        return text + " (test set only)"
+    return text
+
+
+VERDICT_RULE = ("A verdict names a winner only where at least 2 units a side are matched (2 runs a side where "
+                "unpaired), the units spread, and the Holm-corrected p is below α (bench/studies/inference.py)")
+
+
+def design_text(alpha: float) -> str:
+    """What every verdict table's columns mean, written once."""
+    return (f"Units: runs of both sides on the same seed and few-shot draw (same training rows) are a pair and the "
+            f"test is on their differences; sides that share no unit are compared by Welch's t. Interval: "
+            f"{100 * (1 - alpha):g}% for A − B, Δ ± t·SE, the SE holding the run-to-run variance and the test set's "
+            f"(hierarchical bootstrap: units, then test examples); p: that t, two-sided, and Holm-corrected over the "
+            f"table. MDE: the smallest difference this design detects with power 0.8 at α / (cells tested), so a "
+            f"null reads \"no difference larger than the MDE\". {VERDICT_RULE}.")
+
+
 def markdown(comparison: Comparison) -> str:
     names, alpha = comparison.names, comparison.alpha
-    headers = ["task", "metric", f"A: {names[0]}", f"B: {names[1]}", "A − B", "Welch t", "df", "p", "p Holm"]
-    if comparison.bootstrap:
-        headers += [f"bootstrap {100 * (1 - alpha):g}% CI", "p", "p Holm"]
-    headers.append(f"verdict (α = {alpha:g})")
-    table = []
+    headers = ["task", "metric", f"A: {names[0]}", f"B: {names[1]}", "units", "A − B",
+               f"{100 * (1 - alpha):g}% CI", "p", "p Holm", "MDE", f"verdict (α = {alpha:g})"]
+    table, beside = [], []
     for c in comparison.tasks:
-        row = [c.task, c.metric, f"{fmt(c.a)} (n={c.a.n})", f"{fmt(c.b)} (n={c.b.n})", f"{c.difference:+.2f}",
-               "–" if c.welch is None else f"{c.welch.t:.2f}", "–" if c.welch is None else f"{c.welch.df:.1f}",
-               p_text(c.welch and c.welch.p), p_text(c.welch_holm)]
-        if comparison.bootstrap:
-            row += ["–" if c.bootstrap is None else f"[{c.bootstrap.low:+.2f}, {c.bootstrap.high:+.2f}]",
-                    p_text(c.bootstrap and c.bootstrap.p), p_text(c.bootstrap_holm)]
-        table.append([*row, c.verdict])
-    intro = (f"# {names[0]} (A) against {names[1]} (B)\n\nCells: mean ± std over runs (seeds × draws). Welch's t over "
-             f"runs; paired bootstrap over test examples ({comparison.resamples} resamples, seed {comparison.seed}); "
-             f"p two-sided, Holm-corrected across tasks. A verdict names a winner only where every test that ran "
-             f"rejects at α = {alpha:g}.")
-    return "\n\n".join([intro, tabulate(table, headers, tablefmt="github", disable_numparse=True),
-                         *[f"Note: {note}." for note in comparison.notes]]) + "\n"
+        t = c.test
+        table.append([c.task, c.metric, f"{fmt(c.a)} (n={c.a.n})", f"{fmt(c.b)} (n={c.b.n})", units_text(t),
+                      signed(t.difference), interval_label(t), p_text(t.p), p_text(c.p_holm), mde_text(c.mde),
+                      c.verdict])
+        beside.append([c.task, p_text(t.units_p), p_text(t.sign_flip_p),
+                       "–" if t.sign_flip_p is None else p_text(2 / 2**t.n),
+                       "–" if c.test_only is None else f"{interval_text(c.test_only.low, c.test_only.high)}, p "
+                                                       f"{p_text(c.test_only.p)}"])
+    intro = f"# {names[0]} (A) against {names[1]} (B)\n\n{design_text(alpha)}"
+    beside_headers = ["task", "t over units alone p", "sign-flip p (exact)", "smallest sign-flip p",
+                      f"test set only: bootstrap {100 * (1 - alpha):g}% CI ({comparison.resamples} resamples, seed "
+                      f"{comparison.seed})"]
+    parts = [intro, tabulate(table, headers, tablefmt="github", disable_numparse=True),
+             "Beside the verdict, not part of it: the t over units alone (no test-set variance), the exact sign-flip "
+             "permutation p over the paired differences (its smallest possible value, 2/2^n, is what n can ever "
+             "show), and the bootstrap over test examples alone (draws held fixed).",
+             tabulate(beside, beside_headers, tablefmt="github", disable_numparse=True)]
+    if comparison.across:
+        parts.append(across_text(comparison.across, names, alpha))
+    return "\n\n".join([*parts, *[f"Note: {note}." for note in comparison.notes]]) + "\n"
+
+
+def across_text(across: AcrossCells, names: tuple[str, str], alpha: float) -> str:
+    """The suite-level line: mean difference, IQM difference and P(A > B) with their intervals."""
+    level = f"{100 * (1 - alpha):g}%"
+    parts = [f"mean A − B {across.mean.value:+.2f} [{across.mean.low:+.2f}, {across.mean.high:+.2f}]"]
+    if across.iqm:
+        parts.append(f"IQM(A) − IQM(B) {across.iqm.value:+.2f} [{across.iqm.low:+.2f}, {across.iqm.high:+.2f}]")
+    parts.append(f"P({names[0]} > {names[1]}) {across.improvement.value:.2f} "
+                 f"[{across.improvement.low:.2f}, {across.improvement.high:.2f}]")
+    return (f"Across the {across.cells} cells ({level} stratified bootstrap intervals, {across.resamples} resamples: "
+            f"units within each cell, with its test-set resamples): " + "; ".join(parts) + ".")
+
+
+def load_folders(folders: list[str], skip_unreadable: bool) -> dict[str, list[dict]]:
+    """Each distinct folder's results, read once (a skipped file is named once)."""
+    loaded = {}
+    for folder in dict.fromkeys(folders):
+        if not Path(folder).is_dir():
+            raise UsageError(f"results directory {folder!r} does not exist")
+        loaded[folder] = load_results(Path(folder), skip_unreadable=skip_unreadable)[0]
+    return loaded
 
 
 def compare_command(a: str, b: str, folders: list[str] | None, alpha: float, resamples: int, seed: int,
-                    as_json: bool) -> str:
+                    as_json: bool, skip_unreadable: bool = False) -> str:
     """`bench compare A B [--results DIR | --results DIR_A --results DIR_B]`: A and B from one
     results folder (default `runs`), or A from the first folder and B from the second."""
     folders = folders or ["runs"]
@@ -400,12 +501,9 @@ def compare_command(a: str, b: str, folders: list[str] | None, alpha: float, res
         raise UsageError(f"--resamples takes a positive number of resamples (e.g. 10000), not {resamples}")
     if not 0 < alpha < 1:
         raise UsageError(f"--alpha takes a level between 0 and 1 (e.g. 0.05), not {alpha:g}")
-    rows = []
-    for name, folder in zip((a, b), folders * (3 - len(folders))):
-        directory = Path(folder)
-        if not directory.is_dir():
-            raise UsageError(f"results directory {folder!r} does not exist")
-        rows.append(select_row(load_results(directory)[0], name, directory))
+    loaded = load_folders(folders, skip_unreadable)
+    sides = zip((a, b), folders * (3 - len(folders)))
+    rows = [select_row(loaded[folder], name, Path(folder)) for name, folder in sides]
     if rows[0] == rows[1]:
         raise UsageError(f"{a!r} and {b!r} name the same row of {folders[0]}: nothing to compare")
     comparison = compare(rows[0], rows[1], (a, b), alpha, resamples, seed)
@@ -414,12 +512,21 @@ def compare_command(a: str, b: str, folders: list[str] | None, alpha: float, res
     return markdown(comparison)
 
 
-def verdict_table(results: list[dict], reference: str, per_task: tuple[str, ...] = (), alpha: float = 0.05,
-                  resamples: int = 10_000, seed: int = 0) -> str:
-    """`bench leaderboard --compare-to pt`: every other row against the `reference` method's row of
-    the same few-shot setting, per task, as `bench compare` would test it, but Holm-corrected
-    across the whole table (one family per test): a board with forty cells would otherwise call
-    two of them by chance."""
+@dataclass(frozen=True)
+class BoardCell:
+    task: str
+    k: int
+    name: str
+    """The row's label: its method, and its differing settings in brackets."""
+    method: str
+    a: Stability
+    b: Stability
+    cell: Cell
+
+
+def board_cells(results: list[dict], reference: str, per_task: tuple[str, ...], alpha: float, resamples: int,
+                seed: int) -> tuple[list[BoardCell], set[str]]:
+    """Every row's cells against the reference row of the same few-shot setting."""
     rows = configuration_rows(results, per_task)
     references = defaultdict(list)
     for row in rows:
@@ -438,25 +545,95 @@ def verdict_table(results: list[dict], reference: str, per_task: tuple[str, ...]
             raise UsageError(f"--compare-to {reference}: {len(references[k])} rows of {reference} at k={k}; "
                              "keep one configuration of it in the folder")
         name = method + (f" ({label})" if label else "")
-        comparison = compare(row, references[k][0], (name, reference), alpha, resamples, seed)
-        notes.update(comparison.notes)
-        cells += [(c.task, k, name, method, c) for c in comparison.tasks]
-    cells.sort(key=lambda cell: cell[:3])
-    welch_holm = holm([c.welch.p if c.welch else None for *_, c in cells])
-    bootstrap_holm = holm([c.bootstrap.p if c.bootstrap else None for *_, c in cells])
+        base = references[k][0]
+        for task in sorted({t for r in row for t in r["test"]} & {t for r in base for t in r["test"]}):
+            cell = compare_cell(row, base, task, (name, reference), alpha, resamples, seed)
+            notes.update(cell.notes)
+            side = lambda rows_: stability([RunScore(score_of(r, task), None) for r in rows_ if task in r["test"]])
+            cells.append(BoardCell(task, k, name, method, side(row), side(base), cell))
+    cells.sort(key=lambda c: (c.task, c.k, c.name))
+    return cells, notes
+
+
+def verdict_table(results: list[dict], reference: str, per_task: tuple[str, ...] = (), alpha: float = 0.05,
+                  resamples: int = 10_000, seed: int = 0, cd_plot: Path | None = None) -> str:
+    """`bench leaderboard --compare-to pt`: every other row against the `reference` method's row of
+    the same few-shot setting, per task, as `bench compare` tests it, but Holm-corrected across
+    the whole table: a board with forty cells would otherwise call two of them by chance. Then,
+    per row, the suite-level statistics over its cells, and the rank test over every row."""
+    cells, notes = board_cells(results, reference, per_task, alpha, resamples, seed)
+    finished = finish_cells([c.cell for c in cells], alpha)
     table = []
-    for (task, k, name, method, c), p_welch, p_boot in zip(cells, welch_holm, bootstrap_holm):
-        called = verdict(c.difference, (p_welch, p_boot), alpha)
-        called = {"A better": f"{method} better", "B better": f"{reference} better"}.get(called, called)
-        table.append([task, f"k={k}" if k else "full", name, f"{fmt(c.a)} (n={c.a.n})", f"{fmt(c.b)} (n={c.b.n})",
-                      f"{c.difference:+.2f}", p_text(c.welch and c.welch.p), p_text(p_welch),
-                      "–" if c.bootstrap is None else f"[{c.bootstrap.low:+.2f}, {c.bootstrap.high:+.2f}]",
-                      p_text(c.bootstrap and c.bootstrap.p), p_text(p_boot), called])
-    headers = ["task", "setting", "method", "score", reference, "Δ", "Welch p", "Holm", f"bootstrap {100 * (1 - alpha):g}% CI",
-               "bootstrap p", "Holm", f"verdict (α = {alpha:g})"]
+    for board, (cell, p, effect, called) in zip(cells, finished):
+        t = cell.test
+        called = {"A better": f"{board.method} better", "B better": f"{reference} better"}.get(called, called)
+        table.append([board.task, f"k={board.k}" if board.k else "full", board.name, units_text(t),
+                      f"{fmt(board.a)}", f"{fmt(board.b)}", signed(t.difference), interval_label(t), p_text(t.p),
+                      p_text(p), mde_text(effect), called])
+    headers = ["task", "setting", "method", "units", "score", reference, "Δ", f"{100 * (1 - alpha):g}% CI", "p",
+               "p Holm", "MDE", f"verdict (α = {alpha:g})"]
+    tested = sum(p is not None for _, p, _, _ in finished)
     intro = (f"## Against {reference}\n\nEach row against {reference}'s row of the same setting, task by task "
-             f"(`bench compare`): Welch's t over runs (seeds × draws) and the paired bootstrap over test examples "
-             f"({resamples} resamples, seed {seed}), p two-sided, Holm-corrected across all {len(cells)} cells of "
-             f"this table. A verdict names a winner only where both tests reject at α = {alpha:g}.")
-    return "\n\n".join([intro, tabulate(table, headers, tablefmt="github", disable_numparse=True),
-                         *[f"Note: {note}." for note in sorted(notes)]]) + "\n"
+             f"(`bench compare`; {tested} of {len(cells)} cells tested, Holm over those). {design_text(alpha)}")
+    parts = [intro, tabulate(table, headers, tablefmt="github", disable_numparse=True)]
+    parts.append(suite_section(cells, reference, alpha, resamples, seed))
+    parts.append(ranks_section(cells, reference, alpha, cd_plot))
+    return "\n\n".join([*parts, *[f"Note: {note}." for note in sorted(notes)]]) + "\n"
+
+
+def block(cell: BoardCell) -> str:
+    """A cell's place on the board, as the suite-level and rank sections name it: `rte k=16`."""
+    return f"{cell.task} k={cell.k}" if cell.k else cell.task
+
+
+def suite_section(cells: list[BoardCell], reference: str, alpha: float, resamples: int, seed: int) -> str:
+    """Per row: the mean difference over its cells, the IQM difference where cells are many, and
+    P(row > reference), with stratified bootstrap intervals. Over the `shared_cells` where there
+    are two or more (so that rows are compared on the same cells; a control on one extra task does
+    not move another row's numbers), else over each row's own cells."""
+    by_name: dict[str, list[BoardCell]] = defaultdict(list)
+    for cell in cells:
+        by_name[cell.name].append(cell)
+    common = shared_cells({name: {block(c) for c in own} for name, own in by_name.items()})
+    if len(common) >= 2:
+        by_name = {name: [c for c in own if block(c) in common] for name, own in by_name.items()}
+    which = (f"the cells more than half of the rows ran ({', '.join(sorted(common))}), those of them each row ran"
+             if len(common) >= 2 else "each row's own cells (no two cells are run by more than half of the rows)")
+    table = []
+    for name, own in sorted(by_name.items()):
+        if len(own) < 2:
+            continue
+        across = across_cells([c.cell.samples for c in own], resamples, seed, alpha)
+        interval = lambda i: "–" if i is None else f"{i.value:+.2f} [{i.low:+.2f}, {i.high:+.2f}]"
+        single = sum(min(c.cell.test.n, c.cell.test.n_b) < 2 for c in own)
+        table.append([name, f"{across.cells}" + (f" ({single} single-run)" if single else ""), interval(across.mean),
+                      interval(across.iqm),
+                      f"{across.improvement.value:.2f} [{across.improvement.low:.2f}, {across.improvement.high:.2f}]"])
+    if not table:
+        return f"### Across cells\n\nNo row has two cells or more against {reference}: no suite-level comparison."
+    level = f"{100 * (1 - alpha):g}%"
+    headers = ["method", "cells", f"mean Δ ({level} CI)", f"IQM Δ ({level} CI)",
+               f"P(method > {reference}) ({level} CI)"]
+    return (f"### Across cells\n\nPer row over {which}: the mean of the cells' differences, "
+            f"the IQM of its run scores minus {reference}'s (from 5 cells on) and the probability that a run of it "
+            f"beats {reference}'s run of the same unit, each with a stratified bootstrap interval ({resamples} "
+            f"resamples: units within each cell, with the cell's test-set resamples). A single-run cell (one run a "
+            f"side) adds no run-to-run variance, which it cannot estimate: its part of the interval is the test "
+            f"set's alone.\n\n"
+            + tabulate(table, headers, tablefmt="github", disable_numparse=True))
+
+
+def ranks_section(cells: list[BoardCell], reference: str, alpha: float, cd_plot: Path | None) -> str:
+    """Friedman and Nemenyi over every row (the reference included) on the cells all of them ran."""
+    scores: dict[str, dict[str, float]] = defaultdict(dict)
+    for cell in cells:
+        scores[cell.name][block(cell)] = cell.a.mean
+        scores[reference][block(cell)] = cell.b.mean
+    test = rank_test(dict(scores), alpha)
+    if cd_plot is not None:
+        from bench.studies.across import plot_cd
+
+        if test.cd is None:
+            raise UsageError(f"--cd-plot: {cd_text(test)}")
+        plot_cd(test, cd_plot, f"critical difference (Nemenyi, α = {alpha:g}) over {len(test.blocks)} cells")
+    return f"### Ranks\n\n{cd_text(test)}"

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.registry import UsageError
+from bench.core.results import read_results
 
 PLOTS_EXTRA = "pip install -e '.[plots]'"
 
@@ -125,17 +126,19 @@ def plot_attention(result_paths: list[Path], out: Path) -> Path:
     return out
 
 
-def plot_attention_command(results: list[str], out: str | None = None) -> Path:
+def plot_attention_command(results: list[str], out: str | None = None, skip_unreadable: bool = False) -> Path:
     """`bench plot attention RESULTS... [--out FILE]`: RESULTS are results files or folders
-    (searched for runs that report attention); the PNG defaults to `attention.png` in the
-    first folder given (or beside the first file)."""
+    (searched for runs that report attention; an unreadable results file in a folder is
+    refused, or skipped with `skip_unreadable`, as every table does: bench/core/results.py);
+    the PNG defaults to `attention.png` in the first folder given (or beside the first file)."""
     if not results:
         raise UsageError("give results files or folders to plot")
     paths = []
     for name in results:
         given = Path(name)
         if given.is_dir():
-            paths += [p for p in sorted(given.rglob("*.json")) if _has_attention(p)]
+            paths += [path for path, result in read_results(given, skip_unreadable)[0]
+                      if (result.get("method_report") or {}).get("attention")]
         elif given.is_file():
             paths.append(given)
         else:
@@ -143,11 +146,3 @@ def plot_attention_command(results: list[str], out: str | None = None) -> Path:
     paths = list(dict.fromkeys(path.resolve() for path in paths))  # a file named twice is still one run
     first = Path(results[0])
     return plot_attention(paths, Path(out) if out else (first if first.is_dir() else first.parent) / "attention.png")
-
-
-def _has_attention(path: Path) -> bool:
-    try:
-        attention_of(path)
-    except UsageError:
-        return False
-    return True

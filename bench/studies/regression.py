@@ -32,7 +32,7 @@ from tabulate import tabulate
 
 from bench.core.identity import flatten, row_identity
 from bench.core.registry import UsageError
-from bench.core.results import load_results, write_json
+from bench.core.results import load_results, require_results, write_json
 from bench.studies.stats import run_scores, stability
 from tasks.registry import TASKS
 
@@ -46,11 +46,10 @@ SAME_EXPERIMENT = ("backbone", "preset", "profile")
 """What must match between a baseline entry and a new result of its method and task."""
 
 
-def entries(directory: Path) -> dict[tuple, dict]:
-    """Per KEY, the statistics of one configuration's runs in a results folder."""
-    results, _ = load_results(directory)
-    if not results:
-        raise UsageError(f"no results in {directory}")
+def entries(directory: Path, skip_unreadable: bool = False) -> dict[tuple, dict]:
+    """Per KEY, the statistics of one configuration's runs in a results folder (unreadable
+    results files: bench/core/results.py `read_results`)."""
+    results = require_results(load_results(directory, skip_unreadable), directory)
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for result in results:
         run = result["run"]
@@ -82,9 +81,9 @@ def describe(entry: dict) -> str:
     return f"{entry['method']}{shots} on {entry['task']} ({entry['backbone']}, {entry['preset']}, {entry['profile']})"
 
 
-def write_baseline(directory: Path, out: Path) -> str:
+def write_baseline(directory: Path, out: Path, skip_unreadable: bool = False) -> str:
     """`bench baseline RESULTS --out FILE`: the file, and a table of what it holds."""
-    found = entries(directory)
+    found = entries(directory, skip_unreadable)
     write_json(out, {"schema": BASELINE_SCHEMA, "results": str(directory), "entries": list(found.values())})
     table = [[e["method"], e["task"], e["backbone"], e["preset"], e["profile"], e["metric"], score_cell(e)]
              for e in found.values()]
@@ -128,7 +127,8 @@ def seeds(entry: dict) -> str:
     return ", ".join(f"{run['seed']}" + (f" (draw {run['draw']})" if run["draw"] else "") for run in entry["runs"])
 
 
-def check(directory: Path, baseline_path: Path, margin: float = DEFAULT_MARGIN, z: float = DEFAULT_Z) -> tuple[int, str]:
+def check(directory: Path, baseline_path: Path, margin: float = DEFAULT_MARGIN, z: float = DEFAULT_Z,
+          skip_unreadable: bool = False) -> tuple[int, str]:
     """`bench check RESULTS --baseline FILE`: (exit code, markdown): 1 with the regressions, 0 with
     every check; a UsageError (exit 2) where the two are not the same experiment."""
     for flag, value in (("--margin", margin), ("--z", z)):
@@ -136,7 +136,7 @@ def check(directory: Path, baseline_path: Path, margin: float = DEFAULT_MARGIN, 
             raise UsageError(f"{flag} takes a finite number ≥ 0 (default {DEFAULT_MARGIN if flag == '--margin' else DEFAULT_Z:g}), "
                              f"not {value:g}")
     baseline = read_baseline(baseline_path)
-    current = entries(directory)
+    current = entries(directory, skip_unreadable)
     checked, notes = [], []
     for then in baseline:
         key = tuple(then[field] for field in KEY)

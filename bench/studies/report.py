@@ -3,7 +3,8 @@
 One table per suite: a row per (method, setting, preset, backbone, profile), a
 column per task and the suite average, cells `mean ± std` over seeds of the
 metric the papers report for that task; then invalid predictions, collapsed
-runs (at or below the majority class, bench/studies/stats.py), param/task, peak memory
+runs (at or below their floor, the best constant answer on their test split:
+bench/core/baselines.py, bench/studies/stats.py), param/task, peak memory
 (device memory on CUDA, resident memory on CPU), the bytes autograd saves for
 backward in one training step (deterministic, comparable on any device) and
 time; and reference rows from the published tables with the delta of our
@@ -23,9 +24,10 @@ from typing import NamedTuple
 import numpy as np
 from tabulate import tabulate
 
+from bench.core.baselines import has_test_floor, result_floors, stage_floor
 from bench.core.identity import configuration_key, digest, flatten, row_identity
 from bench.core.registry import UsageError
-from bench.core.results import atomic_write, load_results
+from bench.core.results import SKIP_UNREADABLE, Loaded, atomic_write, described
 from bench.studies.stats import Stability, row_statistics
 from tasks.registry import SUITES, TASKS
 
@@ -130,12 +132,11 @@ def suite_of(task_names: set[str]) -> str:
     return "custom"
 
 
-def leaderboard(directory: Path, detail: bool = False, per_task: tuple[str, ...] = ()) -> str:
-    """`per_task`: method options that may differ from task to task within one row (see
+def leaderboard(directory: Path, loaded: Loaded, detail: bool = False, per_task: tuple[str, ...] = ()) -> str:
+    """`loaded`: the folder as read (`load_results`: once for every table a command draws from it).
+    `per_task`: method options that may differ from task to task within one row (see
     `configuration_rows`); a name no result's method has is refused in one line."""
-    results, other_schema = load_results(directory)
-    skipped = (f" {other_schema} results of another schema version left out (rerun them with this version)."
-               if other_schema else "")
+    results, skipped = loaded.results, left_out(loaded)
     if not results:
         return f"No results in {directory}.{skipped}\n"
     options = {name for result in results for name in result["identity"]["method_config"]}
@@ -147,10 +148,25 @@ def leaderboard(directory: Path, detail: bool = False, per_task: tuple[str, ...]
     for result in results:
         by_suite[result["run"]["suite"] or suite_of(set(result["run"]["tasks"]))].append(result)
     sections = [f"# Leaderboard\n\nFrom `{directory}`: {len(results)} runs. Cells: mean ± std over seeds "
-                f"(test split); a row is one configuration.{skipped}"]
+                f"(test split); a row is one configuration.{skipped}{fallback_note(results, directory)}"]
     for suite, suite_results in by_suite.items():
         sections.append(suite_table(suite, suite_results, detail, per_task))
     return "\n\n".join(sections) + "\n"
+
+
+def left_out(loaded: Loaded) -> str:
+    """What the board leaves out, said in its header, so that a saved board never looks complete
+    when runs are missing from it."""
+    skipped = f"Skipped ({SKIP_UNREADABLE}): {described(loaded.skipped)}" if loaded.skipped else ""
+    return "".join(f" {part}." for part in (loaded.note(), skipped) if part)
+
+
+def fallback_note(results: list[dict], directory: Path) -> str:
+    """Where results predate test floors, `collapsed` holds them to their trained majority
+    (bench/core/baselines.py): the board says so, and how to add the floors."""
+    old = sum(not has_test_floor(result) and bool(result_floors(result)) for result in results)
+    return (f" Floors of {old} results are their training rows' majority (made before test floors; "
+            f"`bench floors {directory} --write` adds them)." if old else "")
 
 
 def configuration_rows(results: list[dict], per_task: tuple[str, ...] = ()) -> list[list[dict]]:
@@ -230,23 +246,47 @@ def tokenizer_note(results: list[dict]) -> str:
     return f" ROUGE-L and CIDEr-D tokenised with {' and '.join(TOKENIZER_NAMES[t] for t in used)}." if used else ""
 
 
-def majority_row(results: list[dict], present: list[str], settings: list[str]) -> list[list[str]]:
-    """Always predicting the most frequent training label, on the runs' own test splits: the floor.
-    A few-shot draw has its own most frequent label, so few-shot results get a row per k, each
-    cell the mean over that k's draws (a 16-row draw of MRPC may hold more negatives)."""
-    found: dict[int, dict[str, dict]] = defaultdict(dict)
+def floor_rows(results: list[dict], present: list[str], settings: list[str]) -> list[list[str]]:
+    """The baseline rows, per k (0: full training sets). *best constant (test)*: each task's floor,
+    the best constant answer on its test split (`baselines.floor`), one value per test split: the
+    draws of a k share theirs, so nothing is averaged over draws (the mean over test splits where
+    a board holds several of a task). *trained majority*: always answering the most frequent label
+    of the runs' own training rows (`baselines.majority`), a few-shot draw's own, the mean over
+    draws; shown only where it differs from the floor (or stands in for one that old results
+    lack), since it is not the floor: a 16-row draw of MRPC answers "0" on a test split that is
+    68.1% "1"."""
+    floors: dict[int, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
+    majorities: dict[int, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
     for result in results:
         run = result["run"]
-        for task, baseline in result.get("baselines", {}).get("majority", {}).items():
-            found[run["k_shot"]].setdefault(task, {}).setdefault(run["draw"], baseline["metrics"][report_metric(task)])
+        for task, floor in result.get("baselines", {}).get("floor", {}).items():
+            split = result["data"][task]["fingerprints"]["test"]
+            floors[run["k_shot"]][task].setdefault(split, floor["metrics"][report_metric(task)])
+        for task, majority in result.get("baselines", {}).get("majority", {}).items():
+            majorities[run["k_shot"]][task].setdefault(run["draw"], majority["metrics"][report_metric(task)])
     rows = []
-    for k_shot in sorted(found):
-        scores = {task: float(np.mean(list(draws.values()))) for task, draws in found[k_shot].items()}
-        cells = [f"{scores[t]:.1f}" if t in scores else "–" for t in present]
-        average = f"{np.mean([scores[t] for t in present]):.1f}" if all(t in scores for t in present) else "–"
-        rows.append(["*majority class*", f"k={k_shot}" if k_shot else "baseline", "", "", *([""] if any(settings) else []),
-                     "", *cells, average, "", "", "", "", "", "", ""])
+    for k_shot in sorted({*floors, *majorities}):
+        best, trained = baseline_cells(floors[k_shot], present), baseline_cells(majorities[k_shot], present)
+        if set(best) != {"–"}:
+            rows.append(baseline_row("*best constant (test)*", k_shot, best, settings))
+        if trained != best:
+            rows.append(baseline_row(f"*trained majority ({k_shot}-row draws)*" if k_shot else "*trained majority*",
+                                     k_shot, trained, settings))
     return rows
+
+
+def baseline_cells(values: dict[str, dict], present: list[str]) -> list[str]:
+    """Per task the mean of its values (one per test split, or per draw), "–" where it has none;
+    then their average over the tasks (where every task has one)."""
+    scores = {task: float(np.mean(list(found.values()))) for task, found in values.items() if found}
+    average = f"{np.mean([scores[t] for t in present]):.1f}" if all(t in scores for t in present) else "–"
+    return [*(f"{scores[t]:.1f}" if t in scores else "–" for t in present), average]
+
+
+def baseline_row(label: str, k_shot: int, cells: list[str], settings: list[str]) -> list[str]:
+    """A baseline row of the board: its task cells and average, the run columns blank."""
+    return [label, f"k={k_shot}" if k_shot else "baseline", "", "", *([""] if any(settings) else []), "", *cells,
+            "", "", "", "", "", "", ""]
 
 
 def suite_table(suite: str, results: list[dict], detail: bool = False, per_task: tuple[str, ...] = ()) -> str:
@@ -270,8 +310,8 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
         weak = weak_stages(row)
         if weak:
             label = ", ".join(part for part in (setting_label(method, k_shot), setting) if part)
-            weak_notes.append(f"Weak sources: {method} ({label}) started from stages at or below their majority "
-                              f"class: {'; '.join(weak)}.")
+            weak_notes.append(f"Weak sources: {method} ({label}) started from stages at or below their floor: "
+                              f"{'; '.join(weak)}.")
         table.append([
             method, setting_label(method, k_shot), run["preset"],
             f"{run['backbone']} ({profile})" if profile != "paper" else run["backbone"],
@@ -283,7 +323,7 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
             human_bytes(max(r["memory"]["autograd_saved_bytes_first_step"] for r in row)),
             human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row])),
         ])
-    table += majority_row(results, present, settings)
+    table += floor_rows(results, present, settings)
     papers = {paper_method(row[0]["run"]["method"], row[0]["run"]["k_shot"]): (row[0]["run"]["method"], row[0]["run"]["k_shot"])
               for row in rows}
     for paper_row, (method, k_shot) in papers.items():
@@ -300,28 +340,33 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
     note += (" Δ paper avg: our average minus the paper's, only for runs on the paper's backbone with its "
              "schedule (profile `paper`) and real data; the papers' rows are otherwise shown for context.")
     markdown = (f"## {suite}\n\nMetrics: {metrics}. `runs` counts seeds × few-shot draws; `invalid` counts test "
-                f"predictions outside the label set; `collapsed` counts test scores (run × task) at or below the "
-                f"majority class of their split.{note}\n\n"
+                f"predictions outside the label set; `collapsed` counts test scores (run × task) at or below their "
+                f"floor: the best constant answer on the split they are scored on (*best constant (test)*, per metric: "
+                f"the test split's majority label's accuracy, the positive class's F1, 0 correlation). *trained "
+                f"majority*, shown where it differs, always answers the most frequent label of the runs' own training "
+                f"rows (each few-shot draw's; the mean over draws): no floor.{note}\n\n"
                 + tabulate(table, headers, tablefmt="github", disable_numparse=True)
                 + "".join(f"\n\n{note}" for note in weak_notes))
     return markdown + ("\n\n" + detail_table(suite, rows, settings, present) if detail else "")
 
 
 def weak_stages(row: list[dict]) -> list[str]:
-    """The source stages a row's runs started from whose own test score is at or below their
-    majority class (bench/pipeline/stages.py records them): what they transfer was not learned.
-    A stage on the run's own task (SPoT-t's task embedding, AMP's prompts) transfers nothing."""
+    """The source stages a row's runs started from whose own test score is at or below their floor
+    (bench/pipeline/stages.py records them; a stage made before floors names its training
+    majority instead): what they transfer was not learned. A stage on the run's own task
+    (SPoT-t's task embedding, AMP's prompts) transfers nothing."""
     found = {}
     for result in row:
         for stage in result.get("stages", []):
+            name, floors = stage_floor(stage)
             for task in [t for t in stage.get("weak", []) if t not in result["run"]["tasks"]]:
                 found[(stage["method"], task)] = (f"{stage['method']} on {task} (test {stage['test'][task]:.1f} ≤ "
-                                                  f"majority {stage['majority'][task]:.1f})")
+                                                  f"{name} {floors[task]:.1f})")
     return [found[key] for key in sorted(found)]
 
 
 def collapsed_share(stats) -> str:
-    """Collapsed test scores over all scores that have a majority-class floor, as `invalid` counts."""
+    """Collapsed test scores over all scores that have a floor, as `invalid` counts."""
     floored = [stat for stat in stats if stat.collapsed is not None]
     return f"{sum(s.collapsed for s in floored)}/{sum(s.floored for s in floored)}" if floored else "–"
 
@@ -346,7 +391,8 @@ def detail_table(suite: str, rows: list[list[dict]], settings: list[str], presen
             "only runs that have every task). 95% CI: Student t over runs, two-sided (none for one run). "
             "Best of runs: the highest score (for `avg`, the mean of each task's best run): what a table of "
             "best-of-N cells reports, an upper bound that flatters, not an expected score. Collapsed: runs at or "
-            "below the majority class of their test split.\n\n"
+            "below their floor, the best constant answer on the split they are scored on (`avg`: the mean of the "
+            "tasks' floors).\n\n"
             + tabulate(table, headers, tablefmt="github", disable_numparse=True))
 
 
@@ -362,15 +408,13 @@ def human_seconds(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
 
 
-def plot_score_vs_params(directory: Path, out: Path) -> Path:
+def plot_score_vs_params(results: list[dict], directory: Path, out: Path) -> Path:
     """The papers' efficiency figure: per task, each leaderboard row's test score (mean ± std over
     runs) against its trainable parameters per task, on a log axis (ATTEMPT's Figure 1, MPT's
-    Figure 1): which method buys its score with how many parameters."""
+    Figure 1): which method buys its score with how many parameters. `results`: those of
+    `directory` the board read (at least one: `require_results`)."""
     from bench.studies.plots import PLOTS_EXTRA, task_order
 
-    results, _ = load_results(directory)
-    if not results:
-        raise UsageError(f"no results in {directory} to plot")
     rows = configuration_rows(results)
     tasks = task_order({task for result in results for task in result["test"]})
     several_backbones = len({row[0]["run"]["backbone"] for row in rows}) > 1

@@ -47,18 +47,19 @@ class Table(NamedTuple):
     columns: list[str]
     rows: list[dict]
     runs: int
-    other_schema: int
-    """Results of another schema version, left out (as the leaderboard leaves them out)."""
+    left_out: str
+    """What was left out and why (results of another schema version, runs without test
+    scores), as the leaderboard leaves them out; '' when nothing was."""
 
 
-def table(directory: Path) -> Table:
+def table(directory: Path, skip_unreadable: bool = False) -> Table:
     """Every results file under `directory`, read as the leaderboard reads them."""
     if not Path(directory).is_dir():
         raise UsageError(f"results directory {str(directory)!r} does not exist")
-    results, other_schema = load_results(directory)
-    rows = [row for result in results for row in result_rows(result)]
+    loaded = load_results(directory, skip_unreadable)
+    rows = [row for result in loaded.results for row in result_rows(result)]
     extra = sorted({name for row in rows for name in row} - set(RUN_COLUMNS))
-    return Table([*RUN_COLUMNS, *extra], rows, len(results), other_schema)
+    return Table([*RUN_COLUMNS, *extra], rows, len(loaded.results), loaded.note())
 
 
 def cell(value):

@@ -6,8 +6,10 @@ alone hides both, so every task and every suite average gets: the number of
 runs, mean, standard deviation (ddof=1), a 95% confidence interval of the mean
 over runs (Student t, two-sided), min, max, the best-of-runs value (labelled as
 such wherever it is shown) and how many runs collapsed, i.e. scored at or below
-the majority-class baseline of their own test split (`baselines.majority` in
-each result): a run that learned nothing a constant answer would not give.
+the floor of the split they are scored on: the best constant answer there
+(`baselines.floor` in each result, bench/core/baselines.py), a run that learned
+nothing a constant answer would not give. Results made before floors were
+recorded fall back to their trained majority (`baselines.majority`).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from scipy import stats as sps
 
+from bench.core.baselines import result_floors
 from tasks.registry import TASKS
 
 CONFIDENCE = 0.95
@@ -31,7 +34,8 @@ class RunScore(NamedTuple):
     score: float
     """The test score in the task's report metric (the papers' column)."""
     floor: float | None
-    """The majority-class score on the same test split; None where the task has none (open-ended targets)."""
+    """The best constant answer's score on the same test split (in old results, the trained
+    majority's); None where the task has none (open-ended targets)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class Stability:
     best: float
     """Best of runs: what a table printing the best of N runs shows (never the expected score)."""
     collapsed: int | None
-    """Runs at or below their majority-class floor; None where no run has a floor."""
+    """Runs at or below their floor; None where no run has a floor."""
     floored: int
     """Runs that have a floor (the denominator of `collapsed`)."""
 
@@ -72,16 +76,16 @@ def stability(runs: Sequence[RunScore], best: float | None = None) -> Stability:
 
 
 def run_scores(results: list[dict]) -> dict[str, dict[RunKey, RunScore]]:
-    """Per task, per run: its report-metric test score and its own split's majority-class score.
-    Each run keeps its own floor: few-shot draws train on different rows, so their most frequent
-    label (and with it the floor) can differ."""
+    """Per task, per run: its report-metric test score and the floor of the split it was scored on
+    (`result_floors`: each run keeps its own, since runs of one row may be scored on different
+    test data, and an old result's fallback is its own draw's trained majority)."""
     scores: dict[str, dict[RunKey, RunScore]] = defaultdict(dict)
     for result in results:
         key = (result["run"]["seed"], result["run"]["draw"])
-        majority = result.get("baselines", {}).get("majority", {})
+        floors = result_floors(result)
         for task, test in result["test"].items():
             metric = TASKS.get(task).report_metric
-            floor = majority[task]["metrics"][metric] if task in majority else None
+            floor = floors[task]["metrics"][metric] if task in floors else None
             scores[task][key] = RunScore(test["metrics"][metric], floor)
     return scores
 

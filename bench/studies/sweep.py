@@ -5,8 +5,15 @@ options and the sweep seeds as its seeds; it trains through `bench.pipeline.runn
 results under `<output>/trial-<number>/`, so trials never overwrite each other.
 
 Objective: the mean, over the trial's runs (every task set of the config × each sweep seed),
-of each run's best dev mean (the score its checkpoint is selected on). The test split is
-never read: choosing hyperparameters on test would flatter the method.
+of each run's best dev mean (the score its checkpoint is selected on). Choosing
+hyperparameters on test would flatter the method, so a trial's runs evaluate dev only: the
+test split is loaded to fingerprint it (a configuration's data identity covers every split),
+never tokenised or scored, and the trial's results files say so (`test_evaluated` false,
+`test` empty; tables leave such runs out). With `--evaluate-test` (`Sweep.evaluate_test`)
+the runs score test as `bench run` does and record it in their results files (and each
+run's closing progress line shows it); the objective, `sweep.md`, `sweep.png` and the
+export never read it. Source prompts a trial trains for the library are library stages,
+evaluated as in any run, since later runs share them.
 
 Pruning (optuna's MedianPruner): every dev evaluation is reported at step k = the k-th dev
 evaluation of the trial, so run i's epoch e (runs of E epochs, in grid order) is step
@@ -60,6 +67,10 @@ HEARTBEAT_SECONDS = 60
 """A running trial's heartbeat on RDB storages; one silent for 3 beats belongs to a dead worker."""
 STORAGE_FORMS = ("sqlite:///FILE.db", "postgresql://USER:PASSWORD@HOST/DB", "mysql://USER:PASSWORD@HOST/DB",
                  "journal:///FILE.log")
+TEST_SHOWN = {False: "the trials do not evaluate the test split",
+              True: "the trials score the test split too (--evaluate-test), recorded in their results files "
+                    "but not used or shown here"}
+"""What `sweep.md` says of the test split, without and with `--evaluate-test`."""
 SETTINGS_KEY = "bench_sweep"
 """The study's user attribute recording what its objective depends on (see `Sweep.settings`)."""
 
@@ -123,10 +134,12 @@ class Sweep:
     trials: int
     storage: str
     study: str
+    evaluate_test: bool = False
+    """Whether trials score test too (recorded in their results files, never used by the objective)."""
 
     @classmethod
     def create(cls, config: RunConfig, params: list[str], trials: int, seeds: list[int] | None = None,
-               storage: str | None = None, study: str | None = None) -> "Sweep":
+               storage: str | None = None, study: str | None = None, evaluate_test: bool = False) -> "Sweep":
         """Validated before any work: the parameters against the method's space, the seeds.
 
         Defaults: the config's seeds; an SQLite file in the output folder; a study named
@@ -141,20 +154,23 @@ class Sweep:
             raise UsageError(f"--sweep-seeds {','.join(map(str, seeds))!r}: give distinct seeds, e.g. 0,1")
         storage = storage or f"sqlite:///{Path(config.output).resolve() / 'sweep.db'}"
         study = study or f"{config.method}-{'+'.join(config.tasks)}-{'+'.join(params)}"
-        return cls(config, params, seeds, trials, storage, study)
+        return cls(config, params, seeds, trials, storage, study, evaluate_test)
 
     def settings(self) -> dict:
         """What the objective depends on, recorded in the study so that a rerun or another
         worker with other settings cannot mix its scores in: the config typed (method config,
         not the option strings) without the swept options, the evaluation seeds and this
-        machine's paths (output, data, library), which may differ between workers."""
+        machine's paths (output, data, library), which may differ between workers. Also
+        `evaluate_test` where on: not the objective's, but what the trials' results files hold
+        and `sweep.md` says (absent where off, as in studies recorded before the flag existed)."""
         config = json.loads(json.dumps(self.config.as_dict()))
         for local in ("output", "data_dir", "library", "seeds", "method_options", "protocol_overrides"):
             config.pop(local)
         unswept = {k: v for k, v in self.config.method_options.items() if k not in self.params}
         method_config = asdict(METHODS.get(self.config.method).make_config(unswept))
         config["method_config"] = json.loads(json.dumps({k: v for k, v in method_config.items() if k not in self.params}))
-        return {"params": self.params, "sweep_seeds": self.seeds, "config": config}
+        return {"params": self.params, "sweep_seeds": self.seeds, "config": config,
+                **({"evaluate_test": True} if self.evaluate_test else {})}
 
     def trial_config(self, number: int, overrides: dict) -> RunConfig:
         config = copy.deepcopy(self.config)
@@ -291,7 +307,7 @@ def _run_trials(sweep: Sweep, study: optuna.Study, display: Callable[[], Progres
 
         progress = display()
         try:
-            paths = runner.run(config, progress, on_epoch=report)
+            paths = runner.run(config, progress, on_epoch=report, evaluate_test=sweep.evaluate_test)
         finally:
             progress.close()
         value = sum(best_dev(path) for path in paths) / len(paths)
@@ -335,7 +351,7 @@ def summary(study: optuna.Study, sweep: Sweep) -> str:
         f"# Sweep `{sweep.study}`", "",
         f"{config.method} on {', '.join(config.tasks)} ({config.model}, {config.profile} profile, {config.preset} preset), "
         f"swept: {', '.join(sweep.params)}. Objective: the mean over {seeds_text(sweep.seeds)} of each "
-        f"run's best dev mean (the test split is not used). Storage: `{sweep.shown_storage()}`.", "",
+        f"run's best dev mean; {TEST_SHOWN[sweep.evaluate_test]}. Storage: `{sweep.shown_storage()}`.", "",
         f"Trials: {', '.join(f'{n} {state}' for state, n in states.items()) or 'none yet'}; the study runs until "
         f"{sweep.trials} are complete, pruned or running (a failed trial is replaced).",
         "", tabulate(rows, ["trial", "state", *sweep.params, "objective", "worker"], tablefmt="github", disable_numparse=True), "",

@@ -5,7 +5,8 @@ day before trying a transfer method; a shipped set does the same for bench's off
 backbones. A set is a folder here (`<name>/manifest.json` and one safetensors file per
 task). Its manifest records, per prompt, what made it (the library entry's full spec: the
 schedule, the method options and the fingerprints of the rows it trained and was selected
-on), its own dev and test scores beside its test split's majority class, and the file's
+on), its own dev and test scores beside its test split's floor (a set packed before floors were
+recorded, such as minilm-cpu-v1, holds its training rows' majority instead), and the file's
 SHA-256, checked on every load. A set is never edited: new prompts make a new version
 (`-v2`), so a result that names a set names the exact tensors it started from.
 `bench sources pack` writes a set from library entries.
@@ -101,6 +102,8 @@ def pack(entries: list[dict], name: str, version: int, description: str, out: Pa
     """Write library entries (one PT prompt per task, one backbone) as a shipped set in `out/name`."""
     from safetensors.torch import save
 
+    from methods.library import own_scores
+
     backbones = {entry["spec"]["backbone"] for entry in entries}
     if len(backbones) != 1:
         raise UsageError(f"a shipped set holds one backbone's prompts; these entries are of {', '.join(sorted(backbones))}")
@@ -117,7 +120,7 @@ def pack(entries: list[dict], name: str, version: int, description: str, out: Pa
         atomic_write(folder / f"{task}.safetensors", data)
         prompts[task] = {"file": f"{task}.safetensors", "sha256": hashlib.sha256(data).hexdigest(),
                          "shape": list(prompt.shape), "library_key": entry["key"],
-                         **{k: entry[k] for k in ("dev", "test", "majority", "weak", "dev_curve", "train_seconds")},
+                         **own_scores(entry), "dev_curve": entry["dev_curve"], "train_seconds": entry["train_seconds"],
                          "spec": entry["spec"]}
     manifest = {"name": name, "version": version, "backbone": backbones.pop(), "description": description,
                 "prompts": prompts}
