@@ -224,6 +224,7 @@ def build_parser() -> Parser:
     compare.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     compare.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     compare.add_argument("--json", action="store_true")
+    add_per_task(compare)
     add_skip_unreadable(compare)
 
     picks = sub.add_parser("picks", help="which source ATTEMPT's attention and SPoT-t's similarity lean on, run by "
@@ -768,7 +769,7 @@ def cmd_compare(args) -> int:
     from bench.studies.compare import compare_command
 
     print(compare_command(args.a, args.b, args.results, args.alpha, args.resamples, args.seed, args.json,
-                          skip_unreadable=args.skip_unreadable), end="")
+                          skip_unreadable=args.skip_unreadable, per_task=per_task_options(args)), end="")
     return 0
 
 

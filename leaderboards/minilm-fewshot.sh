@@ -34,9 +34,13 @@ for target in ${TARGETS:-rte mrpc cb}; do
         head-only|pt) run --method "$method" --tasks "$target" --k-shot "$k" ;;
         spot-g) run --method spot-g --tasks "$target" --k-shot "$k" --option sources="$sources" ;;
         spot-t) run --method spot-t --tasks "$target" --k-shot "$k" --option sources="$sources" --sources shipped ;;
-        # T = 50: at the paper's d·e (1,044 for MiniLM's d = 384) the attention stays uniform
-        attempt) run --method attempt --tasks "$target" --k-shot "$k" --option sources="$sources" \
-                   --option init_source=qnli --option temperature=50 --sources shipped ;;
+        # T = 50: at the paper's d·e (1,044 for MiniLM's d = 384) the attention stays uniform. Two arms: the
+        # target prompt started as QNLI's (the paper's init from a source), and a fresh one (target_init=vocab),
+        # whose attention is no echo of the source it started from (init_source is then unused)
+        attempt) for init in source vocab; do
+                   run --method attempt --tasks "$target" --k-shot "$k" --option sources="$sources" \
+                     --option init_source=qnli --option temperature=50 --option target_init="$init" --sources shipped
+                 done ;;
         mpt) run --method mpt --tasks "$target" --k-shot "$k" --option source_tasks="$mpt_sources" --sources shipped ;;
       esac
     done
@@ -48,4 +52,7 @@ if [ "${ORACLE:-1}" != 0 ]; then
   run --method pt --tasks sst2 --k-shot 16
   run --method head-only --tasks sst2 --k-shot 16
 fi
-$BENCH leaderboard "$OUT" --per-task sources,source_tasks --compare-to pt --out "${BOARD:-leaderboards/minilm-fewshot.md}" > /dev/null
+$BENCH leaderboard "$OUT" --per-task sources,source_tasks --compare-to pt --out "${BOARD:-leaderboards/minilm-fewshot.md}" \
+  --cd-plot "${CD_PLOT:-leaderboards/minilm-fewshot-cd.png}" > /dev/null
+# which source ATTEMPT's attention and SPoT-t's similarity lean on, per draw, runs at their floor left out
+$BENCH picks "$OUT" --per-task sources,source_tasks > "${PICKS:-leaderboards/minilm-fewshot-picks.md}"

@@ -29,4 +29,5 @@ done
   --option temperature=50
 [ "${AMP:-1}" = 0 ] || run --method amp --tasks sst2,mrpc,rte
 # one row per method: each target's leave-one-out sources differ by design
-$BENCH leaderboard "$OUT" --per-task sources,source_tasks --out "${BOARD:-leaderboards/minilm-glue.md}" > /dev/null
+$BENCH leaderboard "$OUT" --per-task sources,source_tasks --compare-to pt --out "${BOARD:-leaderboards/minilm-glue.md}" \
+  --cd-plot "${CD_PLOT:-leaderboards/minilm-glue-cd.png}" > /dev/null

@@ -29,4 +29,5 @@ if [ -n "${CONTROLS:-}" ]; then  # CONTROLS=qnli,sst2,mrpc: what the heads alone
     --output leaderboards/minilm-sources
 fi
 # leaderboards/minilm-sources holds the shipped prompts' own results (copied from their library folders)
-# beside these controls: `bench leaderboard leaderboards/minilm-sources --compare-to head-only`
+# beside these controls (one run a side: the verdict table shows each interval and names no winner)
+$BENCH leaderboard leaderboards/minilm-sources --compare-to head-only --out leaderboards/minilm-sources.md > /dev/null

@@ -225,8 +225,9 @@ def cd_text(test: RankTest) -> str:
 
 
 def plot_cd(test: RankTest, out, title: str) -> None:
-    """Demšar's critical-difference diagram as a PNG: the rank axis, each method at its average
-    rank, a bar joining every group not told apart, and the CD's length above the axis."""
+    """Demšar's critical-difference diagram as a PNG: the rank axis (1, the best, on the left), each
+    method joined to its average rank from a label outside the axis (the better half on the left,
+    the rest on the right), a bar under every group not told apart, and the CD's length above."""
     import io
 
     import matplotlib
@@ -237,24 +238,28 @@ def plot_cd(test: RankTest, out, title: str) -> None:
     from bench.core.results import atomic_write
 
     k = len(test.methods)
-    figure, ax = plt.subplots(figsize=(7, 1.2 + 0.28 * k))
-    ax.set_xlim(k + 0.3, 0.7)  # rank 1 on the right, as Demšar draws it
-    ax.set_ylim(-(k + 1), 2)
-    ax.axhline(0, color="black", lw=1)
+    margin = 0.9 * (k + 1)  # room for the labels on either side, in rank units
+    figure, ax = plt.subplots(figsize=(12, 1.6 + 0.3 * k))
+    ax.set_xlim(1 - margin, k + margin)
+    ax.set_ylim(-(k // 2 + 2 + len(test.groups) * 0.3), 2)
+    ax.plot([1, k], [0, 0], color="black", lw=1)
     for rank in range(1, k + 1):
         ax.plot([rank, rank], [0, 0.15], color="black", lw=1)
-        ax.text(rank, 0.35, str(rank), ha="center", fontsize=8)
+        ax.text(rank, 0.3, str(rank), ha="center", fontsize=8)
     if test.cd is not None:
-        ax.plot([1, 1 + test.cd], [1.3, 1.3], color="black", lw=2)
-        ax.text(1 + test.cd / 2, 1.5, f"CD {test.cd:.2f}", ha="center", fontsize=8)
+        ax.plot([1, 1 + test.cd], [1.2, 1.2], color="black", lw=2)
+        ax.text(1 + test.cd / 2, 1.4, f"CD {test.cd:.2f}", ha="center", fontsize=8)
+    left = (k + 1) // 2
     for i, (method, rank) in enumerate(zip(test.methods, test.ranks)):
-        y = -(i + 1) * 0.9
-        ax.plot([rank, rank, k + 0.25 if i % 2 else 0.75], [0, y, y], color="black", lw=0.8)
-        ax.text(k + 0.28 if i % 2 else 0.72, y, f"{method} ({rank:.2f})", ha="left" if i % 2 else "right",
+        on_left = i < left
+        y = -0.6 - (i if on_left else i - left) * 0.8 - len(test.groups) * 0.3
+        end = 0.5 if on_left else k + 0.5
+        ax.plot([rank, rank, end], [0, y, y], color="black", lw=0.8)
+        ax.text(end - 0.1 if on_left else end + 0.1, y, f"{method} ({rank:.2f})", ha="right" if on_left else "left",
                 va="center", fontsize=8)
     for j, group in enumerate(test.groups):
         ranks = [test.ranks[test.methods.index(m)] for m in group]
-        y = -0.25 - 0.18 * j
+        y = -0.2 - 0.3 * j
         ax.plot([min(ranks) - 0.03, max(ranks) + 0.03], [y, y], color="tab:red", lw=3)
     ax.axis("off")
     ax.set_title(title, fontsize=9)

@@ -236,10 +236,11 @@ def check_rescored(name: str, side: Side, runs: list[dict]) -> None:
                          f"record {recorded:.4f}: cannot bootstrap predictions that do not give the recorded score")
 
 
-def select_row(results: list[dict], name: str, directory: Path) -> list[dict]:
+def select_row(results: list[dict], name: str, directory: Path, per_task: tuple[str, ...] = ()) -> list[dict]:
     """The one leaderboard row that `name` names in a results folder: a method, or a
-    configuration (the folder name of its runs, or its first characters)."""
-    rows = configuration_rows(results)
+    configuration (the folder name of its runs, or its first characters); `per_task` options
+    may differ between a row's tasks, as on the leaderboard (a leave-one-out design's row)."""
+    rows = configuration_rows(results, per_task)
     named = [row for row in rows if row[0]["run"]["method"] == name
              or any(r["run"]["configuration"].startswith(name) for r in row)]
     if not named:
@@ -247,7 +248,7 @@ def select_row(results: list[dict], name: str, directory: Path) -> list[dict]:
         raise UsageError(f"no results of {name!r} in {directory}; methods there: {', '.join(methods) or 'none'} "
                          "(or name a configuration folder)")
     if len(named) > 1:
-        labels = differing_settings(named)
+        labels = differing_settings(named, per_task)
         choices = "; ".join(f"{row[0]['run']['configuration']} ({label or row[0]['run']['backbone']})"
                             for row, label in zip(named, labels))
         raise UsageError(f"{name!r} names {len(named)} leaderboard rows in {directory}; name one by a configuration "
@@ -491,7 +492,7 @@ def load_folders(folders: list[str], skip_unreadable: bool) -> dict[str, list[di
 
 
 def compare_command(a: str, b: str, folders: list[str] | None, alpha: float, resamples: int, seed: int,
-                    as_json: bool, skip_unreadable: bool = False) -> str:
+                    as_json: bool, skip_unreadable: bool = False, per_task: tuple[str, ...] = ()) -> str:
     """`bench compare A B [--results DIR | --results DIR_A --results DIR_B]`: A and B from one
     results folder (default `runs`), or A from the first folder and B from the second."""
     folders = folders or ["runs"]
@@ -503,7 +504,7 @@ def compare_command(a: str, b: str, folders: list[str] | None, alpha: float, res
         raise UsageError(f"--alpha takes a level between 0 and 1 (e.g. 0.05), not {alpha:g}")
     loaded = load_folders(folders, skip_unreadable)
     sides = zip((a, b), folders * (3 - len(folders)))
-    rows = [select_row(loaded[folder], name, Path(folder)) for name, folder in sides]
+    rows = [select_row(loaded[folder], name, Path(folder), per_task) for name, folder in sides]
     if rows[0] == rows[1]:
         raise UsageError(f"{a!r} and {b!r} name the same row of {folders[0]}: nothing to compare")
     comparison = compare(rows[0], rows[1], (a, b), alpha, resamples, seed)
