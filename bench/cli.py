@@ -330,7 +330,7 @@ def build_parser() -> Parser:
 
 def resolve_run_config(args):
     """Config file, then profile, then flags; validated before any work starts."""
-    from bench.backbones.catalog import BACKBONES, check_backbone_name, check_tasks_for
+    from bench.backbones.catalog import BACKBONES, check_backbone_name, check_option_tasks, check_tasks_for
     from bench.core.config import RunConfig, apply_profile, load_config_file, set_train, with_profile_options
     from bench.core.presets import PRESETS
     from methods.registry import METHODS
@@ -378,7 +378,11 @@ def resolve_run_config(args):
         with_profile_options(config, spec.config_cls)
     # build once what the run will build, so bad switches and options fail before any work
     PRESETS.get(config.preset).with_overrides(config.protocol_overrides)
-    spec.make_config(config.method_options)
+    method_config = spec.make_config(config.method_options)
+    if hasattr(method_config, "option_tasks"):
+        check_option_tasks(config.model, config.method, method_config.option_tasks(config.tasks),
+                           config.method_options, config.tasks,
+                           shipped_tasks(config.model) if spec.cls.accepts_imported_sources else None)
     config.sources = resolve_sources(config.sources, config.model)
     if config.sources != "library" and not spec.cls.accepts_imported_sources:
         raise UsageError(f"{config.method} uses no {config.sources.split(':')[0]} source prompts (--sources "
@@ -562,6 +566,19 @@ def resolve_sources(value: str, model: str) -> str:
     from methods.shipped import resolve_sources as resolve_shipped
 
     return resolve_shipped(value, backbone_name(model))
+
+
+def shipped_tasks(model: str) -> tuple[str, list[str]] | None:
+    """(name, tasks) of the newest set bench ships for the backbone, or None: a working
+    alternative a refusal can name."""
+    from bench.backbones.catalog import backbone_name
+    from methods.shipped import resolve_sources as resolve_shipped, shipped_set
+
+    try:
+        name = resolve_shipped("shipped", backbone_name(model))
+    except UsageError:
+        return None
+    return name.split(":", 1)[1], shipped_set(name).tasks
 
 
 def sources_train(args) -> int:

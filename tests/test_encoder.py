@@ -182,14 +182,16 @@ def test_cpu_profile_sets_rates_per_method_and_for_stages():
     from bench.cli import build_parser, resolve_run_config
     from bench.pipeline.stages import StageRequest, stage_config
 
-    def resolved(method):
-        return resolve_run_config(build_parser().parse_args(["run", "--method", method, "--tasks", "sst2", "--profile", "cpu"]))
+    def resolved(method, *options):
+        return resolve_run_config(build_parser().parse_args(["run", "--method", method, "--tasks", "sst2", "--profile", "cpu",
+                                                             *options]))
 
-    pt, amp, attempt = resolved("pt"), resolved("amp"), resolved("attempt")
+    # ATTEMPT's default sources (SQuAD and ReCoRD among them) are refused on an encoder: name label-set ones
+    pt, amp, attempt = resolved("pt"), resolved("amp"), resolved("attempt", "--option", "sources=qnli")
     assert pt.model == "minilm" and pt.train.head_pooling == "mean" and pt.train.max_train_examples == 1200
     assert pt.method_options == {"prompt_length": 20, "lr": 0.03}
     assert amp.method_options == {"prompt_length": 20, "lr": 1e-3, "prompt_epochs": 3}  # ψ's own rate
-    assert attempt.method_options == {"prompt_length": 20, "lr": 0.03, "g_lr": 0.03}
+    assert attempt.method_options == {"prompt_length": 20, "lr": 0.03, "g_lr": 0.03, "sources": "qnli"}
     # a library stage gets the profile's options for its own method, then what the method asked for
     stage = stage_config(attempt, StageRequest("pt", ("qnli",), {"prompt_length": 20}))
     assert stage.method_options == {"prompt_length": 20, "lr": 0.03} and stage.train.epochs == 3

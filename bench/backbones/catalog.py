@@ -169,6 +169,37 @@ def check_tasks_for(name: str, tasks: list, family: str | None = None) -> None:
                          f"{', '.join(refused)}; tasks an encoder can run: {', '.join(runnable)}")
 
 
+def check_option_tasks(name: str, method: str, named: dict[str, list[str]], given: dict, targets: list[str],
+                       shipped: tuple[str, list[str]] | None = None) -> None:
+    """A method option (its default too) that names tasks an encoder cannot run is refused before
+    any stage trains, in one line naming the option, the tasks and what to pass instead: the
+    option's own tasks an encoder can run (else the `source` suite's; one of them for an option
+    naming one task), or the tasks of the shipped set for this backbone (`shipped`: its name and
+    tasks) other than the run's own `targets`. Without it ATTEMPT's default
+    sources (SQuAD and ReCoRD among them) trained four source prompts and then failed."""
+    from tasks.registry import SUITES, TASKS
+
+    if backbone_family(name) != "encoder":
+        return
+    runs = lambda task: TASKS.get(task).head_form is not None  # noqa: E731
+    for option, tasks in named.items():
+        refused = [task for task in tasks if not runs(task)]
+        if not refused:
+            continue
+        shown = f"{option}={given[option]}" if option in given else f"{option} (default: {','.join(tasks)})"
+        if option == "pretrain_g":
+            instead = "--option pretrain_g=false"
+        else:
+            keep = [task for task in tasks if runs(task)] or [task for task in SUITES.get("source") if runs(task)]
+            instead = f"--option {option}={','.join(keep[:1] if len(tasks) == 1 else keep)}"
+            others = [task for task in (shipped or ("", []))[1] if runs(task) and task not in targets]
+            if others and option in ("sources", "source_tasks"):
+                instead += (f", or the shipped set's tasks: --sources shipped --option {option}={','.join(others)} "
+                            f"({shipped[0]})")
+        raise UsageError(f"{method}'s option {shown} names {', '.join(refused)}, which {name} cannot run (an encoder "
+                         f"classifies with a head and cannot generate): pass {instead}")
+
+
 def offline_config(name: str):
     """The config of a known backbone without touching the Hub (for `bench params`)."""
     check_backbone_name(name)

@@ -62,3 +62,19 @@ class AttemptConfig:
             raise UsageError("attention=constant with target=false leaves nothing to train")
         if not [name for name in self.sources.split(",") if name.strip()]:
             raise UsageError("sources needs at least one source task (or `auto`)")
+
+    def option_tasks(self, targets: list[str]) -> dict[str, list[str]]:
+        """Option -> the tasks it makes the run train or read source prompts of (checked against
+        the backbone before any work: bench/backbones/catalog.py `check_option_tasks`): the mixed
+        sources, the one a target prompt starts from, and G's pre-training group."""
+        from methods.attempt.transfer import G_GROUPS, init_source, is_qa
+        from tasks.registry import TASKS
+
+        start = self.init_source or init_source(targets)
+        named = {"sources": [start] if self.sources.strip() == "auto" else
+                 [TASKS.canonical(name.strip()) for name in self.sources.split(",") if name.strip()]}
+        if self.target and self.target_init == "source":
+            named["init_source"] = [start]
+        if self.pretrain_g:
+            named["pretrain_g"] = list(G_GROUPS["qa" if is_qa(targets) else "glue"])
+        return named

@@ -73,6 +73,18 @@ class MPTConfig:
         if self.update == "vectors" and not self.decomposition:
             raise UsageError("MPT update=vectors needs decomposition=true: without it there are no task vectors")
 
+    def option_tasks(self, targets: list[str]) -> dict[str, list[str]]:
+        """Option -> the tasks it makes the run train source prompts of (checked against the
+        backbone before any work: bench/backbones/catalog.py `check_option_tasks`)."""
+        return {"source_tasks": source_task_names(self.source_tasks)}
+
     def source_options(self) -> dict:
         """This config's source-training fields, as options of the `mpt-source` stage."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name in SOURCE_FIELDS}
+
+
+def source_task_names(spec: str) -> list[str]:
+    """A suite name or comma-separated task names -> task names."""
+    from tasks.registry import SUITES, resolve_tasks
+
+    return resolve_tasks(spec, None) if spec in SUITES else resolve_tasks(None, spec)

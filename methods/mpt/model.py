@@ -12,17 +12,10 @@ import torch
 from torch import nn
 
 from methods.base import Method, MethodContext, Mixing, ParamCounts, ParamGroup, numel
-from methods.mpt.config import MPTConfig
+from methods.mpt.config import MPTConfig, source_task_names
 from methods.mpt.decomposition import decompose
 from methods.mpt.distillation import eval_mode, hidden_mse, logits_kl
 from methods.tables import TaskTable
-
-
-def source_task_names(spec: str) -> list[str]:
-    """A suite name or comma-separated task names -> task names."""
-    from tasks.registry import SUITES, resolve_tasks
-
-    return resolve_tasks(spec, None) if spec in SUITES else resolve_tasks(None, spec)
 
 
 class _MPTPrompts(Method):

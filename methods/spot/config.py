@@ -36,6 +36,11 @@ class SpotConfig:
 
         return [TASKS.canonical(name.strip()) for name in self.sources.split(",") if name.strip()]
 
+    def option_tasks(self, targets: list[str]) -> dict[str, list[str]]:
+        """Option -> the tasks it makes the run train or read source prompts of (checked against
+        the backbone before any work: bench/backbones/catalog.py `check_option_tasks`)."""
+        return {"sources": self.source_tasks}
+
 
 @dataclass
 class SpotGConfig(SpotConfig):
