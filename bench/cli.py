@@ -330,7 +330,8 @@ def build_parser() -> Parser:
 
 def resolve_run_config(args):
     """Config file, then profile, then flags; validated before any work starts."""
-    from bench.backbones.catalog import BACKBONES, check_backbone_name, check_option_tasks, check_tasks_for
+    from bench.backbones.catalog import (BACKBONES, check_backbone_name, check_option_tasks, check_tasks_for,
+                                         resolve_pair_encoding)
     from bench.core.config import RunConfig, apply_profile, load_config_file, set_train, with_profile_options
     from bench.core.presets import PRESETS
     from methods.registry import METHODS
@@ -373,6 +374,7 @@ def resolve_run_config(args):
     config.preset = PRESETS.canonical(config.preset)
     check_backbone_name(config.model)
     check_tasks_for(config.model, config.tasks)
+    config.train.pair_encoding = resolve_pair_encoding(config.model, config.train.pair_encoding)
     spec = METHODS.get(config.method)
     if profiled:
         with_profile_options(config, spec.config_cls)
@@ -835,9 +837,11 @@ def cmd_tasks(args) -> int:
     if args.json:
         print(json.dumps(described, indent=2))
         return 0
-    rows = [[d["name"], d["prefix"], ",".join(d["suites"]) or "–", d["split_protocol"], ", ".join(d["metrics"])]
-            for d in described]
-    print(tabulate(rows, ["task", "prefix", "suites", "split", "metrics"], tablefmt="github"))
+    rows = [[d["name"], d["prefix"], ",".join(d["suites"]) or "–", d["split_protocol"], ", ".join(d["metrics"]),
+             " + ".join(d["pair"]) if d["pair"] else "–"] for d in described]
+    print(tabulate(rows, ["task", "prefix", "suites", "split", "metrics", "pair (two towers)"], tablefmt="github"))
+    print("pair: the two texts an encoder reads each alone under --train pair_encoding=two_tower (the default for "
+          "sentence-transformers checkpoints such as minilm); every other task is read as one segment")
     for d in described:
         if "note" in d:
             print(f"{d['name']}: {d['note']}")

@@ -139,7 +139,8 @@ class Method(nn.Module):
 
         MPT overrides it to add distillation terms from teacher passes.
         """
-        return backbone(batch["input_ids"], batch["attention_mask"], batch["labels"], prompt, task_ids=batch["task_ids"]).loss
+        return backbone(batch["input_ids"], batch["attention_mask"], batch["labels"], prompt, task_ids=batch["task_ids"],
+                        **pairs_of(batch)).loss
 
     def param_groups(self) -> list[ParamGroup]:
         raise NotImplementedError
@@ -182,6 +183,12 @@ class Method(nn.Module):
 
     def load(self, path: Path) -> None:
         self.load_state_dict(load_file(str(path)))
+
+
+def pairs_of(batch: dict) -> dict:
+    """The batch's `pairs` (two towers: each example's two encoder rows) as a backbone keyword,
+    or nothing: backbones that read one text per example never see it."""
+    return {"pairs": batch["pairs"]} if "pairs" in batch else {}
 
 
 def numel(*tensors: torch.Tensor) -> int:

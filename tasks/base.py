@@ -21,6 +21,10 @@ class Example:
     task: str
     extra: dict = field(default_factory=dict)
     """Scoring context: `group` (MultiRC question), `answers` (QA gold answers)."""
+    pair: tuple[str, str] | None = None
+    """A sentence-pair task's two texts, each as it stands (`Task.pair_fields`): what a bi-encoder
+    reads, one text at a time, under `--train pair_encoding=two_tower`. A view of the same row
+    fields the joined `source` shows, so not part of the data fingerprint."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,18 @@ class Task:
     # -- text ---------------------------------------------------------------
     def format(self, row: dict, protocol: Protocol, for_training: bool) -> list[Example]:
         """Text-to-text examples for one Hub row (usually one; ReCoRD: one per answer)."""
-        return [Example(self.source(row, protocol), self.target(row, protocol), self.name, self.extra(row, protocol))]
+        return [Example(self.source(row, protocol), self.target(row, protocol), self.name, self.extra(row, protocol),
+                        self.pair(row))]
+
+    pair_fields: ClassVar[tuple[str, str] | None] = None
+    """The row's two text fields where the task compares two texts (entailment, paraphrase,
+    similarity: RTE, MNLI, QNLI, MRPC, QQP, STS-B, CB, SciTail, PAWS): a sentence encoder can
+    encode each alone (two towers). None: one text, or texts whose roles differ beyond a pair
+    (BoolQ's question and passage, WiC's word, COPA's choices), read as one segment."""
+
+    def pair(self, row: dict) -> tuple[str, str] | None:
+        """The two texts of a pair task's row, as they stand."""
+        return None if self.pair_fields is None else (row[self.pair_fields[0]], row[self.pair_fields[1]])
 
     def source(self, row: dict, protocol: Protocol) -> str:
         raise NotImplementedError
@@ -186,4 +201,5 @@ class Task:
             "labels": list(self.labels) if self.labels else None,
             "metrics": list(self.metrics),
             "max_source_length": self.max_source_length,
+            "pair": list(self.pair_fields) if self.pair_fields else None,
         }

@@ -77,6 +77,11 @@ class GlueTask(Task):
     def hub_source(cls, config: str) -> HubSource:
         return HubSource("nyu-mll/glue", config, GLUE_REVISION)
 
+    @property
+    def pair_fields(self) -> tuple[str, str] | None:
+        """Every two-column GLUE task compares its two texts (RTE, MNLI, QNLI, MRPC, QQP, STS-B, WNLI)."""
+        return tuple(self.columns) if len(self.columns) == 2 else None
+
     def read_official(self, data_dir: Path, hub_split: str) -> list[dict]:
         path = data_dir / self.official_dir / self.official_splits[hub_split]
         labelled = not hub_split.startswith("test")

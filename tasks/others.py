@@ -144,6 +144,8 @@ class SciTail(Task):
             rows.append(row)
         return rows
 
+    pair_fields = ("sentence1", "sentence2")
+
     def source(self, row, protocol):
         return self.join(("premise", row["sentence1"]), ("hypothesis", row["sentence2"]))
 
@@ -172,6 +174,8 @@ class PAWS(Task):
             rows.append({"id": int(record["id"]), "sentence1": record["sentence1"], "sentence2": record["sentence2"],
                          "label": label_index(record["label"], self.labels, path, index)})
         return rows
+
+    pair_fields = ("sentence1", "sentence2")
 
     def source(self, row, protocol):
         return self.join(("sentence1", row["sentence1"]), ("sentence2", row["sentence2"]))

@@ -71,6 +71,8 @@ class CB(SuperGlueTask):
             "label": -1 if label is None else label_index(label, self.label_names, path, index),
         }]
 
+    pair_fields = ("premise", "hypothesis")
+
     def source(self, row, protocol):
         return self.join(("premise", row["premise"]), ("hypothesis", row["hypothesis"]))
 

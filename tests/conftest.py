@@ -36,3 +36,11 @@ def shared_data_cpu() -> Path:
     if not SHARED_DATA_CPU.is_dir():
         pytest.skip(f"real CPU-sized training rows not found at {SHARED_DATA_CPU}")
     return SHARED_DATA_CPU
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The pretrained MiniLM encoder (the test extras install it), loaded once."""
+    from bench.pipeline.runner import cached_backbone
+
+    return cached_backbone("minilm")

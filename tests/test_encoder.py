@@ -21,13 +21,6 @@ SMALL = ["--fixtures", "--quiet", "--seeds", "0", "--epochs", "1", "--batch-size
          "--max-eval-examples", "8", "--option", "prompt_length=4"]
 
 
-@pytest.fixture(scope="module")
-def minilm():
-    from bench.pipeline.runner import cached_backbone
-
-    return cached_backbone("minilm")
-
-
 def run_cli(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -111,6 +104,7 @@ def test_a_regression_head_learns_real_sts_b(tmp_path, shared_data):
 
     assert main(["run", "--method", "head-only", "--model", "minilm", "--tasks", "stsb", "--profile", "cpu",
                  "--data-dir", str(shared_data), "--seeds", "0", "--epochs", "20", "--quiet",
+                 "--train", "pair_encoding=joint",  # one segment: the linear head over its pooled state
                  "--output", str(tmp_path / "runs"), "--library", str(tmp_path / "library")]) == 0
     result = json.loads(result_file(tmp_path / "runs", "head-only", "stsb").read_text())
     losses = [epoch["train_loss"] for epoch in result["epochs"]]
@@ -133,21 +127,25 @@ def encoder_run(tmp_path_factory):
 def test_encoder_run_records_heads_and_scores(encoder_run):
     cb = json.loads(result_file(encoder_run, "pt", "cb").read_text())
     assert cb["run"]["backbone"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert cb["params"]["head"] == 3 * D + 3 and cb["params"]["trainable"] == 4 * D + 3 * D + 3
+    # MiniLM reads CB's premise and hypothesis with two towers: a head over (u, v, |u - v|, u * v), 4 D wide
+    assert cb["config"]["train"]["pair_encoding"] == "two_tower"
+    assert cb["params"]["head"] == 3 * 4 * D + 3 and cb["params"]["trainable"] == 4 * D + 3 * 4 * D + 3
     groups = {g["name"]: (g["lr"], g["params"]) for g in cb["optimizer"]["groups"]}
-    assert groups == {"prompt": (0.3, 4 * D), "head": (0.01, 3 * D + 3)}  # the head at its own rate
+    assert groups == {"prompt": (0.3, 4 * D), "head": (0.01, 3 * 4 * D + 3)}  # the head at its own rate
     assert cb["test"]["cb"]["invalid"] == 0 and cb["test"]["cb"]["n"] == 8  # an argmax is always a label
     assert cb["data"]["cb"]["max_source_tokens"] == 256 and "max_new_tokens" not in cb["data"]["cb"]
     tensors = load_file(str(result_file(encoder_run, "pt", "cb", "seed0.safetensors")))
-    assert sorted(tensors) == ["head.0.bias", "head.0.weight", "prompt"] and tensors["head.0.weight"].shape == (3, D)
+    assert sorted(tensors) == ["head.0.linear.bias", "head.0.linear.weight", "prompt"]
+    assert tensors["head.0.linear.weight"].shape == (3, 4 * D)
     stsb = json.loads(result_file(encoder_run, "pt", "stsb").read_text())
-    assert set(stsb["test"]["stsb"]["metrics"]) == {"pearson", "spearman"} and stsb["params"]["head"] == D + 1
+    # STS-B's two towers: a scaled cosine, two numbers (its weight and bias)
+    assert set(stsb["test"]["stsb"]["metrics"]) == {"pearson", "spearman"} and stsb["params"]["head"] == 2
 
 
 def test_encoder_leaderboard_has_no_delta_and_a_majority_row(encoder_run):
     board = (encoder_run / "leaderboard.md").read_text()
     ours = [c.strip() for c in next(line for line in board.splitlines() if line.startswith("| pt ")).strip("|").split("|")]
-    assert ours[3] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert ours[3] == "sentence-transformers/all-MiniLM-L6-v2 (two-tower)"  # CB and STS-B: pairs, each text alone
     header = [c.strip() for c in next(line for line in board.splitlines() if line.startswith("| method")).strip("|").split("|")]
     assert ours[header.index("Δ paper avg")] == "–"  # MiniLM on fixtures is not the papers' experiment
     floor = next(line for line in board.splitlines() if line.startswith("| *best constant (test)*"))

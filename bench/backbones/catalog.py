@@ -156,6 +156,30 @@ def backbone_family(name: str) -> str | None:
     return "encoder" if data.get("model_type") in ENCODER_TYPES and not data.get("is_encoder_decoder") else "t5"
 
 
+def sentence_encoder(name: str) -> bool:
+    """Whether the checkpoint is a sentence-transformers model, trained as a bi-encoder (each text
+    encoded alone, pooled, compared): its folder (a packaged model's, a local one) holds
+    `modules.json`, or, a Hub id read only when loading, it is published under sentence-transformers/."""
+    entry = BACKBONES.get(name) if name in BACKBONES else None
+    folder = entry.location(BACKBONES.canonical(name)) if isinstance(entry, PackagedModel) else Path(name)
+    if folder.is_dir():
+        return (folder / "modules.json").is_file()
+    return backbone_name(name).startswith("sentence-transformers/")
+
+
+def resolve_pair_encoding(name: str, value: str) -> str:
+    """`--train pair_encoding`: `auto` -> two_tower for a sentence-transformers encoder (read as it
+    was trained), joint for every other backbone (PEFT's one-segment form; T5 reads one text);
+    two_tower on a T5 backbone is refused in one line."""
+    family = backbone_family(name)
+    if value == "auto":
+        return "two_tower" if family == "encoder" and sentence_encoder(name) else "joint"
+    if value == "two_tower" and family == "t5":
+        raise UsageError(f"--train pair_encoding=two_tower needs an encoder backbone (a pair's texts encoded apart, "
+                         f"pooled and compared); {name} is an encoder-decoder that reads one text: use joint")
+    return value
+
+
 def check_tasks_for(name: str, tasks: list, family: str | None = None) -> None:
     """An encoder classifies and cannot generate: refuse, in one line, the tasks it cannot run."""
     from tasks.registry import TASKS

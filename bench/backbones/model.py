@@ -79,8 +79,8 @@ class Backbone(FrozenModel):
         return self.model.config.d_model
 
     def for_tasks(self, tasks: list[Task], seed: int, pooling: str = "first",
-                  train_targets: list[list[str]] | None = None) -> "Backbone":
-        """T5 needs nothing per run: it generates every task's target."""
+                  train_targets: list[list[str]] | None = None, two_tower: bool = False) -> "Backbone":
+        """T5 needs nothing per run: it generates every task's target from one text."""
         return self
 
     def max_source_length(self, task_default: int, prompt_length: int) -> int:
@@ -186,8 +186,8 @@ class EncoderBackbone(FrozenModel):
         return min(table, declared) if declared and declared < 1e6 else table
 
     def for_tasks(self, tasks: list[Task], seed: int, pooling: str = "first",
-                  train_targets: list[list[str]] | None = None) -> "EncoderClassifier":
-        return EncoderClassifier(self, tasks, seed, pooling, train_targets)
+                  train_targets: list[list[str]] | None = None, two_tower: bool = False) -> "EncoderClassifier":
+        return EncoderClassifier(self, tasks, seed, pooling, train_targets, two_tower)
 
     def max_source_length(self, task_default: int, prompt_length: int) -> int:
         """Input tokens kept: the task's default, within the positions the prompt leaves free."""
@@ -210,10 +210,49 @@ class EncoderBackbone(FrozenModel):
         return output, mask
 
 
+class PairHead(nn.Module):
+    """Two towers, a classification pair task: a linear map over (u, v, |u − v|, u · v) of the
+    two texts' pooled states, the features sentence encoders are trained with (SBERT's)."""
+
+    def __init__(self, d_model: int, labels: int, generator: torch.Generator):
+        super().__init__()
+        self.linear = nn.Linear(4 * d_model, labels)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.randn(self.linear.weight.shape, generator=generator) * HEAD_INIT_STD)
+            self.linear.bias.zero_()
+
+    out_features = property(lambda self: self.linear.out_features)
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.linear(torch.cat([u, v, (u - v).abs(), u * v], dim=-1))
+
+
+class CosineHead(nn.Module):
+    """Two towers, a regression pair task (STS-B): a scaled cosine of the two texts' pooled
+    states, `weight · cos(u, v) + bias`, in the standardised target space of every regression
+    head. It starts at `top · cos` on the raw scale (`top`: the largest training target, 5 on
+    STS-B), i.e. from the model's own similarity, which is what a sentence encoder was trained to
+    score: the prompt and the two numbers then fit the task's scale."""
+
+    out_features = 1
+
+    def __init__(self, mean: float, std: float, top: float):
+        super().__init__()
+        self.register_buffer("target_mean", torch.tensor(mean))
+        self.register_buffer("target_std", torch.tensor(std))
+        self.weight = nn.Parameter(torch.tensor([top / std]))
+        self.bias = nn.Parameter(torch.tensor([-mean / std]))
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return (self.weight * F.cosine_similarity(u, v, dim=-1) + self.bias).unsqueeze(-1)
+
+
 class EncoderClassifier(nn.Module):
     """An encoder with the run's heads: one linear map per task from the first token's final
     state to the task's label logits (or one score for regression). The heads train with
     their own learning rate and are saved with the method's tensors; the encoder stays frozen.
+    With `two_tower`, a pair task's two texts come as two rows (the batch's `pairs`), each
+    encoded and pooled alone, and its head reads both (`PairHead`, `CosineHead`).
 
     A regression head predicts the *standardised* score, `(y - mean) / std` with the mean and std
     of the run's training targets (buffers `target_mean`, `target_std`, saved with the head), and
@@ -225,7 +264,7 @@ class EncoderClassifier(nn.Module):
     generates = False
 
     def __init__(self, encoder: EncoderBackbone, tasks: list[Task], seed: int, pooling: str = "first",
-                 train_targets: list[list[str]] | None = None):
+                 train_targets: list[list[str]] | None = None, two_tower: bool = False):
         super().__init__()
         from methods.base import derived_seed
 
@@ -235,16 +274,9 @@ class EncoderClassifier(nn.Module):
         self.pooling = pooling
         self.heads = nn.ModuleList()
         for task in tasks:
-            head = nn.Linear(encoder.d_model, len(task.labels) if task.head_form == "classification" else 1)
-            with torch.no_grad():
-                generator = torch.Generator().manual_seed(derived_seed(seed, f"head/{task.name}"))
-                head.weight.copy_(torch.randn(head.weight.shape, generator=generator) * HEAD_INIT_STD)
-                head.bias.zero_()
-            if task.head_form == "regression":
-                mean, std = target_statistics(train_targets[len(self.heads)] if train_targets else [])
-                head.register_buffer("target_mean", torch.tensor(mean))
-                head.register_buffer("target_std", torch.tensor(std))
-            self.heads.append(head)
+            targets = train_targets[len(self.heads)] if train_targets else []
+            generator = torch.Generator().manual_seed(derived_seed(seed, f"head/{task.name}"))
+            self.heads.append(make_head(task, encoder.d_model, generator, targets, two_tower and bool(task.pair_fields)))
 
     # -- what the runner and the methods read, as from any backbone ------------------
     name = property(lambda self: self.encoder.name)
@@ -299,20 +331,26 @@ class EncoderClassifier(nn.Module):
                              for head in self.heads])[task_ids]
         return stats[:, 0], stats[:, 1]
 
-    def logits(self, first: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
-        """`[B, V]` head outputs, V the largest label count; a task's absent classes at ABSENT_CLASS."""
+    def logits(self, pooled: torch.Tensor, task_ids: torch.Tensor, pairs: torch.Tensor | None = None):
+        """(`[B, V]` head outputs per example, V the largest label count, a task's absent classes at
+        ABSENT_CLASS; the examples' task ids). `pooled` holds one state per encoder row; `pairs`
+        (two towers) gives each example's rows, its second -1 where it has one text."""
+        first = pooled if pairs is None else pooled[pairs[:, 0]]
+        second = None if pairs is None else pooled[pairs[:, 1].clamp(min=0)]
+        task_ids = task_ids if pairs is None else task_ids[pairs[:, 0]]
         width = max(head.out_features for head in self.heads)
         logits = first.new_full((len(first), width), ABSENT_CLASS)
         for task_id in task_ids.unique().tolist():
             rows = task_ids == task_id
             head = self.heads[task_id]
-            logits[rows, : head.out_features] = head(first[rows])
-        return logits
+            reads_pair = isinstance(head, (PairHead, CosineHead))
+            logits[rows, : head.out_features] = head(first[rows], second[rows]) if reads_pair else head(first[rows])
+        return logits, task_ids
 
     def forward(self, input_ids, attention_mask, labels, prompt=None, task_ids=None,
-                output_hidden_states: bool = False) -> PromptedOutput:
+                output_hidden_states: bool = False, pairs: torch.Tensor | None = None) -> PromptedOutput:
         output, mask = self.encoder.encode(prompt, input_ids, attention_mask, output_hidden_states)
-        logits = self.logits(self.pooled(output.last_hidden_state, attention_mask), task_ids)
+        logits, task_ids = self.logits(self.pooled(output.last_hidden_state, attention_mask), task_ids, pairs)
         regression = torch.tensor([self.tasks[t].head_form == "regression" for t in task_ids.tolist()],
                                   device=logits.device)
         mean, std = self.target_scale(task_ids)
@@ -325,10 +363,11 @@ class EncoderClassifier(nn.Module):
         return PromptedOutput(losses.mean(), logits.unsqueeze(1), (~regression).unsqueeze(1), hidden)
 
     @torch.no_grad()
-    def predict(self, input_ids, attention_mask, task_ids, prompt, max_new_tokens: int = 0) -> list[str]:
+    def predict(self, input_ids, attention_mask, task_ids, prompt, max_new_tokens: int = 0,
+                pairs: torch.Tensor | None = None) -> list[str]:
         """The argmax label, or the score (no generation: `max_new_tokens` is unused)."""
         output, _ = self.encoder.encode(prompt, input_ids, attention_mask)
-        logits = self.logits(self.pooled(output.last_hidden_state, attention_mask), task_ids)
+        logits, task_ids = self.logits(self.pooled(output.last_hidden_state, attention_mask), task_ids, pairs)
         means, stds = self.target_scale(task_ids)
         predictions = []
         for row, task_id, mean, std in zip(logits, task_ids.tolist(), means.tolist(), stds.tolist()):
@@ -338,6 +377,26 @@ class EncoderClassifier(nn.Module):
             else:
                 predictions.append(f"{float(row[0]) * std + mean:.3f}")
         return predictions
+
+
+def make_head(task: Task, d_model: int, generator: torch.Generator, train_targets: list[str], pair: bool) -> nn.Module:
+    """A task's head: linear over one pooled state (labels, or one standardised score), or, for a
+    pair task read by two towers, `PairHead` (labels) or `CosineHead` (a score)."""
+    regression = task.head_form == "regression"
+    if pair and regression:
+        mean, std = target_statistics(train_targets)
+        return CosineHead(mean, std, max((float(t) for t in train_targets), default=1.0))
+    if pair:
+        return PairHead(d_model, len(task.labels), generator)
+    head = nn.Linear(d_model, 1 if regression else len(task.labels))
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(head.weight.shape, generator=generator) * HEAD_INIT_STD)
+        head.bias.zero_()
+    if regression:
+        mean, std = target_statistics(train_targets)
+        head.register_buffer("target_mean", torch.tensor(mean))
+        head.register_buffer("target_std", torch.tensor(std))
+    return head
 
 
 def target_statistics(targets: list[str]) -> tuple[float, float]:

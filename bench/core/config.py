@@ -74,6 +74,13 @@ class TrainConfig:
     """An epoch sees at most this many training examples per task, a fresh sample each epoch
     (examples-proportional mixing with a cap; 0: all). With early stopping it makes dev checks
     come every N examples of a big source task instead of once a pass."""
+    pair_encoding: str = "auto"
+    """How an encoder reads a pair task's two texts (`Task.pair_fields`): `joint`, one segment
+    (PEFT's SEQ_CLS form), or `two_tower`, each text encoded alone with the method's prompt and
+    pooled, the two combined as sentence encoders are trained (a head over (u, v, |u - v|, u * v);
+    regression, a scaled cosine of u and v). `auto`: two_tower for sentence-transformers
+    checkpoints (MiniLM), joint for other encoders and T5 (resolved when the run is configured,
+    and recorded). Results made before the setting existed ran joint."""
 
 
 @dataclass
@@ -114,9 +121,13 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
+        from_results = "config" in data
         data = dict(data.get("config", data))  # a results file holds its config under "config"
         data.pop("protocol", None)
-        train = TrainConfig(**{k: v for k, v in data.pop("train", {}).items() if k in _names(TrainConfig)})
+        train_data = data.pop("train", {})
+        if from_results:
+            train_data.setdefault("pair_encoding", "joint")  # what a result made before the setting ran
+        train = TrainConfig(**{k: v for k, v in train_data.items() if k in _names(TrainConfig)})
         unknown = set(data) - _names(cls)
         if unknown:
             raise UsageError(f"unknown config keys {sorted(unknown)}; valid: {', '.join(sorted(_names(cls)))}")
@@ -199,6 +210,7 @@ PROFILES.register(
 HEAD_POOLINGS = ("first", "mean")
 EVAL_MODES = ("generate", "rank")
 EPOCH_RULES = ("task", "task-embedding")
+PAIR_ENCODINGS = ("auto", "joint", "two_tower")
 PRECISIONS = ("fp32", "tf32", "bf16")
 
 
@@ -220,6 +232,8 @@ def set_train(train: TrainConfig, settings: dict[str, str]) -> None:
         raise UsageError(f"unknown epoch_rule {train.epoch_rule!r}; valid: {', '.join(EPOCH_RULES)}")
     if train.head_pooling not in HEAD_POOLINGS:
         raise UsageError(f"unknown head_pooling {train.head_pooling!r}; valid: {', '.join(HEAD_POOLINGS)}")
+    if train.pair_encoding not in PAIR_ENCODINGS:
+        raise UsageError(f"unknown pair_encoding {train.pair_encoding!r}; valid: {', '.join(PAIR_ENCODINGS)}")
 
 
 def load_config_file(path: str) -> RunConfig:

@@ -28,6 +28,13 @@ class Encoded:
     labels: list[float]
     """The target's token ids (T5), or one number: a label index or a score (an encoder's head)."""
     task_id: int
+    pair_ids: list[int] | None = None
+    """Two towers: the pair's second text (`input_ids` then holds the first), each encoded alone."""
+
+    @property
+    def length(self) -> int:
+        """Input tokens the example costs (both texts of a pair): what length grouping sorts by."""
+        return len(self.input_ids) + len(self.pair_ids or ())
 
 
 def cache_root() -> Path:
@@ -35,28 +42,33 @@ def cache_root() -> Path:
 
 
 def encode(examples: list[Example], tokenizer, max_source: int, max_target: int, task_id: int,
-           digest: str | None = None, label_of=None) -> list[Encoded]:
+           digest: str | None = None, label_of=None, two_tower: bool = False) -> list[Encoded]:
     """Tokenise sources and targets (truncated, each ending in EOS), cached on disk; with
     `label_of` (encoder heads), each target is the one number it gives instead of token ids.
+    With `two_tower`, a pair task's two texts (`Example.pair`) are tokenised each alone, each
+    within `max_source`, in place of the joined source.
 
-    The cache key is the examples' fingerprint plus the tokenizer and lengths, so a
+    The cache key is the examples' fingerprint plus the tokenizer, lengths and form, so a
     change in data, format or tokenizer never reuses stale ids. `digest` is the
     examples' fingerprint when the caller already has it.
     """
+    towers = two_tower and all(e.pair is not None for e in examples) and bool(examples)
     key = hashlib.sha256(json.dumps([
         digest or fingerprint(examples), len(examples), type(tokenizer).__name__, tokenizer.name_or_path, len(tokenizer),
-        max_source, None if label_of else max_target,
+        max_source, None if label_of else max_target, *(["two_tower"] if towers else []),
     ]).encode()).hexdigest()[:24]
     path = cache_root() / f"{key}.npz"
     if path.is_file():
         columns = load_ragged(path)
     else:
-        columns = [tokenizer([e.source for e in examples], max_length=max_source, truncation=True).input_ids]
+        texts = [[e.pair[0] for e in examples], [e.pair[1] for e in examples]] if towers else [[e.source for e in examples]]
+        columns = [tokenizer(column, max_length=max_source, truncation=True).input_ids for column in texts]
         if label_of is None:
             columns.append(tokenizer([e.target for e in examples], max_length=max_target, truncation=True).input_ids)
         save_ragged(path, *columns)
-    targets = columns[1] if label_of is None else [[label_of(e)] for e in examples]
-    return [Encoded(s, t, task_id) for s, t in zip(columns[0], targets)]
+    targets = columns[-1] if label_of is None else [[label_of(e)] for e in examples]
+    pairs = columns[1] if towers else [None] * len(examples)
+    return [Encoded(s, t, task_id, pair) for s, t, pair in zip(columns[0], targets, pairs)]
 
 
 def save_ragged(path: Path, *columns: list[list[int]]) -> None:
@@ -98,19 +110,30 @@ class Collator:
         """Labels are one number each (a head's class index or score): a float vector, not padded ids."""
 
     def __call__(self, batch: list[Encoded]) -> dict[str, torch.Tensor]:
-        input_ids, attention_mask = pad([b.input_ids for b in batch], self.pad_id, self.pad_to)
+        """`input_ids`, `attention_mask` and `task_ids` are per encoder row, `labels` per example.
+        Two towers (any example with `pair_ids`): a pair's second text is a row of its own, after
+        the first texts, and `pairs` `[B, 2]` gives each example's rows (-1: no second text), so
+        that a method sees one row per text and computes its prompt for each."""
+        seconds = [b for b in batch if b.pair_ids is not None]
+        rows = [b.input_ids for b in batch] + [b.pair_ids for b in seconds]
+        input_ids, attention_mask = pad(rows, self.pad_id, self.pad_to)
         if self.scalar_labels:
             labels = torch.tensor([b.labels[0] for b in batch], dtype=torch.float)
         else:
             labels, _ = pad([b.labels for b in batch], self.pad_id)
-        task_ids = torch.tensor([b.task_id for b in batch], dtype=torch.long)
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "task_ids": task_ids}
+        task_ids = torch.tensor([b.task_id for b in batch] + [b.task_id for b in seconds], dtype=torch.long)
+        collated = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "task_ids": task_ids}
+        if seconds:
+            second = iter(range(len(batch), len(rows)))
+            collated["pairs"] = torch.tensor([[i, next(second) if b.pair_ids is not None else -1]
+                                              for i, b in enumerate(batch)], dtype=torch.long)
+        return collated
 
 
 def by_length(items: list[Encoded]) -> list[int]:
     """Evaluation order: longest input first (stable), so a batch pads to a length near its
     own examples'; predictions are put back in the split's order by the caller."""
-    return sorted(range(len(items)), key=lambda i: -len(items[i].input_ids))
+    return sorted(range(len(items)), key=lambda i: -items[i].length)
 
 
 def batches(items: list[Encoded], batch_size: int, collator: Collator):
@@ -160,7 +183,7 @@ def length_grouped(shuffled: list[Encoded], batch_size: int, generator: torch.Ge
     span = GROUP_SPAN * batch_size
     plan = []
     for start in range(0, len(shuffled), span):
-        window = sorted(shuffled[start : start + span], key=lambda item: -len(item.input_ids))
+        window = sorted(shuffled[start : start + span], key=lambda item: -item.length)
         plan += [window[i : i + batch_size] for i in range(0, len(window), batch_size)]
     return [plan[i] for i in torch.randperm(len(plan), generator=generator).tolist()]
 

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from bench.backbones.catalog import backbone_name
+from bench.backbones.catalog import backbone_name, resolve_pair_encoding
 from bench.backbones.model import FrozenModel, load_backbone
 from bench.core import memory, precision
 from bench.core.config import RunConfig, TrainConfig
@@ -37,7 +37,7 @@ from bench.pipeline.stages import StageRequest, run_stage
 from bench.pipeline.trackers import RunLog, accelerator_options, hyperparameters
 from bench.pipeline.training import (Meter, make_optimizer, make_scheduler, optimizer_record, optimizer_steps,
                                      seed_everything, seed_process_epoch, shard, train_epoch)
-from methods.base import Method, MethodContext, Mixing
+from methods.base import Method, MethodContext, Mixing, pairs_of
 from methods.registry import METHODS
 from tasks.base import Example, Task
 from tasks.loading import SPLITS, DataSource, fingerprint, load_examples
@@ -113,6 +113,8 @@ class PreparedRun:
 
 
 def prepare_run(config: RunConfig, task_names: list[str], draw: int = 0) -> PreparedRun:
+    if config.train.pair_encoding == "auto":  # configs built in code; `bench run` resolves it up front
+        config.train.pair_encoding = resolve_pair_encoding(config.model, "auto")
     source = DataSource.resolve(config.data_dir, config.fixtures)
     tasks = [load_task(name, i, config, source, draw) for i, name in enumerate(task_names)]
     method_config = asdict(METHODS.get(config.method).make_config(config.method_options))
@@ -140,7 +142,7 @@ class PromptedModel(nn.Module):
     @torch.no_grad()
     def predict(self, batch, max_new_tokens: int) -> list[str]:
         return self.backbone.predict(batch["input_ids"], batch["attention_mask"], batch["task_ids"], self.prompt(batch),
-                                     max_new_tokens)
+                                     max_new_tokens, **pairs_of(batch))
 
     @torch.no_grad()
     def rank(self, batch, labels: tuple[str, ...]) -> list[str]:
@@ -198,8 +200,9 @@ def encode_task(data: TaskData, config: RunConfig, backbone, max_source: int,
     targets would otherwise size the generation budget)."""
     tokenizer = backbone.tokenizer
     max_target = config.train.max_target_length or data.task.default_max_target_length(tokenizer)
+    two_tower = config.train.pair_encoding == "two_tower" and not backbone.generates
     items = {split: encode(examples, tokenizer, max_source, max_target, data.task_id, data.fingerprints[split],
-                           backbone.label_of(data.task_id))
+                           backbone.label_of(data.task_id), two_tower)
              for split, examples in data.examples.items() if split == "train" or split in evaluated}
     budget = {split: max_new_tokens(data.examples[split], tokenizer, config) for split in evaluated} if backbone.generates else {}
     return EncodedTask(items, budget)
@@ -337,7 +340,8 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     seed_everything(seed)
     frozen = cached_backbone(config.model)
     backbone = frozen.for_tasks([t.task for t in tasks], seed, config.train.head_pooling,  # with heads, for encoders
-                                [[e.target for e in t.examples["train"]] for t in tasks])
+                                [[e.target for e in t.examples["train"]] for t in tasks],
+                                config.train.pair_encoding == "two_tower")
     multi_task = len(tasks) > 1
     prompt_length = prepared.identity["method_config"].get("prompt_length", 0)
     lengths = [source_length(t.task, config, multi_task, backbone, prompt_length) for t in tasks]

@@ -137,7 +137,7 @@ class Meter:
             setattr(self, name, value)
 
     def batch(self, batch: dict) -> None:
-        self.examples += len(batch["input_ids"])
+        self.examples += len(batch["labels"])
         self.tokens += int(batch["attention_mask"].sum())
         self.padded_tokens += batch["attention_mask"].numel()
 

@@ -27,6 +27,7 @@ import torch
 
 from bench.core.registry import UsageError
 from bench.core.results import write_json
+from tasks.registry import TASKS
 
 EXPORTABLE = "PT, SPoT-g and SPoT-t (one trained prompt) and AMP (its computed target prompts, one task per adapter)"
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
@@ -86,6 +87,10 @@ def export_peft(result_path: Path, out: Path, task: str | None = None) -> Path:
     result = read_result(result_path)
     task = result_task(result, task)
     pooling = result["config"]["train"].get("head_pooling", "first")
+    if result["config"]["train"].get("pair_encoding") == "two_tower" and TASKS.get(task).pair_fields:
+        raise UsageError(f"the result reads {task}'s two texts with two towers (pair_encoding=two_tower), each "
+                         "encoded alone: PEFT's SEQ_CLS prompt tuning reads one segment; results with "
+                         "pair_encoding=joint export")
     state = load_file(str(result_path.parent / result["checkpoint"]))
     prompt = fixed_prompt(result, result_path.parent, state, task)
     backbone = load_backbone(result["run"]["backbone"])
@@ -126,7 +131,6 @@ def encoder_adapter(backbone, head: dict[str, torch.Tensor], task: str, prompt: 
     """PEFT's SEQ_CLS twin of bench's encoder (`bench.studies.perf.peft_sequence_classifier`) with the
     result's head as its classifier."""
     from bench.studies.perf import peft_sequence_classifier
-    from tasks.registry import TASKS
 
     view = backbone.for_tasks([TASKS.get(task)], seed=0)
     view.heads[0].load_state_dict(head)

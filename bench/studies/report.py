@@ -314,7 +314,7 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
                               f"{'; '.join(weak)}.")
         table.append([
             method, setting_label(method, k_shot), run["preset"],
-            f"{run['backbone']} ({profile})" if profile != "paper" else run["backbone"],
+            backbone_label(row),
             *([setting] if any(settings) else []),
             len(runs), *[fmt(per_task.get(t)) for t in present], fmt(average), delta, invalid_share(row),
             collapsed_share(per_task.values()),
@@ -348,6 +348,17 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
                 + tabulate(table, headers, tablefmt="github", disable_numparse=True)
                 + "".join(f"\n\n{note}" for note in weak_notes))
     return markdown + ("\n\n" + detail_table(suite, rows, settings, present) if detail else "")
+
+
+def backbone_label(row: list[dict]) -> str:
+    """The backbone, with its profile where not the papers' and, for an encoder row with a pair task,
+    how it read the pairs (`joint`: one segment; `two-tower`: each text alone): a MiniLM score
+    means something else in each form. Results made before the setting ran joint."""
+    run = row[0]["run"]
+    notes = [run["profile"]] if run["profile"] != "paper" else []
+    if row[0]["params"].get("head") and any(TASKS.get(t).pair_fields for r in row for t in r["run"]["tasks"]):
+        notes.append(row[0]["config"]["train"].get("pair_encoding", "joint").replace("_", "-"))
+    return f"{run['backbone']} ({', '.join(notes)})" if notes else run["backbone"]
 
 
 def weak_stages(row: list[dict]) -> list[str]:

@@ -11,7 +11,7 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from methods.base import Method, MethodContext, Mixing, ParamCounts, ParamGroup, numel
+from methods.base import Method, MethodContext, Mixing, ParamCounts, ParamGroup, numel, pairs_of
 from methods.mpt.config import MPTConfig, source_task_names
 from methods.mpt.decomposition import decompose
 from methods.mpt.distillation import eval_mode, hidden_mse, logits_kl
@@ -107,14 +107,16 @@ class MPTSource(_MPTPrompts):
         with_hidden = config.distillation == "full"
         distilled = config.distillation in ("full", "logits")
         with eval_mode(backbone) if distilled and not config.student_dropout else nullcontext():
-            student = backbone(*inputs, prompt, task_ids=batch["task_ids"], output_hidden_states=with_hidden)
+            student = backbone(*inputs, prompt, task_ids=batch["task_ids"], output_hidden_states=with_hidden,
+                               **pairs_of(batch))
         teacher_prompt = self.teachers[batch["task_ids"]]
         terms = {"plm": student.loss}
         if config.distillation == "prompt":
             terms["prompt"] = (prompt - teacher_prompt).pow(2).mean()
         elif distilled:
             with torch.no_grad(), eval_mode(backbone):
-                teacher = backbone(*inputs, teacher_prompt, task_ids=batch["task_ids"], output_hidden_states=with_hidden)
+                teacher = backbone(*inputs, teacher_prompt, task_ids=batch["task_ids"], output_hidden_states=with_hidden,
+                                   **pairs_of(batch))
             terms["logits"] = logits_kl(teacher.logits, student.logits, student.logit_mask, config.temperature)
             if with_hidden:  # every stream of states: T5's encoder and decoder, an encoder's one
                 layer = config.hidden_layer
