@@ -374,7 +374,7 @@ def resolve_run_config(args):
     config.preset = PRESETS.canonical(config.preset)
     check_backbone_name(config.model)
     check_tasks_for(config.model, config.tasks)
-    config.train.pair_encoding = resolve_pair_encoding(config.model, config.train.pair_encoding)
+    resolve_pair_encoding(config.model, config.train.pair_encoding, config.tasks)  # each run resolves it for its tasks
     spec = METHODS.get(config.method)
     if profiled:
         with_profile_options(config, spec.config_cls)

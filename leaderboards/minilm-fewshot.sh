@@ -4,7 +4,7 @@
 # rows of ../shared/data-cpu) and CB (the 32 FewGLUE rows and the complete validation set of
 # ../shared/data), k = 16, 32, 64 (CB: 16; its 32 rows are all it has), 3 few-shot draws (seed 0).
 # The committed board ran TARGETS="rte mrpc" SHOTS="16 64" (k = 32 and CB did not fit the CPU budget).
-# Source prompts: the shipped set (--sources shipped; `bench sources list`), trained by
+# Source prompts: the shipped set minilm-cpu-v1 (--sources shipped:minilm-cpu-v1; `bench sources list`), trained by
 # leaderboards/minilm-sources.sh. Leave one out: no target is its own source, and only the prompts
 # that learned their task are sources (STRONG). SPoT-g's mixture and MPT's source training are
 # library stages, trained once per source set on every source row.
@@ -21,8 +21,11 @@ STRONG=${STRONG:-qnli sst2 mrpc}  # the shipped prompts above their majority cla
 MPT_STRONG=${MPT_STRONG:-qnli sst2}
 # GLUE from data-cpu, SuperGLUE's CB from data: each task reads from the first folder that has it
 DATA="$SHARED/data-cpu:$SHARED/data"
+# as the committed board ran: one segment per pair (joint) and the first shipped set (v1), pinned, since
+# `auto` now reads MiniLM's pairs with two towers and `--sources shipped` takes the newest set
+SHIPPED=${SHIPPED:-shipped:minilm-cpu-v1}
 run() { $BENCH run --profile cpu-sources --data-dir "$DATA" --seeds 0 --k-shot-draws 3 --output "$OUT" --quiet \
-          --resume "$@"; }
+          --resume --train pair_encoding="${PAIR_ENCODING:-joint}" "$@"; }
 shots() { if [ "$1" = cb ]; then echo "16"; else echo "${SHOTS:-16 32 64}"; fi; }
 # TARGETS and METHODS let several processes share the work (each skips what the others finished)
 for target in ${TARGETS:-rte mrpc cb}; do
@@ -33,22 +36,22 @@ for target in ${TARGETS:-rte mrpc cb}; do
       case $method in
         head-only|pt) run --method "$method" --tasks "$target" --k-shot "$k" ;;
         spot-g) run --method spot-g --tasks "$target" --k-shot "$k" --option sources="$sources" ;;
-        spot-t) run --method spot-t --tasks "$target" --k-shot "$k" --option sources="$sources" --sources shipped ;;
+        spot-t) run --method spot-t --tasks "$target" --k-shot "$k" --option sources="$sources" --sources "$SHIPPED" ;;
         # T = 50: at the paper's d·e (1,044 for MiniLM's d = 384) the attention stays uniform. Two arms: the
         # target prompt started as QNLI's (the paper's init from a source), and a fresh one (target_init=vocab),
         # whose attention is no echo of the source it started from (init_source is then unused)
         attempt) for init in source vocab; do
                    run --method attempt --tasks "$target" --k-shot "$k" --option sources="$sources" \
-                     --option init_source=qnli --option temperature=50 --option target_init="$init" --sources shipped
+                     --option init_source=qnli --option temperature=50 --option target_init="$init" --sources "$SHIPPED"
                  done ;;
-        mpt) run --method mpt --tasks "$target" --k-shot "$k" --option source_tasks="$mpt_sources" --sources shipped ;;
+        mpt) run --method mpt --tasks "$target" --k-shot "$k" --option source_tasks="$mpt_sources" --sources "$SHIPPED" ;;
       esac
     done
   done
 done
 # the positive control, an oracle on purpose: SST-2 at k = 16 starting from SST-2's own shipped prompt
 if [ "${ORACLE:-1}" != 0 ]; then
-  run --method spot-t --tasks sst2 --k-shot 16 --option sources=sst2 --sources shipped
+  run --method spot-t --tasks sst2 --k-shot 16 --option sources=sst2 --sources "$SHIPPED"
   run --method pt --tasks sst2 --k-shot 16
   run --method head-only --tasks sst2 --k-shot 16
 fi

@@ -128,7 +128,7 @@ def test_encoder_run_records_heads_and_scores(encoder_run):
     cb = json.loads(result_file(encoder_run, "pt", "cb").read_text())
     assert cb["run"]["backbone"] == "sentence-transformers/all-MiniLM-L6-v2"
     # MiniLM reads CB's premise and hypothesis with two towers: a head over (u, v, |u - v|, u * v), 4 D wide
-    assert cb["config"]["train"]["pair_encoding"] == "two_tower"
+    assert cb["config"]["train"]["pair_encoding"] == "auto" and cb["identity"]["train"]["pair_encoding"] == "two_tower"
     assert cb["params"]["head"] == 3 * 4 * D + 3 and cb["params"]["trainable"] == 4 * D + 3 * 4 * D + 3
     groups = {g["name"]: (g["lr"], g["params"]) for g in cb["optimizer"]["groups"]}
     assert groups == {"prompt": (0.3, 4 * D), "head": (0.01, 3 * 4 * D + 3)}  # the head at its own rate

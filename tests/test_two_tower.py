@@ -97,25 +97,40 @@ def test_a_two_tower_pass_is_the_frozen_model_on_each_text_alone(minilm):
     assert float(prediction) == pytest.approx(4.0 * float(cosine), abs=1e-3)  # top target 4 times the cosine
 
 
-def test_auto_is_two_tower_for_sentence_transformers_only(tmp_path):
-    assert sentence_encoder("minilm") and resolve_pair_encoding("minilm", "auto") == "two_tower"
-    assert resolve_pair_encoding("minilm", "joint") == "joint"
-    assert resolve_pair_encoding("tiny-t5", "auto") == "joint"
+def test_auto_is_two_tower_for_sentence_transformers_pairs_only(tmp_path):
+    assert sentence_encoder("minilm") and resolve_pair_encoding("minilm", "auto", ["rte"]) == "two_tower"
+    assert resolve_pair_encoding("minilm", "joint", ["rte"]) == "joint"
+    # no pair task, nothing to read in two towers: joint, so such runs keep their keys
+    assert resolve_pair_encoding("minilm", "auto", ["sst2"]) == "joint"
+    assert resolve_pair_encoding("minilm", "two_tower", ["sst2", "boolq"]) == "joint"
+    assert resolve_pair_encoding("minilm", "auto", ["sst2", "mrpc"]) == "two_tower"
+    assert resolve_pair_encoding("tiny-t5", "auto", ["rte"]) == "joint"
     with pytest.raises(UsageError, match="pair_encoding=two_tower needs an encoder backbone"):
-        resolve_pair_encoding("tiny-t5", "two_tower")
+        resolve_pair_encoding("tiny-t5", "two_tower", ["rte"])
     bert = tmp_path / "bert"
     bert.mkdir()
     (bert / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    assert resolve_pair_encoding(str(bert), "auto") == "joint"  # a plain BERT folder: PEFT's one segment
+    assert resolve_pair_encoding(str(bert), "auto", ["rte"]) == "joint"  # a plain BERT folder: PEFT's one segment
     (bert / "modules.json").write_text("[]")
-    assert resolve_pair_encoding(str(bert), "auto") == "two_tower"
+    assert resolve_pair_encoding(str(bert), "auto", ["rte"]) == "two_tower"
 
 
-def test_the_setting_is_resolved_before_work_and_refused_where_wrong(capsys):
-    parsed = build_parser().parse_args(["run", "--method", "pt", "--tasks", "rte", "--model", "minilm"])
-    assert resolve_grid(parsed)[0].train.pair_encoding == "two_tower"
+def test_each_run_resolves_the_setting_for_its_own_tasks(capsys):
+    """The config keeps what was asked (library stages resolve it for their tasks); a run's identity
+    holds what it resolved to."""
+    from bench.pipeline.runner import prepare_run
+
+    [config] = resolve_grid(build_parser().parse_args(["run", "--method", "pt", "--tasks", "cb,boolq", "--model",
+                                                       "minilm", "--fixtures"]))
+    assert config.train.pair_encoding == "auto"
+    assert prepare_run(config, ["cb"]).identity["train"]["pair_encoding"] == "two_tower"
+    assert prepare_run(config, ["boolq"]).identity["train"]["pair_encoding"] == "joint"
+    assert config.train.pair_encoding == "auto"  # not overwritten by the first run
     assert main(["run", "--method", "pt", "--tasks", "rte", "--profile", "smoke", "--train", "pair_encoding=two"]) == 2
     assert "unknown pair_encoding 'two'; valid: auto, joint, two_tower" in capsys.readouterr().err
+    assert main(["run", "--method", "pt", "--tasks", "rte", "--profile", "smoke", "--train",
+                 "pair_encoding=two_tower"]) == 2
+    assert "needs an encoder backbone" in capsys.readouterr().err
 
 
 def test_a_result_made_before_the_setting_reruns_joint():
@@ -140,7 +155,7 @@ def two_runs(tmp_path_factory):
 def test_joint_and_two_tower_have_different_keys_and_both_rerun(two_runs, tmp_path):
     paths = sorted(two_runs.glob("head-only/stsb/*/seed0.json"))
     assert len(paths) == 2  # two configuration folders
-    results = {json.loads(p.read_text())["config"]["train"]["pair_encoding"]: p for p in paths}
+    results = {json.loads(p.read_text())["identity"]["train"]["pair_encoding"]: p for p in paths}
     assert set(results) == {"joint", "two_tower"}
     joint_identity = json.loads(results["joint"].read_text())["identity"]["train"]
     assert joint_identity["pair_encoding"] == "joint"  # recorded; neutral, so keyed as before the setting
@@ -154,6 +169,6 @@ def test_joint_and_two_tower_have_different_keys_and_both_rerun(two_runs, tmp_pa
 def test_a_two_tower_pair_result_does_not_export_to_peft(two_runs, capsys):
     pytest.importorskip("peft")
     [path] = [p for p in two_runs.glob("head-only/stsb/*/seed0.json")
-              if json.loads(p.read_text())["config"]["train"]["pair_encoding"] == "two_tower"]
+              if json.loads(p.read_text())["identity"]["train"]["pair_encoding"] == "two_tower"]
     assert main(["export", str(path), "--peft", str(path.parent / "adapter")]) == 2
     assert "reads stsb's two texts with two towers (pair_encoding=two_tower)" in capsys.readouterr().err

@@ -167,16 +167,22 @@ def sentence_encoder(name: str) -> bool:
     return backbone_name(name).startswith("sentence-transformers/")
 
 
-def resolve_pair_encoding(name: str, value: str) -> str:
-    """`--train pair_encoding`: `auto` -> two_tower for a sentence-transformers encoder (read as it
-    was trained), joint for every other backbone (PEFT's one-segment form; T5 reads one text);
-    two_tower on a T5 backbone is refused in one line."""
+def resolve_pair_encoding(name: str, value: str, tasks: list[str]) -> str:
+    """`--train pair_encoding` for a run (or library stage) on `tasks`: joint where none of them
+    is a pair task (nothing to read in two towers, so such runs keep their keys); else `auto` ->
+    two_tower for a sentence-transformers encoder (read as it was trained), joint for every other
+    backbone (PEFT's one-segment form; T5 reads one text). two_tower on a T5 backbone is refused
+    in one line."""
+    from tasks.registry import TASKS
+
     family = backbone_family(name)
-    if value == "auto":
-        return "two_tower" if family == "encoder" and sentence_encoder(name) else "joint"
     if value == "two_tower" and family == "t5":
         raise UsageError(f"--train pair_encoding=two_tower needs an encoder backbone (a pair's texts encoded apart, "
                          f"pooled and compared); {name} is an encoder-decoder that reads one text: use joint")
+    if not any(TASKS.get(task).pair_fields for task in tasks):
+        return "joint"
+    if value == "auto":
+        return "two_tower" if family == "encoder" and sentence_encoder(name) else "joint"
     return value
 
 

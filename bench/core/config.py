@@ -79,8 +79,9 @@ class TrainConfig:
     (PEFT's SEQ_CLS form), or `two_tower`, each text encoded alone with the method's prompt and
     pooled, the two combined as sentence encoders are trained (a head over (u, v, |u - v|, u * v);
     regression, a scaled cosine of u and v). `auto`: two_tower for sentence-transformers
-    checkpoints (MiniLM), joint for other encoders and T5 (resolved when the run is configured,
-    and recorded). Results made before the setting existed ran joint."""
+    checkpoints (MiniLM), joint for other encoders and T5. Each run (and library stage) resolves it
+    for its own tasks, joint where none is a pair task, and its identity records the result.
+    Results made before the setting existed ran joint."""
 
 
 @dataclass

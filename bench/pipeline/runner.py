@@ -113,13 +113,15 @@ class PreparedRun:
 
 
 def prepare_run(config: RunConfig, task_names: list[str], draw: int = 0) -> PreparedRun:
-    if config.train.pair_encoding == "auto":  # configs built in code; `bench run` resolves it up front
-        config.train.pair_encoding = resolve_pair_encoding(config.model, "auto")
+    """The run's data and identity. Its identity holds the pair encoding resolved for its own tasks
+    (`resolve_pair_encoding`; the config keeps what was asked, e.g. `auto`, so that the library
+    stages it asks for resolve it for theirs)."""
     source = DataSource.resolve(config.data_dir, config.fixtures)
     tasks = [load_task(name, i, config, source, draw) for i, name in enumerate(task_names)]
     method_config = asdict(METHODS.get(config.method).make_config(config.method_options))
     identity = run_identity(config, task_names, method_config, backbone_name(config.model),
                             {t.task.name: t.identity for t in tasks})
+    identity["train"]["pair_encoding"] = resolve_pair_encoding(config.model, config.train.pair_encoding, task_names)
     return PreparedRun(config, tasks, identity, draw)
 
 
@@ -195,12 +197,11 @@ class EncodedTask:
 
 
 def encode_task(data: TaskData, config: RunConfig, backbone, max_source: int,
-                evaluated: tuple[str, ...] = EVAL_SPLITS) -> EncodedTask:
+                evaluated: tuple[str, ...] = EVAL_SPLITS, two_tower: bool = False) -> EncodedTask:
     """Train and the `evaluated` splits: a split not evaluated is not tokenised either (its
-    targets would otherwise size the generation budget)."""
+    targets would otherwise size the generation budget). `two_tower`: a pair task's texts apart."""
     tokenizer = backbone.tokenizer
     max_target = config.train.max_target_length or data.task.default_max_target_length(tokenizer)
-    two_tower = config.train.pair_encoding == "two_tower" and not backbone.generates
     items = {split: encode(examples, tokenizer, max_source, max_target, data.task_id, data.fingerprints[split],
                            backbone.label_of(data.task_id), two_tower)
              for split, examples in data.examples.items() if split == "train" or split in evaluated}
@@ -339,14 +340,14 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
     precision.use(config.train.precision)
     seed_everything(seed)
     frozen = cached_backbone(config.model)
+    two_tower = prepared.identity["train"]["pair_encoding"] == "two_tower"
     backbone = frozen.for_tasks([t.task for t in tasks], seed, config.train.head_pooling,  # with heads, for encoders
-                                [[e.target for e in t.examples["train"]] for t in tasks],
-                                config.train.pair_encoding == "two_tower")
+                                [[e.target for e in t.examples["train"]] for t in tasks], two_tower)
     multi_task = len(tasks) > 1
     prompt_length = prepared.identity["method_config"].get("prompt_length", 0)
     lengths = [source_length(t.task, config, multi_task, backbone, prompt_length) for t in tasks]
     evaluated = EVAL_SPLITS if evaluate_test else ("validation",)
-    encoded = [encode_task(data, config, backbone, length, evaluated) for data, length in zip(tasks, lengths)]
+    encoded = [encode_task(data, config, backbone, length, evaluated, two_tower) for data, length in zip(tasks, lengths)]
     stages: list[dict] = []
     method = build_method(config, frozen, task_names, seed, draw, progress, resume, stages)
     seed_everything(seed)  # building may have trained library stages: start training from the seed

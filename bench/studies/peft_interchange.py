@@ -87,7 +87,7 @@ def export_peft(result_path: Path, out: Path, task: str | None = None) -> Path:
     result = read_result(result_path)
     task = result_task(result, task)
     pooling = result["config"]["train"].get("head_pooling", "first")
-    if result["config"]["train"].get("pair_encoding") == "two_tower" and TASKS.get(task).pair_fields:
+    if result["identity"]["train"].get("pair_encoding") == "two_tower" and TASKS.get(task).pair_fields:
         raise UsageError(f"the result reads {task}'s two texts with two towers (pair_encoding=two_tower), each "
                          "encoded alone: PEFT's SEQ_CLS prompt tuning reads one segment; results with "
                          "pair_encoding=joint export")

@@ -357,7 +357,7 @@ def backbone_label(row: list[dict]) -> str:
     run = row[0]["run"]
     notes = [run["profile"]] if run["profile"] != "paper" else []
     if row[0]["params"].get("head") and any(TASKS.get(t).pair_fields for r in row for t in r["run"]["tasks"]):
-        notes.append(row[0]["config"]["train"].get("pair_encoding", "joint").replace("_", "-"))
+        notes.append(row[0]["identity"]["train"].get("pair_encoding", "joint").replace("_", "-"))
     return f"{run['backbone']} ({', '.join(notes)})" if notes else run["backbone"]
 
 
