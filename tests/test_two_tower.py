@@ -172,3 +172,24 @@ def test_a_two_tower_pair_result_does_not_export_to_peft(two_runs, capsys):
               if json.loads(p.read_text())["identity"]["train"]["pair_encoding"] == "two_tower"]
     assert main(["export", str(path), "--peft", str(path.parent / "adapter")]) == 2
     assert "reads stsb's two texts with two towers (pair_encoding=two_tower)" in capsys.readouterr().err
+
+
+def test_library_stages_are_keyed_by_the_encoding_they_resolve():
+    """A stage's library key holds the pair encoding resolved for its own tasks: `auto` and an
+    explicit two_tower key MiniLM's MRPC prompt alike, and an SST-2 prompt (no pair) is the same
+    entry whatever the asking run said; joint MRPC is another entry."""
+    import copy
+
+    from bench.pipeline.stages import stage_spec
+    from methods.library import entry_key
+
+    [config] = resolve_grid(build_parser().parse_args(["run", "--method", "pt", "--tasks", "mrpc", "--model",
+                                                       "minilm", "--fixtures"]))
+
+    def key(tasks: list[str], encoding: str) -> str:
+        stage = copy.deepcopy(config)
+        stage.tasks, stage.train.pair_encoding = tasks, encoding
+        return entry_key(stage_spec(stage, "sentence-transformers/all-MiniLM-L6-v2", {}, False))
+
+    assert key(["mrpc"], "auto") == key(["mrpc"], "two_tower") != key(["mrpc"], "joint")
+    assert key(["sst2"], "auto") == key(["sst2"], "two_tower") == key(["sst2"], "joint")

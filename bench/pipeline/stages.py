@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 from filelock import Timeout
 
+from bench.backbones.catalog import resolve_pair_encoding
 from bench.core.baselines import stage_floor
 from bench.core.config import profile_options, source_train
 from bench.core.identity import without_neutral
@@ -83,11 +84,14 @@ def stage_config(config, request: StageRequest):
 
 def stage_spec(stage, backbone: str, data: dict, uses_sources: bool) -> dict:
     """Everything that determines a stage's tensors: the library key. `data`: per task, the
-    fingerprints of the examples the stage trains and selects on."""
+    fingerprints of the examples the stage trains and selects on. The pair encoding is the one the
+    stage resolves for its own tasks (`resolve_pair_encoding`), as a run's identity holds it."""
+    train = asdict(stage.train)
+    train["pair_encoding"] = resolve_pair_encoding(stage.model, stage.train.pair_encoding, stage.tasks)
     return {
         "backbone": backbone, "method": stage.method, "tasks": stage.tasks,
         "method_config": asdict(METHODS.get(stage.method).make_config(stage.method_options)),
-        "protocol": stage.protocol.as_dict(), "train": without_neutral("train", asdict(stage.train)),
+        "protocol": stage.protocol.as_dict(), "train": without_neutral("train", train),
         "data": data, "data_seed": stage.data_seed, "k_shot": stage.k_shot,
         "sources": stage.sources if uses_sources else None,
         "seed": stage.seeds[0], "schema_version": SCHEMA_VERSION,
