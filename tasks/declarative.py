@@ -50,6 +50,8 @@ KEYS = {
     "suites": "suites of your own that the task joins",
     "max_source_length": "source tokens kept (default 256)",
     "max_target_length": "target tokens kept (default: the longest label, or 128)",
+    "pair": "[field, field]: a pair task's two text fields, which an encoder may read each alone "
+            "(--train pair_encoding=two_tower)",
 }
 """Every key a task file may hold, with what it means (the error for an unknown key lists them)."""
 READERS = (".jsonl", ".jsonl.gz", ".csv", ".tsv")
@@ -80,6 +82,7 @@ class DeclarativeTask(Task):
         self.metrics = tuple(spec.get("metrics", ("accuracy",)))
         self.max_source_length = self.multitask_max_source_length = spec.get("max_source_length", 256)
         self.max_target_length = spec.get("max_target_length")
+        self.pair_fields = tuple(spec["pair"]) if "pair" in spec else None
 
     @property
     def hub(self) -> HubSource:
@@ -217,6 +220,17 @@ def check_names(path, key, value, spec):
         check_name(path, key, item, spec)
 
 
+def check_pair(path, key, value, spec):
+    """Two fields, both shown by `input`: the pair is a view of what the source joins."""
+    check_names(path, key, value, spec)
+    if len(value) != 2:
+        fail(path, key, f"takes the two text fields of a pair, not {value!r}")
+    shown = {field for _, field, _, _ in string.Formatter().parse(spec.get("input", "")) if field}
+    for field in value:
+        if field not in shown:
+            fail(path, key, f"{field!r} is not a field of input ({', '.join(sorted(shown)) or 'none'})")
+
+
 def check_mapping(keys: tuple[str, ...], required: tuple[str, ...] = ()):
     """A check for a mapping key whose own keys are `keys` (strings as values)."""
     def check(path, key, value, spec):
@@ -304,6 +318,6 @@ CHECKS = {
     "split_protocol": check_choice(PROTOCOLS), "input": check_template, "target": check_template,
     "labels": check_labels, "label_values": check_label_values, "label_field": check_name, "metrics": check_metrics,
     "suites": check_suites,
-    "max_source_length": check_length, "max_target_length": check_length,
+    "max_source_length": check_length, "max_target_length": check_length, "pair": check_pair,
 }
 """The check of each key's value, in this order (`labels` before `label_values`)."""

@@ -79,7 +79,7 @@ class GlueTask(Task):
 
     @property
     def pair_fields(self) -> tuple[str, str] | None:
-        """Every two-column GLUE task compares its two texts (RTE, MNLI, QNLI, MRPC, QQP, STS-B, WNLI)."""
+        """Every two-column GLUE task compares its two texts (RTE, MNLI, QNLI, MRPC, QQP, STS-B)."""
         return tuple(self.columns) if len(self.columns) == 2 else None
 
     def read_official(self, data_dir: Path, hub_split: str) -> list[dict]:

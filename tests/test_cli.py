@@ -139,11 +139,14 @@ def test_tasks_table_has_a_header_and_says_why_a_task_is_in_no_suite(capsys):
     code, out, _ = run_cli(capsys, "tasks")
     lines = out.splitlines()
     cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("|")]
-    assert code == 0 and cells[0] == ["task", "prefix", "suites", "split", "metrics"]
+    assert code == 0 and cells[0] == ["task", "prefix", "suites", "split", "metrics", "pair (two towers)"]
     rows = {row[0]: row for row in cells[2:]}
     assert len(rows) == 27 and list(rows) == TASKS.names()
-    assert rows["copa"] == ["copa", "superglue-copa", "–", "small", "accuracy"]
-    assert rows["boolq"][2] == "superglue,amp,fewshot"
+    assert rows["copa"] == ["copa", "superglue-copa", "–", "small", "accuracy", "–"]
+    assert rows["boolq"][2] == "superglue,amp,fewshot" and rows["boolq"][5] == "–"
+    assert rows["rte"][5] == "sentence1 + sentence2" and rows["cb"][5] == "premise + hypothesis"
+    assert {name for name, row in rows.items() if row[5] != "–"} == {
+        "mnli", "qqp", "qnli", "stsb", "mrpc", "rte", "cb", "scitail", "paws"}
     assert lines[-1] == ("copa: in no suite: no paper reports it; kept for the presets' format comparison "
                          "(switch copa_question)")
     assert {name for name in TASKS.names() if not suites_of(name)} == set(OUTSIDE_SUITES) == {"copa"}
@@ -156,7 +159,8 @@ def test_tasks_json_notes_only_the_task_in_no_suite(capsys):
     assert {d["name"]: d["note"] for d in described if "note" in d} == {
         "copa": "in no suite: no paper reports it; kept for the presets' format comparison (switch copa_question)"}
     assert set(described[0]) == {"name", "prefix", "suites", "hub", "official_files", "split_protocol", "labels",
-                                 "metrics", "max_source_length"}
+                                 "metrics", "max_source_length", "pair"}
+    assert described[0]["name"] == "mnli" and described[0]["pair"] == ["premise", "hypothesis"]
 
 
 def test_a_checkpoint_folder_that_fails_to_load_is_blamed_not_the_hub(capsys, tmp_path):

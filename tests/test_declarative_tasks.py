@@ -41,6 +41,7 @@ split_protocol: small
 input: "rte sentence1: {sentence1} sentence2: {sentence2}"
 labels: ["0", "1"]
 label_values: [entailment, not_entailment]
+pair: [sentence1, sentence2]
 """
 """tasks/glue.py's RTE, read from GLUE's TSVs."""
 
@@ -205,6 +206,8 @@ GOOD = "task: mine\nhub: {path: me/data}\nsplit_protocol: small\ninput: '{text}'
     (GOOD.replace("task: mine", "task: my task"), "key 'task': 'my task' is not a name"),
     (GOOD.replace("task: mine", "task: boolq"), "key 'task': 'boolq' is a task already (boolq)"),
     (GOOD + "aliases: [superglue-cb]\n", "key 'aliases': 'superglue-cb' is a task already (cb)"),
+    (GOOD + "pair: [text]\n", "key 'pair': takes the two text fields of a pair, not ['text']"),
+    (GOOD + "pair: [text, other]\n", "key 'pair': 'other' is not a field of input (text)"),
     ("- a list\n", f"a task file is a mapping of keys; valid keys: {KEYS}"),
     ("task: [unclosed\n", "not readable as YAML"),
 ])

@@ -136,7 +136,9 @@ def test_each_run_resolves_the_setting_for_its_own_tasks(capsys):
 def test_a_result_made_before_the_setting_reruns_joint():
     """A results file without `pair_encoding` ran one segment: read back, it says joint; a config
     file without it gets the default, auto."""
-    assert RunConfig.from_dict({"config": {"train": {"epochs": 1}}}).train.pair_encoding == "joint"
+    old = {"config": {"train": {"epochs": 1}}}
+    assert RunConfig.from_dict(old).train.pair_encoding == "joint"
+    assert old == {"config": {"train": {"epochs": 1}}}  # read, not rewritten (bench floors --write saves it back)
     assert RunConfig.from_dict({"train": {"epochs": 1}}).train.pair_encoding == "auto"
 
 

@@ -125,7 +125,7 @@ class RunConfig:
         from_results = "config" in data
         data = dict(data.get("config", data))  # a results file holds its config under "config"
         data.pop("protocol", None)
-        train_data = data.pop("train", {})
+        train_data = dict(data.pop("train", {}))  # a copy: the caller's results stay as they were
         if from_results:
             train_data.setdefault("pair_encoding", "joint")  # what a result made before the setting ran
         train = TrainConfig(**{k: v for k, v in train_data.items() if k in _names(TrainConfig)})
