@@ -520,7 +520,8 @@ def cmd_sources(args) -> int:
 
 
 def trained_origin(spec: dict) -> str:
-    """`pt, 5 epochs`, with the early stopping, epoch cap and few-shot draw a stage was trained under."""
+    """`pt, 5 epochs`, with the early stopping, epoch cap, few-shot draw and pair encoding (two
+    towers; joint is left unsaid, as before the setting) a stage was trained under."""
     train = spec["train"]
     parts = [f"{spec['method']}, {train['epochs']} epoch{'s' * (train['epochs'] != 1)}"]
     if train.get("early_stopping_patience"):
@@ -529,6 +530,8 @@ def trained_origin(spec: dict) -> str:
         parts.append(f"{train['epoch_cap']} rows/epoch")
     if spec["k_shot"]:
         parts.append(f"{spec['k_shot']}-shot")
+    if train.get("pair_encoding") == "two_tower":
+        parts.append("two-tower")
     return ", ".join(parts)
 
 

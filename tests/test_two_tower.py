@@ -195,3 +195,12 @@ def test_library_stages_are_keyed_by_the_encoding_they_resolve():
 
     assert key(["mrpc"], "auto") == key(["mrpc"], "two_tower") != key(["mrpc"], "joint")
     assert key(["sst2"], "auto") == key(["sst2"], "two_tower") == key(["sst2"], "joint")
+
+
+def test_a_library_entry_says_it_was_trained_with_two_towers():
+    from bench.cli import trained_origin
+
+    spec = {"method": "pt", "k_shot": 0,
+            "train": {"epochs": 12, "early_stopping_patience": 2, "epoch_cap": 1000, "pair_encoding": "two_tower"}}
+    assert trained_origin(spec) == "pt, ≤12 epochs (patience 2), 1000 rows/epoch, two-tower"
+    assert trained_origin({"method": "pt", "k_shot": 16, "train": {"epochs": 1}}) == "pt, 1 epoch, 16-shot"
