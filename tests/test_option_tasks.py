@@ -30,13 +30,13 @@ def test_attempts_default_sources_on_superglue(capsys, tmp_path):
     line = refused(capsys, tmp_path, "--method", "attempt", "--suite", "superglue")
     assert line == (f"attempt's option sources (default: mnli,qnli,qqp,sst2,squad,record) names squad, record, "
                     f"{ENCODER_CANNOT}: pass --option sources=mnli,qnli,qqp,sst2, or the shipped set's tasks: "
-                    f"--sources shipped --option sources=mrpc,qnli,rte,sst2 (minilm-cpu-v1)")
+                    f"--sources shipped --option sources=mnli,mrpc,qnli,qqp,sst2 (minilm-cpu-v2)")
 
 
 def test_the_shipped_alternative_leaves_the_target_out(capsys, tmp_path):
     line = refused(capsys, tmp_path, "--method", "spot-t", "--tasks", "rte", "--option", "sources=qnli,squad")
     assert line == (f"spot-t's option sources=qnli,squad names squad, {ENCODER_CANNOT}: pass --option sources=qnli, "
-                    f"or the shipped set's tasks: --sources shipped --option sources=mrpc,qnli,sst2 (minilm-cpu-v1)")
+                    f"or the shipped set's tasks: --sources shipped --option sources=mnli,mrpc,qnli,qqp,sst2 (minilm-cpu-v2)")
 
 
 def test_methods_that_take_no_shipped_prompts_are_not_offered_them(capsys, tmp_path):

@@ -250,6 +250,32 @@ def test_the_shipped_prompts_were_trained_on_the_cpu_rows(shared_data_cpu):
     assert sizes == {"mrpc": 3667, "qnli": 7999, "rte": 2240, "sst2": 5227}  # MRPC: 3,668 lines with the header
 
 
+def test_the_second_minilm_set_reads_pairs_with_two_towers_and_has_mnli_and_qqp(shared_data_cpu):
+    """minilm-cpu-v2: every task of ../shared/data-cpu but RTE (not learned beyond its floor's noise:
+    README), each prompt trained on every row there, pair tasks with two towers, its own scores
+    above its floor; and it is what `--sources shipped` takes for MiniLM now."""
+    from bench.core.presets import PRESETS
+    from methods.shipped import resolve_sources
+    from tasks.loading import DataSource, fingerprint, load_examples
+    from tasks.registry import TASKS
+
+    [v2] = [s for s in shipped_sets() if s.name == "minilm-cpu-v2"]
+    assert v2.tasks == ["mnli", "mrpc", "qnli", "qqp", "sst2"] and v2.manifest["version"] == 2
+    assert resolve_sources("shipped", "sentence-transformers/all-MiniLM-L6-v2") == "shipped:minilm-cpu-v2"
+    source = DataSource("dir", str(shared_data_cpu))
+    sizes = {}
+    for task in v2.tasks:
+        entry = v2.entry(task)
+        assert tuple(v2.prompt(task).shape) == (20, 384)
+        encoding = entry["spec"]["train"].get("pair_encoding", "joint")
+        assert encoding == ("two_tower" if TASKS.get(task).pair_fields else "joint")
+        train = load_examples(TASKS.get(task), "train", source, PRESETS.get("paper"), 42)
+        assert entry["spec"]["data"][task]["fingerprints"]["train"] == fingerprint(train)
+        sizes[task] = len(train)
+        assert entry["test"][task] > entry["floor"][task] and not entry["weak"]
+    assert sizes == {"mnli": 9000, "mrpc": 3667, "qnli": 7999, "qqp": 8000, "sst2": 5227}
+
+
 def test_several_data_folders_give_each_task_the_first_that_has_it(shared_data, shared_data_cpu, tmp_path):
     """RTE from data-cpu (2,240 training rows, not data's 32-row sample), CB from data (no
     superglue/ in data-cpu), recorded as absolute folders; a missing folder is refused by name."""
