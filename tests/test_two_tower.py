@@ -204,3 +204,19 @@ def test_a_library_entry_says_it_was_trained_with_two_towers():
             "train": {"epochs": 12, "early_stopping_patience": 2, "epoch_cap": 1000, "pair_encoding": "two_tower"}}
     assert trained_origin(spec) == "pt, ≤12 epochs (patience 2), 1000 rows/epoch, two-tower"
     assert trained_origin({"method": "pt", "k_shot": 16, "train": {"epochs": 1}}) == "pt, 1 epoch, 16-shot"
+
+
+def test_a_row_is_what_was_asked_not_what_each_task_resolved():
+    """The committed v2 head-only controls asked for `auto`: MRPC, QNLI, QQP and MNLI resolved two
+    towers, SST-2 one segment, and they are one leaderboard row; a run that asked for joint is
+    another row."""
+    from pathlib import Path
+
+    from bench.studies.report import configuration_rows
+
+    folder = Path(__file__).resolve().parent.parent / "leaderboards" / "minilm-sources-v2" / "head-only"
+    results = [json.loads(p.read_text()) for p in sorted(folder.rglob("seed0.json"))]
+    assert {r["identity"]["train"].get("pair_encoding", "joint") for r in results} == {"two_tower", "joint"}
+    assert len(configuration_rows(results)) == 1
+    results[0]["config"]["train"]["pair_encoding"] = "joint"
+    assert len(configuration_rows(results)) == 2

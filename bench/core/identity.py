@@ -68,11 +68,15 @@ def result_path(output: Path, identity: dict, seed: int, draw: int = 0) -> Path:
             / f"{shots}seed{seed}.json")
 
 
-def row_identity(identity: dict, per_task: tuple[str, ...] = ()) -> dict:
+def row_identity(identity: dict, per_task: tuple[str, ...] = (), pair_encoding: str | None = None) -> dict:
     """The part of a configuration a leaderboard row shares across its tasks: all but the tasks
     and their data content (each task's content is told apart by `data_variant`), and the method
-    options named `per_task` (e.g. each target's leave-one-out `sources`)."""
+    options named `per_task` (e.g. each target's leave-one-out `sources`). `pair_encoding`: what
+    the run asked for (its config's), in place of what it resolved for its tasks, so that one
+    request (`auto`: two towers for MRPC, one segment for SST-2) is one row."""
     shared = {name: value for name, value in keyed(identity).items() if name not in ("tasks", "data")}
+    if pair_encoding is not None:
+        shared["train"] = without_neutral("train", {**shared["train"], "pair_encoding": pair_encoding})
     shared["method_config"] = {k: v for k, v in shared["method_config"].items() if k not in per_task}
     shared["data_sources"] = sorted({json.dumps(d["source"], sort_keys=True) for d in identity["data"].values()})
     return shared

@@ -179,7 +179,7 @@ def configuration_rows(results: list[dict], per_task: tuple[str, ...] = ()) -> l
     rows: dict[tuple[str, int], list[dict]] = defaultdict(list)
     variants: dict[tuple[str, tuple], list[str]] = defaultdict(list)
     for result in results:
-        shared = digest(row_identity(result["identity"], per_task))
+        shared = digest(row_identity(result["identity"], per_task, requested_pair_encoding(result)))
         configurations = variants[(shared, tuple(result["run"]["tasks"]))]
         configuration = configuration_key(result["identity"])
         if configuration not in configurations:
@@ -188,11 +188,16 @@ def configuration_rows(results: list[dict], per_task: tuple[str, ...] = ()) -> l
     return list(rows.values())
 
 
+def requested_pair_encoding(result: dict) -> str:
+    """What a run asked for (`--train pair_encoding`; results made before the setting ran joint)."""
+    return result["config"]["train"].get("pair_encoding", "joint")
+
+
 def differing_settings(rows: list[list[dict]], per_task: tuple[str, ...] = ()) -> list[str]:
     """For each row, the settings in which it differs from other rows of the same method,
     preset, backbone and profile (e.g. `epochs=1`), so that such rows can be told apart; and
     the `per_task` options that differ between its tasks (`sources per task`)."""
-    flat = [flatten(row_identity(row[0]["identity"], per_task)) for row in rows]
+    flat = [flatten(row_identity(row[0]["identity"], per_task, requested_pair_encoding(row[0]))) for row in rows]
     kind = lambda row: tuple(row[0]["run"][k] for k in ("method", "preset", "backbone", "profile", "k_shot"))
     signatures = [task_settings(row) for row in rows]  # an earlier row sharing one is a data variant's
     labels = []
@@ -209,7 +214,7 @@ def differing_settings(rows: list[list[dict]], per_task: tuple[str, ...] = ()) -
 def task_settings(row: list[dict]) -> set[tuple]:
     """(task set, every setting) of each result of a row: an earlier row that holds one of them
     differs from this row only in that task's data content (configuration_rows split them)."""
-    return {(tuple(r["run"]["tasks"]), digest(row_identity(r["identity"]))) for r in row}
+    return {(tuple(r["run"]["tasks"]), digest(row_identity(r["identity"], (), requested_pair_encoding(r)))) for r in row}
 
 
 def per_task_labels(row: list[dict], peers: list[list[dict]], per_task: tuple[str, ...]) -> list[str]:
