@@ -576,11 +576,10 @@ def resolve_sources(value: str, model: str) -> str:
 def shipped_tasks(model: str) -> tuple[str, list[str]] | None:
     """(name, tasks) of the newest set bench ships for the backbone, or None: a working
     alternative a refusal can name."""
-    from bench.backbones.catalog import backbone_name
-    from methods.shipped import resolve_sources as resolve_shipped, shipped_set
+    from methods.shipped import shipped_set
 
     try:
-        name = resolve_shipped("shipped", backbone_name(model))
+        name = resolve_sources("shipped", model)
     except UsageError:
         return None
     return name.split(":", 1)[1], shipped_set(name).tasks

@@ -160,8 +160,7 @@ def sentence_encoder(name: str) -> bool:
     """Whether the checkpoint is a sentence-transformers model, trained as a bi-encoder (each text
     encoded alone, pooled, compared): its folder (a packaged model's, a local one) holds
     `modules.json`, or, a Hub id read only when loading, it is published under sentence-transformers/."""
-    entry = BACKBONES.get(name) if name in BACKBONES else None
-    folder = entry.location(BACKBONES.canonical(name)) if isinstance(entry, PackagedModel) else Path(name)
+    folder = Path(location(name))
     if folder.is_dir():
         return (folder / "modules.json").is_file()
     return backbone_name(name).startswith("sentence-transformers/")

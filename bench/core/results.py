@@ -210,8 +210,13 @@ def load_results(directory: Path, skip_unreadable: bool = False) -> Loaded:
     others counted (see `Loaded`). Unreadable results files: see `read_results`."""
     readable, skipped = read_results(directory, skip_unreadable)
     current = [data for _, data in readable if data["schema_version"] == SCHEMA_VERSION]
-    results = [data for data in current if data.get("test_evaluated", True)]
+    results = [data for _, data in readable if tabled(data)]
     return Loaded(results, len(readable) - len(current), len(current) - len(results), skipped)
+
+
+def tabled(result: dict) -> bool:
+    """Whether tables read a run: this schema version, its test split evaluated."""
+    return result["schema_version"] == SCHEMA_VERSION and result.get("test_evaluated", True)
 
 
 def require_results(loaded: Loaded, directory: Path) -> list[dict]:

@@ -274,6 +274,11 @@ def score_of(result: dict, task: str) -> float:
     return result["test"][task]["metrics"][TASKS.get(task).report_metric]
 
 
+def task_stability(row: list[dict], task: str) -> Stability:
+    """A side's runs of `task` (all of them, matched or not), as its table cell shows them."""
+    return stability([RunScore(score_of(r, task), None) for r in row if task in r["test"]])
+
+
 @dataclass(frozen=True)
 class TaskComparison:
     task: str
@@ -333,8 +338,8 @@ def compare_cell(row_a: list[dict], row_b: list[dict], task: str, names: tuple[s
                      "(seed, draw, training rows) with the other side: left out of the paired test")
     a = np.array([score_of(r, task) for r in runs_a])
     b = np.array([score_of(r, task) for r in runs_b])
-    replicates, test_only = None, None
-    fingerprints = sorted({r["data"][task]["fingerprints"]["test"] for r in runs_a + runs_b})
+    replicates, test_only, var_test = None, None, None
+    fingerprints = scored_fingerprints(runs_a + runs_b, task)
     if all("predictions" in r for r in runs_a + runs_b):
         if len(fingerprints) > 1:
             notes.append(f"{task}: the runs were not all scored on the same test examples (fingerprints "
@@ -346,9 +351,9 @@ def compare_cell(row_a: list[dict], row_b: list[dict], task: str, names: tuple[s
             for name, side, runs in zip(names, sides, (runs_a, runs_b)):
                 check_rescored(name, side, runs)
             replicates = replicate_scores(*sides, resamples, split_seed(seed, fingerprints[0]))
-            test_only = bootstrap_summary(float(a.mean() - b.mean()), replicates[0].mean(1) - replicates[1].mean(1),
-                                          alpha)
-    var_test = None if replicates is None else float(np.var(replicates[0].mean(1) - replicates[1].mean(1), ddof=1))
+            differences = replicates[0].mean(axis=1) - replicates[1].mean(axis=1)
+            test_only = bootstrap_summary(float(a.mean() - b.mean()), differences, alpha)
+            var_test = float(np.var(differences, ddof=1))
     test = cell_test(a, b, bool(pairs), var_test, alpha)
     samples = CellSamples(bool(pairs), a, b, *(replicates or (None, None)))
     return Cell(task, test, test_only, samples, unmatched, notes)
@@ -386,8 +391,8 @@ def compare(row_a: list[dict], row_b: list[dict], names: tuple[str, str], alpha:
     comparisons = []
     for cell, p, effect, called in finish_cells(cells, alpha):
         notes += cell.notes
-        side = lambda row: stability([RunScore(score_of(r, cell.task), None) for r in row if cell.task in r["test"]])
-        comparisons.append(TaskComparison(cell.task, TASKS.get(cell.task).report_metric, side(row_a), side(row_b),
+        comparisons.append(TaskComparison(cell.task, TASKS.get(cell.task).report_metric,
+                                          task_stability(row_a, cell.task), task_stability(row_b, cell.task),
                                           cell.test, p, effect, cell.test_only, called, cell.unmatched))
     across = across_cells([c.samples for c in cells], resamples, seed, alpha) if len(cells) > 1 else None
     return Comparison(names, alpha, resamples, seed, comparisons, not without, notes, across)
@@ -550,8 +555,7 @@ def board_cells(results: list[dict], reference: str, per_task: tuple[str, ...], 
         for task in sorted({t for r in row for t in r["test"]} & {t for r in base for t in r["test"]}):
             cell = compare_cell(row, base, task, (name, reference), alpha, resamples, seed)
             notes.update(cell.notes)
-            side = lambda rows_: stability([RunScore(score_of(r, task), None) for r in rows_ if task in r["test"]])
-            cells.append(BoardCell(task, k, name, method, side(row), side(base), cell))
+            cells.append(BoardCell(task, k, name, method, task_stability(row, task), task_stability(base, task), cell))
     cells.sort(key=lambda c: (c.task, c.k, c.name))
     return cells, notes
 

@@ -23,7 +23,7 @@ from tabulate import tabulate
 from bench.core.baselines import has_test_floor
 from bench.core.config import RunConfig
 from bench.core.registry import UsageError
-from bench.core.results import SCHEMA_VERSION, read_results, write_json
+from bench.core.results import read_results, tabled, write_json
 from bench.pipeline.evaluation import floor_baseline, has_floor
 from bench.studies.compare import scored_examples
 from tasks.base import DataError
@@ -48,8 +48,7 @@ def result_files(directory: Path) -> dict[Path, dict]:
     """The runs the tables read (`load_results`': this schema version, test evaluated), by path:
     adding a floor writes to them. An unreadable results file is refused (`read_results`)."""
     readable, _ = read_results(directory)
-    return {path: data for path, data in readable
-            if data["schema_version"] == SCHEMA_VERSION and data.get("test_evaluated", True)}
+    return {path: data for path, data in readable if tabled(data)}
 
 
 def computed_floors(path: Path, result: dict, roots: str | None) -> dict[str, dict]:
