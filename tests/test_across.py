@@ -93,7 +93,12 @@ def test_friedman_matches_scipy_and_the_critical_difference_demsar():
 
 def test_ranks_need_three_methods_on_two_common_cells():
     test = rank_test({"a": {"t1": 1.0, "t2": 2.0}, "b": {"t1": 2.0, "t3": 1.0}, "c": {"t1": 0.0}}, 0.05)
-    assert test.cd is None and test.blocks == ["t1"]
+    assert test.cd is None and test.blocks == ["t1"] and test.left_out == []
+    # cells more than half the methods ran; a method missing one of them is left out, and named
+    partial = rank_test({"a": {"t1": 1.0, "t2": 2.0}, "b": {"t1": 2.0, "t2": 1.0}, "c": {"t1": 0.0, "t2": 3.0},
+                         "d": {"t1": 5.0}}, 0.05)
+    assert partial.blocks == ["t1", "t2"] and partial.left_out == ["d"] and sorted(partial.methods) == ["a", "b", "c"]
+    assert "Left out, for not running all of those cells: d." in cd_text(partial)
     assert cd_text(test).startswith("Ranks need 3 methods or more over 2 cells or more")
 
 

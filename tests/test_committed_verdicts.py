@@ -71,3 +71,27 @@ def test_compare_names_a_leave_one_out_row_with_per_task(shared_data_cpu, capsys
     assert [t["task"] for t in comparison["tasks"]] == ["sst2", "mrpc", "rte"]
     assert all(t["test"]["design"] == "paired" and t["test"]["n"] == 3 for t in comparison["tasks"])
     assert comparison["across"]["cells"] == 3
+
+
+def test_the_sources_board_names_no_winner_from_one_run_a_side(shared_data_cpu, tmp_path, capsys):
+    """leaderboards/minilm-sources: PT and head-only, one run each per task. The first version of the
+    board called QNLI "pt better"; now every cell names no winner, and the across-cells row says its
+    cells hold a single run a side."""
+    board = FEWSHOT.parent / "minilm-sources"
+    assert main(["leaderboard", str(board), "--compare-to", "head-only", "--cd-plot", str(tmp_path / "cd.png")]) == 2
+    assert "--cd-plot: Ranks need 3 methods or more" in capsys.readouterr().err  # two rows: no rank test to draw
+    assert main(["leaderboard", str(board), "--compare-to", "head-only"]) == 0
+    out = capsys.readouterr().out
+    verdicts = [line.split("|")[-2].strip() for line in out[out.index("## Against"):].splitlines()
+                if line.startswith("| qnli") or line.startswith("| sst2") or line.startswith("| mrpc")]
+    assert verdicts == ["no winner named: 1 run on one side (unpaired)"] * 3
+    assert "| pt       | 3 (3 single-run) |" in out
+
+
+def test_a_cd_plot_needs_the_compare_to_table_and_is_drawn_from_it(shared_data_cpu, tmp_path, capsys):
+    glue = FEWSHOT.parent / "minilm-glue"
+    assert main(["leaderboard", str(glue), "--cd-plot", str(tmp_path / "cd.png")]) == 2
+    assert "--cd-plot draws the ranks of the --compare-to table" in capsys.readouterr().err
+    assert main(["leaderboard", str(glue), "--per-task", "sources,source_tasks", "--compare-to", "pt",
+                 "--cd-plot", str(tmp_path / "cd.png")]) == 0
+    assert (tmp_path / "cd.png").read_bytes()[:4] == b"\x89PNG"

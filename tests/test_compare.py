@@ -429,6 +429,43 @@ def test_runs_of_other_seeds_are_unpaired(folders, tmp_path, capsys):
     assert task["test"]["units_p"] == pytest.approx(sps.ttest_ind(D, [0.0, 0.0], equal_var=False).pvalue, rel=1e-9)
 
 
+def test_the_same_seed_on_other_training_rows_is_no_pair(folders, tmp_path, capsys):
+    """Pairing needs the training rows' fingerprint too: B's runs, same seeds, recorded as trained on
+    other rows (another data source, say), are compared unpaired, by Welch's t."""
+    shutil.copytree(folders / "b", tmp_path / "b")
+    for seed in (0, 1):
+        path = result_file(tmp_path / "b", "pt", "cb", f"seed{seed}.json")
+        result = json.loads(path.read_text())
+        result["data"]["cb"]["fingerprints"]["train"] = "0123456789abcdef"
+        path.write_text(json.dumps(result))
+    assert main(["compare", "pt", "pt", "--results", str(folders / "a"), "--results", str(tmp_path / "b"),
+                 "--resamples", "200", "--json"]) == 0
+    [task] = json.loads(capsys.readouterr().out)["tasks"]
+    assert task["test"]["design"] == "unpaired"
+
+
+def test_cells_on_one_test_split_share_their_resamples():
+    """One resample stream per test split (its fingerprint), so that an across-cells bootstrap
+    resamples a split alike in every cell scored on it, and other splits independently."""
+    from bench.studies.compare import replicate_scores, split_seed
+
+    examples = sst2("0110100111" * 3)
+    a, b = side(examples, "0110100101" * 3), side(examples, "0100100011" * 3)
+    same = [replicate_scores(a, b, 50, split_seed(0, "d608a7b3eea6e9fa"))[0] for _ in range(2)]
+    other = replicate_scores(a, b, 50, split_seed(0, "ba71b90a2ee8ceae"))[0]
+    assert (same[0] == same[1]).all() and not (same[0] == other).all()
+
+
+def test_one_folder_is_read_once(folders, tmp_path, capsys):
+    """A and B from one folder: an unreadable file in it is skipped, and named, once."""
+    board = tmp_path / "board"
+    shutil.copytree(folders / "b", board)
+    as_method(folders / "a", "spot-g", board)
+    (board / "pt" / "cb" / "seed9.json").write_text("{}")
+    assert main(["compare", "spot-g", "pt", "--results", str(board), "--resamples", "200", "--skip-unreadable"]) == 0
+    assert capsys.readouterr().err.count("bench: skipped") == 1
+
+
 def test_results_without_predictions_have_no_test_set_variance(folders, tmp_path, capsys):
     old = tmp_path / "old"
     shutil.copytree(folders / "b", old)

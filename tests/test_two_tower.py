@@ -220,3 +220,13 @@ def test_a_row_is_what_was_asked_not_what_each_task_resolved():
     assert len(configuration_rows(results)) == 1
     results[0]["config"]["train"]["pair_encoding"] = "joint"
     assert len(configuration_rows(results)) == 2
+
+
+def test_the_meter_counts_examples_not_encoder_rows():
+    """A two-tower batch of 3 examples is 5 encoder rows: examples per second count the 3."""
+    from bench.pipeline.training import Meter
+
+    meter = Meter()
+    meter.batch(Collator(0, scalar_labels=True)([Encoded([1, 2], [1.0], 0, [7, 8, 9]), Encoded([3], [0.0], 1),
+                                                 Encoded([4, 5], [2.0], 0, [6])]))
+    assert (meter.examples, meter.tokens, meter.padded_tokens) == (3, 9, 15)
