@@ -7,6 +7,7 @@ the pipeline's job. One small subclass per dataset, as in Compacter's
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -27,13 +28,28 @@ class Example:
     fields the joined `source` shows, so not part of the data fingerprint."""
 
 
+PARQUET_BRANCH = "refs/convert/parquet"
+"""The Hub's parquet export of a dataset repository, where a config is a folder of split folders."""
+
+
+def is_commit(revision: str) -> bool:
+    """Whether a revision is a full commit id (40 lowercase hex digits), which names one fixed set
+    of files, rather than a branch, which moves."""
+    return re.fullmatch(r"[0-9a-f]{40}", revision) is not None
+
+
 @dataclass(frozen=True)
 class HubSource:
     path: str
     config: str | None
     revision: str
-    """A branch (`main`, `refs/convert/parquet`), not a commit: recorded in every result, and the
-    data fingerprints tell whether a later read of it gave the same rows."""
+    """What `datasets` is asked to read: a commit of the dataset repository where a trustworthy one
+    was found (each task module says where), else the branch itself; recorded in every result, and
+    the data fingerprints tell whether a later read of a branch gave the same rows."""
+    branch: str = "main"
+    """The branch `revision` is, or is a commit of. It fixes the layout: on `main` a config is a
+    builder config (`datasets` reads the repository's own config list), on `PARQUET_BRANCH` a config
+    is a folder (tasks/loading.py `read_hub`); a commit does not say which branch it came from."""
 
 
 class DataError(Exception):

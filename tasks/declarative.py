@@ -8,7 +8,7 @@ metrics from tasks/metrics.py and the suites it belongs to. For example
 
     task: boolq-yaml
     prefix: superglue-boolq
-    hub: {path: aps/super_glue, config: boolq, revision: refs/convert/parquet}
+    hub: {path: aps/super_glue, config: boolq, revision: 3de24cf8022e94f4ee4b9d55a6f539891524d646}
     files: {dir: superglue/BoolQ, train: train.jsonl, validation: val.jsonl}
     split_protocol: small
     input: "superglue-boolq question: {question} passage: {passage}"
@@ -19,6 +19,11 @@ Rows keep their fields as the source gives them; only the label is mapped to
 its id (its place in `label_values`, where given) and a row without one gets
 the Hub's -1. A classification target is `labels[id]`. Every mistake in a file
 is one line naming the file, the key and the valid choices.
+
+`hub.revision` stays optional (default `main`): a file that names no commit still
+runs, as files written before pins did, and its first Hub read prints one warning
+line that the branch is unpinned (tasks/loading.py `warn_unpinned`); a commit
+(40 hex digits) pins the rows.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ import string
 from pathlib import Path
 
 from bench.core.registry import UsageError
-from tasks.base import DataError, HubSource, Task, label_index
+from tasks.base import DataError, HubSource, Task, is_commit, label_index
 from tasks.loading import read_jsonl
 
 PROTOCOLS = ("small", "large", "own")
@@ -36,7 +41,9 @@ KEYS = {
     "task": "the name users type (required)",
     "prefix": "the name in the input's prefix (default: task)",
     "aliases": "other names users may type",
-    "hub": "{path, config, revision (default main)}: a Hugging Face dataset",
+    "hub": "{path, config, revision}: a Hugging Face dataset; revision a commit of its main branch (40 hex "
+           "digits: the same rows every run) or a branch (default main, which warns that it is unpinned; "
+           "refs/convert/parquet reads configs as folders)",
     "files": "{dir, train, validation, test}: jsonl / csv / tsv files under --data-dir/<dir>",
     "splits": "{train, validation, test}: the Hub split (or file) each split of the protocol reads "
               "(default train, validation, validation: the papers test on the validation split)",
@@ -66,7 +73,7 @@ class DeclarativeTask(Task):
         self.prefix = spec.get("prefix", self.name)
         self.aliases = tuple(spec.get("aliases", ()))
         hub = spec.get("hub")
-        self.hub_source = HubSource(hub["path"], hub.get("config"), hub.get("revision", "main")) if hub else None
+        self.hub_source = hub_source(hub) if hub else None
         files = dict(spec.get("files", {}))
         self.official_dir = files.pop("dir", "")
         self.official_splits = files
@@ -125,6 +132,13 @@ class DeclarativeTask(Task):
         finally:
             self.hub_source = own
         return {**described, "hub": described["hub"] if own else None, "file": str(self.path)}
+
+
+def hub_source(hub: dict) -> HubSource:
+    """A task file's `hub`: a commit is taken for a commit of main (the branch a pin most often comes
+    from), a branch name for itself, so that `refs/convert/parquet` is read as the parquet export."""
+    revision = str(hub.get("revision", "main"))
+    return HubSource(hub["path"], hub.get("config"), revision, "main" if is_commit(revision) else revision)
 
 
 def read_records(path: Path) -> list[dict]:

@@ -7,7 +7,9 @@ Hub schemas: `tuetschek/e2e_nlg` (the original E2E release, one row per
 reference) and `webnlg-challenge/web_nlg` config `webnlg_challenge_2017` (one
 row per triple set, its texts in `lex`). Both are read from the Hub's parquet
 export (`refs/convert/parquet`), which exists whether or not a main branch
-still holds a loading script (web_nlg's does).
+still holds a loading script (web_nlg's does). Both read the branch, not a commit: no commit of
+either repository's parquet export could be found in the stored public sources searched (the Hub
+itself was out of reach), so a later run may read other rows; the results' data fingerprints tell.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import csv
 from pathlib import Path
 from xml.etree import ElementTree
 
-from tasks.base import DataError, Example, HubSource, Task
+from tasks.base import PARQUET_BRANCH, DataError, Example, HubSource, Task
 from tasks.others import release_file
 
 
@@ -64,7 +66,7 @@ class E2E(GenerationTask):
     """
 
     name, prefix, official_dir = "e2e", "e2e", "e2e"
-    hub = HubSource("tuetschek/e2e_nlg", None, "refs/convert/parquet")
+    hub = HubSource("tuetschek/e2e_nlg", None, PARQUET_BRANCH, PARQUET_BRANCH)
     official_splits = {"train": "trainset.csv", "validation": "devset.csv", "test": "testset_w_refs.csv"}
     metrics = ("bleu", "rouge_l", "cider", "chrf")
 
@@ -108,7 +110,7 @@ class WebNLG(GenerationTask):
     """
 
     name, prefix, official_dir = "webnlg", "webnlg", "webnlg"
-    hub = HubSource("webnlg-challenge/web_nlg", "webnlg_challenge_2017", "refs/convert/parquet")
+    hub = HubSource("webnlg-challenge/web_nlg", "webnlg_challenge_2017", PARQUET_BRANCH, PARQUET_BRANCH)
     hub_validation = "dev"
     official_splits = {"train": "xml_train", "dev": "xml_dev", "test": "xml_test"}
     metrics = ("bleu", "ter")

@@ -16,6 +16,27 @@ from tasks.base import DataError, HubSource, Task, field, label_index
 from tasks.glue import tsv_records
 from tasks.loading import read_jsonl
 
+# Commits of each repository's main branch (parquet per builder config), found in stored public
+# sources (the Hub itself was out of reach); commit messages and dates are not known from here.
+WINOGRANDE_REVISION = "01e74176c63542e6b0bcb004dcdea22d94fb67b5"
+"""allenai/winogrande: a script fetching `winogrande_xl/train-00000-of-00001.parquet` at it; `datasets`
+cache folders `allenai___winogrande/winogrande_xl/0.0.0/01e74176.../` (packaged parquet builder, 40,398
+train rows); lm-evaluation-harness settings `allenai/winogrande:winogrande_xl` at it. Main, not the
+parquet export this task read before, so winogrande_xl is a builder config."""
+YELP_REVISION = "bbf1c97a1f0cf005e5aded43839fd814654a1557"
+"""fancyzhx/yelp_polarity: several projects recording it as the resolved revision of config plain_text
+(560,000 train and 38,000 test rows), one beside stanfordnlp/imdb's commit below."""
+SCITAIL_REVISION = "0cc4353235b289165dfde1c7c5d1be983f99ce44"
+"""allenai/scitail: a script fetching `tsv_format/train-00000-of-00001.parquet` at it; several projects'
+pinned-revision tables beside nyu-mll/glue's and aps/super_glue's commits (tasks/glue.py, superglue.py)."""
+PAWS_REVISION = "161ece9501cf0a11f3e48bd356eaa82de46d6a09"
+"""google-research-datasets/paws: scripts fetching `labeled_final/{train,validation,test}-00000-of-00001.parquet`
+at it (49,401, 8,000 and 8,000 rows expected)."""
+IMDB_REVISION = "e6281661ce1c48d982bc483cf8a173c1bbeb5d31"
+"""stanfordnlp/imdb: a DuckDB listing of `hf://datasets/stanfordnlp/imdb@e6281661.../plain_text/
+{train,test}-00000-of-00001.parquet` (25,000 rows each); `load_dataset("stanfordnlp/imdb", revision=...)`
+at it; Hub cache snapshots `datasets--imdb/snapshots/e6281661.../plain_text/`."""
+
 
 def release_file(task: Task, data_dir: Path, hub_split: str) -> Path:
     """The official file (or folder) serving `hub_split`, which must exist."""
@@ -33,7 +54,7 @@ class WinoGrande(Task):
     """
 
     name, prefix, official_dir = "winogrande", "winogrande", "winogrande"
-    hub = HubSource("allenai/winogrande", "winogrande_xl", "refs/convert/parquet")
+    hub = HubSource("allenai/winogrande", "winogrande_xl", WINOGRANDE_REVISION)
     split_protocol = "large"
     official_splits = {"train": "train_xl.jsonl", "validation": "dev.jsonl", "test": "test.jsonl"}
     labels = ("0", "1")
@@ -94,7 +115,7 @@ class Yelp(Task):
     """
 
     name, prefix, official_dir = "yelp", "yelp_polarity", "yelp"
-    hub = HubSource("fancyzhx/yelp_polarity", "plain_text", "main")
+    hub = HubSource("fancyzhx/yelp_polarity", "plain_text", YELP_REVISION)
     split_protocol = "large"
     hub_test = "test"
     max_train = 100_000
@@ -125,7 +146,7 @@ class SciTail(Task):
     """SciTail 1.0 in the SNLI format (JSON lines despite `.txt`); labels `entailment` / `neutral`."""
 
     name, prefix, official_dir = "scitail", "scitail", "scitail/snli_format"
-    hub = HubSource("allenai/scitail", "snli_format", "main")
+    hub = HubSource("allenai/scitail", "snli_format", SCITAIL_REVISION)
     split_protocol = "small"
     official_splits = {"train": "scitail_1.0_train.txt", "validation": "scitail_1.0_dev.txt",
                        "test": "scitail_1.0_test.txt"}
@@ -157,7 +178,7 @@ class PAWS(Task):
     """PAWS-Wiki labeled final: its own train / dev / test (TSV, quoting off as in the Hub's loader)."""
 
     name, prefix, official_dir = "paws", "paws", "paws/final"
-    hub = HubSource("google-research-datasets/paws", "labeled_final", "main")
+    hub = HubSource("google-research-datasets/paws", "labeled_final", PAWS_REVISION)
     split_protocol = "own"
     hub_test = "test"
     official_splits = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
@@ -193,7 +214,7 @@ class IMDB(Task):
     """
 
     name, prefix, official_dir = "imdb", "imdb", "aclImdb"
-    hub = HubSource("stanfordnlp/imdb", "plain_text", "main")
+    hub = HubSource("stanfordnlp/imdb", "plain_text", IMDB_REVISION)
     split_protocol = "large"
     hub_test = "test"
     official_splits = {"train": "train", "test": "test"}

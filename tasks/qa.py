@@ -90,9 +90,18 @@ class QaTask(Task):
         return {"answers": [pad_punctuation(answer) for answer in self.answers(row)]}
 
 
+SQUAD_REVISION = "7b6d24c440a36b6815f21b70d25016731768db1f"
+"""A commit of rajpurkar/squad's main branch (`plain_text/{train,validation}-00000-of-00001.parquet`),
+found in stored public sources (the Hub itself was out of reach): scripts calling
+`hf_hub_download("rajpurkar/squad", "plain_text/train-00000-of-00001.parquet", revision=...)` at it
+(87,599 train rows); `datasets` cache folders `rajpurkar___squad/plain_text/0.0.0/7b6d24c4.../`
+(the folder is the commit read); several projects' pinned-revision tables. Commit message and date:
+not known from here."""
+
+
 class Squad(QaTask):
     name, prefix, official_dir = "squad", "squad", "squad"
-    hub = HubSource("rajpurkar/squad", "plain_text", "main")
+    hub = HubSource("rajpurkar/squad", "plain_text", SQUAD_REVISION)
     official_splits = {"train": "train-v1.1.json", "validation": "dev-v1.1.json"}
 
     def answers(self, row):
@@ -124,9 +133,17 @@ MRQA_TRAIN_SUBSETS = (("SQuAD", 86_588), ("NewsQA", 74_160), ("TriviaQA-web", 61
                       ("HotpotQA", 72_928), ("NaturalQuestionsShort", 104_071))
 """The Hub's MRQA train split: each subset's questions (the release's counts, 516,819 in all), in
 the order its loading script read the release files, which the parquet conversion kept."""
+MRQA_REVISION = "f3178d9888471dfb2b67c93de14f0ddf499a8d9f"
+"""A commit of mrqa-workshop/mrqa's main branch, found in a stored public source (the Hub itself was
+out of reach): a script calling `hf_hub_download("mrqa-workshop/mrqa",
+f"plain_text/train-{i:05d}-of-00009.parquet", revision=...)` at it for i in 0..8, and its notes
+counting 516,819 train rows, 104,071 of them NaturalQuestionsShort, as MRQA_TRAIN_SUBSETS has them.
+Commit message and date: not known from here."""
 MRQA_SHARDS = {"train": 9, "validation": 1}
-"""Parquet files per split on the Hub's main branch, `plain_text/{split}-{i:05d}-of-{n:05d}.parquet`,
-written by `push_to_hub`: contiguous shards, equal in rows (`Dataset.shard(contiguous=True)`)."""
+"""Parquet files per split at MRQA_REVISION, `plain_text/{split}-{i:05d}-of-{n:05d}.parquet`, written
+by `push_to_hub`: contiguous shards, equal in rows (`Dataset.shard(contiguous=True)`). A commit's files
+never change, so these counts are a fact of MRQA_REVISION, not something to list at load time; a new
+pin must recount them (`select_hub_rows` refuses shards that miss part of a subset)."""
 
 
 def train_rows(subset: str) -> range:
@@ -164,10 +181,11 @@ def span_columns(pairs) -> dict:
 class MrqaTask(QaTask):
     """One subset of the MRQA 2019 shared task. The Hub table holds all of them in one, so only the
     train shards holding the subset are read (2 or 3 of 9, about 4 GB in all) and then filtered.
-    Read from the main branch, parquet since its conversion (`Convert dataset to Parquet`), whose
-    shard names and row order that conversion fixes; the parquet export's layout is not documented."""
+    Read at MRQA_REVISION, a commit of the main branch, parquet since its conversion (`Convert dataset
+    to Parquet`), whose shard names and row order that commit fixes; the parquet export's layout is
+    not documented."""
 
-    hub = HubSource("mrqa-workshop/mrqa", "plain_text", "main")
+    hub = HubSource("mrqa-workshop/mrqa", "plain_text", MRQA_REVISION)
     official_dir = "mrqa"
     batch_size, grad_accum = 16, 2
     subset: ClassVar[str]
@@ -199,8 +217,9 @@ class MrqaTask(QaTask):
         expected = len(train_rows(self.subset))
         if hub_split == "train" and len(rows) != expected:
             raise DataError(f"{self.hub.path}: {len(rows)} {self.subset} rows in train files "
-                            f"{', '.join(self.hub_data_files(hub_split))}, expected {expected}: the Hub's layout "
-                            "has changed; pass --data-dir with the MRQA release files")
+                            f"{', '.join(self.hub_data_files(hub_split))}, expected {expected}: revision "
+                            f"{self.hub.revision} is not laid out as MRQA_SHARDS (tasks/qa.py) says; pass --data-dir "
+                            "with the MRQA release files")
         return rows
 
     def read_official(self, data_dir, hub_split):

@@ -7,7 +7,15 @@ from pathlib import Path
 from tasks.base import DataError, Example, HubSource, Task, field, label_index
 from tasks.loading import read_jsonl
 
-SUPER_GLUE_REVISION = "refs/convert/parquet"
+SUPER_GLUE_REVISION = "3de24cf8022e94f4ee4b9d55a6f539891524d646"
+"""A commit of aps/super_glue's main branch, which holds parquet per builder config
+(`<config>/<split>-00000-of-00001.parquet`), so its configs are read as builder configs, no longer as
+the parquet export's folders. Where it was found (stored public sources; the Hub itself was out of
+reach): a download script calling `load_dataset("aps/super_glue", config, split="validation",
+revision=...)` at it for boolq, cb, copa, multirc, record, rte, wic and wsc.fixed; another fetching
+`multirc/validation-00000-of-00001.parquet` at it; a `datasets` cache folder
+`super_glue/rte/0.0.0/3de24cf8.../super_glue-train.arrow` (the folder is the commit read); a table
+pinning it for RTE, CB, COPA, WiC and WSC. Commit message and date: not known from here."""
 
 
 class SuperGlueTask(Task):

@@ -24,7 +24,7 @@ PAPER = PRESETS.get("paper")
 BOOLQ = """\
 task: boolq
 prefix: superglue-boolq
-hub: {path: aps/super_glue, config: boolq, revision: refs/convert/parquet}
+hub: {path: aps/super_glue, config: boolq, revision: 3de24cf8022e94f4ee4b9d55a6f539891524d646}
 files: {dir: superglue/BoolQ, train: train.jsonl, validation: val.jsonl}
 split_protocol: small
 input: "superglue-boolq question: {question} passage: {passage}"
@@ -63,6 +63,12 @@ def test_a_yaml_task_equals_its_python_twin_on_the_fixtures(tmp_path, text, size
     examples = both(twin(tmp_path, text), DataSource("fixtures"))
     assert tuple(len(yaml) for yaml, _ in examples.values()) == sizes
     assert all(yaml == python for yaml, python in examples.values())  # Example: source, target, task, extra
+
+
+def test_a_yaml_commit_is_read_as_the_python_twin_reads_it(tmp_path):
+    """A commit in a task file is a commit of main, read by config name, as tasks/superglue.py pins BoolQ."""
+    assert twin(tmp_path, BOOLQ).hub == TASKS.get("boolq").hub
+    assert (twin(tmp_path, RTE).hub.revision, twin(tmp_path, RTE).hub.branch) == ("main", "main")  # no revision given
 
 
 @pytest.mark.parametrize("text,folder,sizes", [(BOOLQ, "superglue/BoolQ", (32, 20, 20)),

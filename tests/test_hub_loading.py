@@ -13,7 +13,9 @@ import pytest
 from bench.core.presets import PRESETS
 from bench.core.registry import UsageError
 from tasks.base import DataError
-from tasks.loading import DataSource, load_examples, read_rows
+from tasks.base import HubSource, is_commit
+from tasks.declarative import DeclarativeTask, read_spec
+from tasks.loading import DataSource, load_examples, read_rows, warn_unpinned
 from tasks.registry import TASKS
 
 PAPER = PRESETS.get("paper")
@@ -34,8 +36,10 @@ def hub(monkeypatch):
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     read_rows.cache_clear()
+    warn_unpinned.cache_clear()
     yield calls, tables
     read_rows.cache_clear()
+    warn_unpinned.cache_clear()
 
 
 @pytest.fixture()
@@ -54,12 +58,15 @@ def hub_folder(monkeypatch, tmp_path):
     read_rows.cache_clear()
 
 
-def test_parquet_branch_configs_are_folders(hub):
+SUPER_GLUE_COMMIT = "3de24cf8022e94f4ee4b9d55a6f539891524d646"
+
+
+def test_a_commit_of_main_takes_the_config_name(hub):
     calls, tables = hub
     tables["validation"] = [{"premise": "p", "hypothesis": "h", "idx": 0, "label": 2}]
     rows = read_rows(TASKS.get("cb"), "validation", DataSource("hub"))
     assert rows == tables["validation"]
-    assert calls == [{"path": "aps/super_glue", "name": None, "data_dir": "cb", "revision": "refs/convert/parquet",
+    assert calls == [{"path": "aps/super_glue", "name": "cb", "data_dir": None, "revision": SUPER_GLUE_COMMIT,
                       "split": "validation"}]
 
 
@@ -69,6 +76,128 @@ def test_script_free_main_branch_takes_the_config_name(hub):
     (example,) = load_examples(TASKS.get("mnli"), "validation", DataSource("hub"), PAPER)
     assert example.source == "mnli premise: p hypothesis: h" and example.target == "1"
     assert calls[0]["name"] == "mnli" and calls[0]["data_dir"] is None and calls[0]["path"] == "nyu-mll/glue"
+
+
+# -- revisions: a commit where one was found, else a branch that says so ----------------------------------------------
+
+PINS = {
+    **dict.fromkeys(("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte"),
+                    ("nyu-mll/glue", "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c")),
+    **dict.fromkeys(("boolq", "cb", "copa", "multirc", "record", "wic", "wsc"), ("aps/super_glue", SUPER_GLUE_COMMIT)),
+    "squad": ("rajpurkar/squad", "7b6d24c440a36b6815f21b70d25016731768db1f"),
+    **dict.fromkeys(("nq", "hotpotqa", "searchqa", "newsqa"),
+                    ("mrqa-workshop/mrqa", "f3178d9888471dfb2b67c93de14f0ddf499a8d9f")),
+    "winogrande": ("allenai/winogrande", "01e74176c63542e6b0bcb004dcdea22d94fb67b5"),
+    "yelp": ("fancyzhx/yelp_polarity", "bbf1c97a1f0cf005e5aded43839fd814654a1557"),
+    "scitail": ("allenai/scitail", "0cc4353235b289165dfde1c7c5d1be983f99ce44"),
+    "paws": ("google-research-datasets/paws", "161ece9501cf0a11f3e48bd356eaa82de46d6a09"),
+    "imdb": ("stanfordnlp/imdb", "e6281661ce1c48d982bc483cf8a173c1bbeb5d31"),
+}
+"""Each pinned task's dataset and the commit of its main branch found in public sources (tasks/README.md)."""
+BRANCH_ONLY = {"e2e": "tuetschek/e2e_nlg", "webnlg": "webnlg-challenge/web_nlg"}
+"""The built-in tasks no trustworthy commit was found for (tasks/README.md, tasks/nlg.py): they read the
+parquet export's branch, `refs/convert/parquet`, and warn that it is unpinned."""
+
+
+def builtin_tasks() -> list[str]:
+    from tasks import glue, nlg, others, qa, superglue
+
+    return [cls.name for module in (glue, superglue, qa, others, nlg) for cls in module.TASK_CLASSES]
+
+
+def test_every_builtin_task_reads_a_commit_or_is_a_listed_branch_only_task():
+    for name in builtin_tasks():
+        hub = TASKS.get(name).hub
+        if name in BRANCH_ONLY:
+            assert hub == HubSource(BRANCH_ONLY[name], hub.config, "refs/convert/parquet", "refs/convert/parquet")
+        else:
+            assert len(hub.revision) == 40 and set(hub.revision) <= set("0123456789abcdef"), name
+            assert (hub.path, hub.revision, hub.branch) == (*PINS[name], "main")
+    assert sorted(builtin_tasks()) == sorted([*PINS, *BRANCH_ONLY])
+
+
+@pytest.mark.parametrize("name", sorted(PINS))
+def test_datasets_is_asked_for_the_pinned_commit_by_config_name(hub, capsys, name):
+    calls, tables = hub
+    task = TASKS.get(name)
+    tables[task.hub_validation] = {"subset": [getattr(task, "subset", "")]}  # MRQA keeps its subset's rows
+    read_rows(task, task.hub_validation, DataSource("hub"))
+    path, commit = PINS[name]
+    (call,) = calls
+    assert (call["path"], call["name"], call["data_dir"], call["revision"]) == (path, task.hub.config, None, commit)
+    assert "bench: warning" not in capsys.readouterr().err  # a commit is not warned about
+
+
+UNPINNED = ("bench: warning: {} is read at branch {!r}, not at a commit: a later run may read other rows (the "
+            "results' data fingerprints tell)\n")
+
+
+def test_a_commit_of_the_parquet_export_is_read_by_folder(hub, capsys):
+    """The branch, not the revision, picks the layout: a pinned parquet-export commit keeps configs as folders."""
+    calls, tables = hub
+    commit = "0123456789abcdef0123456789abcdef01234567"
+
+    class PinnedWebNLG(type(TASKS.get("webnlg"))):
+        hub = HubSource("webnlg-challenge/web_nlg", "webnlg_challenge_2017", commit, "refs/convert/parquet")
+
+    tables["validation"] = [WEBNLG_ROW]
+    read_rows(PinnedWebNLG(), "dev", DataSource("hub"))
+    assert calls == [{"path": "webnlg-challenge/web_nlg", "name": None, "data_dir": "webnlg_challenge_2017",
+                      "revision": commit, "split": "validation"}]
+    assert "bench: warning" not in capsys.readouterr().err
+
+
+def test_a_branch_is_warned_about_once_per_dataset_and_branch(hub, capsys):
+    _, tables = hub
+    tables["train"] = tables["validation"] = [WEBNLG_ROW]
+    read_rows(TASKS.get("webnlg"), "train", DataSource("hub"))
+    read_rows(TASKS.get("webnlg"), "dev", DataSource("hub"))
+    assert capsys.readouterr().err == UNPINNED.format("webnlg-challenge/web_nlg", "refs/convert/parquet")
+
+
+def test_a_failed_read_of_a_branch_is_its_error_alone(hub, monkeypatch, capsys):
+    """No warning before an error: a Hub failure stays one line."""
+    monkeypatch.setattr(datasets, "load_dataset", raising(ConnectionError("Couldn't reach it")))
+    with pytest.raises(UsageError):
+        read_rows(TASKS.get("webnlg"), "train", DataSource("hub"))
+    assert "bench: warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("revision,expected", [
+    ("bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c", True),
+    ("BCDCBA79D07BC864C1C254CCFCEDCCE55BCC9A8C", False),  # the Hub's commit ids are lowercase
+    ("bcdcba79d07bc864c1c254ccfcedcce55bcc9a8", False),  # 39 digits: an abbreviation, not a commit
+    ("bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c0", False),
+    ("bcdcba79d07bc864c1c254ccfcedcce55bcc9a8g", False),
+    ("main", False), ("refs/convert/parquet", False),
+])
+def test_a_commit_is_forty_lowercase_hex_digits(revision, expected):
+    assert is_commit(revision) is expected
+
+
+# -- YAML tasks: revision optional (default main, warned about), a commit of main, or the parquet export -------------
+
+def yaml_task(tmp_path, hub_line: str) -> DeclarativeTask:
+    path = tmp_path / "task.yaml"
+    path.write_text(f"task: mine\n{hub_line}\nsplit_protocol: small\ninput: '{{text}}'\nlabels: ['0', '1']\n")
+    return DeclarativeTask(path, read_spec(path))
+
+
+@pytest.mark.parametrize("hub_line,call,warned", [
+    ("hub: {path: me/data}", {"name": None, "data_dir": None, "revision": "main"}, "main"),
+    ("hub: {path: me/data, config: c, revision: dev}", {"name": "c", "data_dir": None, "revision": "dev"}, "dev"),
+    ("hub: {path: me/data, config: c, revision: refs/convert/parquet}",
+     {"name": None, "data_dir": "c", "revision": "refs/convert/parquet"}, "refs/convert/parquet"),
+    (f"hub: {{path: me/data, config: c, revision: {SUPER_GLUE_COMMIT}}}",
+     {"name": "c", "data_dir": None, "revision": SUPER_GLUE_COMMIT}, None),
+], ids=["default-main", "other-branch", "parquet-export", "commit"])
+def test_a_yaml_task_reads_its_revision_and_warns_unless_it_is_a_commit(hub, capsys, tmp_path, hub_line, call,
+                                                                         warned):
+    calls, tables = hub
+    tables["validation"] = [{"text": "a", "label": 1}]
+    assert read_rows(yaml_task(tmp_path, hub_line), "validation", DataSource("hub")) == tables["validation"]
+    assert calls == [{"path": "me/data", **call, "split": "validation"}]
+    assert capsys.readouterr().err == (UNPINNED.format("me/data", warned) if warned else "")
 
 
 # -- WebNLG: the parquet branch's dev/ folder is the validation split ---------------------------------------------
@@ -108,6 +237,7 @@ def test_webnlg_reads_a_parquet_branch_layout_with_datasets(hub_folder):
 
 # -- MRQA: only the subset's files ----------------------------------------------------------------------------------
 
+MRQA_COMMIT = "f3178d9888471dfb2b67c93de14f0ddf499a8d9f"
 MRQA_ROW = {"context": "Ada won .", "context_tokens": {"tokens": [], "offsets": []}, "qid": "q", "question": "Who won?",
             "question_tokens": {"tokens": [], "offsets": []},
             "detected_answers": {"text": [], "char_spans": [], "token_spans": []}, "answers": ["Ada"]}
@@ -119,7 +249,7 @@ def test_mrqa_validation_reads_its_one_file_and_keeps_only_the_subset(hub):
                             {**MRQA_ROW, "subset": "NewsQA", "qid": "b"}]
     rows = read_rows(TASKS.get("newsqa"), "validation", DataSource("hub"))
     assert [r["qid"] for r in rows] == ["b"]
-    assert calls == [{"path": "mrqa-workshop/mrqa", "name": "plain_text", "data_dir": None, "revision": "main",
+    assert calls == [{"path": "mrqa-workshop/mrqa", "name": "plain_text", "data_dir": None, "revision": MRQA_COMMIT,
                       "split": "validation",
                       "data_files": {"validation": ["plain_text/validation-00000-of-00001.parquet"]}}]
 
@@ -137,7 +267,7 @@ def test_mrqa_train_reads_only_the_shards_holding_the_subset(hub, task, subset, 
     calls, tables = hub
     tables["train"] = {"subset": ["TriviaQA-web"] * 3 + [subset] * rows, "qid": [str(i) for i in range(rows + 3)]}
     assert len(read_rows(TASKS.get(task), "train", DataSource("hub"))) == rows
-    assert calls == [{"path": "mrqa-workshop/mrqa", "name": "plain_text", "data_dir": None, "revision": "main",
+    assert calls == [{"path": "mrqa-workshop/mrqa", "name": "plain_text", "data_dir": None, "revision": MRQA_COMMIT,
                       "split": "train",
                       "data_files": {"train": [f"plain_text/train-0000{i}-of-00009.parquet" for i in shards]}}]
 
@@ -149,8 +279,8 @@ def test_mrqa_train_files_without_all_of_the_subset_are_refused(hub):
         read_rows(TASKS.get("nq"), "train", DataSource("hub"))
     assert str(error.value) == (
         "mrqa-workshop/mrqa: 3 NaturalQuestionsShort rows in train files plain_text/train-00007-of-00009.parquet, "
-        "plain_text/train-00008-of-00009.parquet, expected 104071: the Hub's layout has changed; pass --data-dir "
-        "with the MRQA release files")
+        f"plain_text/train-00008-of-00009.parquet, expected 104071: revision {MRQA_COMMIT} is not laid out as "
+        "MRQA_SHARDS (tasks/qa.py) says; pass --data-dir with the MRQA release files")
 
 
 # -- ReCoRD: one source string whichever the source -------------------------------------------------------------------
@@ -206,8 +336,8 @@ def generation_error_from(cause: Exception) -> Exception:
 
 CONNECTION_ERRORS = {
     "offline mode": lambda: huggingface_hub.errors.OfflineModeIsEnabled(
-        "Cannot reach https://huggingface.co/api/datasets/aps/super_glue/revision/refs%2Fconvert%2Fparquet: offline "
-        "mode is enabled. To disable it, please unset the `HF_HUB_OFFLINE` environment variable."),
+        f"Cannot reach https://huggingface.co/api/datasets/aps/super_glue/revision/{SUPER_GLUE_COMMIT}: offline mode "
+        "is enabled. To disable it, please unset the `HF_HUB_OFFLINE` environment variable."),
     "not cached": lambda: huggingface_hub.errors.LocalEntryNotFoundError(
         "An error happened while trying to locate the file on the Hub and we cannot find the requested files in the "
         "local cache. Please check your connection and try again or make sure your Internet connection is on."),
@@ -226,7 +356,7 @@ def test_a_connection_error_keeps_its_message_and_says_what_to_do_offline(monkey
     with pytest.raises(UsageError) as raised:
         read_rows(TASKS.get("cb"), "validation", DataSource("hub"))
     message = " ".join(str(error).split())
-    assert str(raised.value) == ("cannot load aps/super_glue (cb) at revision refs/convert/parquet from the Hugging "
+    assert str(raised.value) == (f"cannot load aps/super_glue (cb) at revision {SUPER_GLUE_COMMIT} from the Hugging "
                                  f"Face Hub: {type(error).__name__}: {message}{OFFLINE_HINT}")
 
 
@@ -243,7 +373,7 @@ def test_another_error_keeps_its_message_on_one_line_without_the_offline_hint(mo
     read_rows.cache_clear()
     with pytest.raises(UsageError) as raised:
         read_rows(TASKS.get("cb"), "validation", DataSource("hub"))
-    assert str(raised.value) == ("cannot load aps/super_glue (cb) at revision refs/convert/parquet from the Hugging "
+    assert str(raised.value) == (f"cannot load aps/super_glue (cb) at revision {SUPER_GLUE_COMMIT} from the Hugging "
                                  f"Face Hub: {shown}")
 
 
@@ -255,5 +385,5 @@ def test_offline_for_real_names_the_cause_and_the_alternatives(monkeypatch, tmp_
     with pytest.raises(UsageError) as raised:
         read_rows(TASKS.get("cb"), "validation", DataSource("hub"))
     assert str(raised.value) == (
-        "cannot load aps/super_glue (cb) at revision refs/convert/parquet from the Hugging Face Hub: ConnectionError: "
+        f"cannot load aps/super_glue (cb) at revision {SUPER_GLUE_COMMIT} from the Hugging Face Hub: ConnectionError: "
         f"Couldn't reach 'aps/super_glue' on the Hub (OfflineModeIsEnabled){OFFLINE_HINT}")

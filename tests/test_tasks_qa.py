@@ -64,7 +64,7 @@ def test_hub_sources():
     for name, subset in zip(MRQA, ("NaturalQuestionsShort", "HotpotQA", "SearchQA", "NewsQA")):
         task = TASKS.get(name)
         assert (task.hub.path, task.hub.config, task.hub.revision, task.subset) == (
-            "mrqa-workshop/mrqa", "plain_text", "main", subset)
+            "mrqa-workshop/mrqa", "plain_text", "f3178d9888471dfb2b67c93de14f0ddf499a8d9f", subset)
 
 
 def test_a_row_of_another_mrqa_subset_is_refused():
