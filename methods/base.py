@@ -78,8 +78,8 @@ Stage = Callable[..., dict[str, torch.Tensor]]
 - `epochs`: an explicit number of epochs; `epoch_rule`: what the stage's epochs are where neither
   `epochs` nor the run sets them (bench/core/config.py `TrainConfig.epoch_rule`); `patience`: early stopping after that many epochs
   without a better dev score (0: never).
-- `source=True` marks a source prompt, which `--sources imported` takes from the imported
-  release instead of training it."""
+- `source=True` marks a source prompt, which `--sources imported` takes from the task's newest
+  import (a released prompt file or a PEFT adapter) instead of training it."""
 
 
 @dataclass

@@ -89,6 +89,20 @@ def own_scores(record: dict) -> dict:
     return {key: record[key] for key in SCORE_KEYS if key in record}
 
 
+IMPORT_ORIGINS = ("attempt-release", "peft")
+"""Where `bench sources import` takes a prompt from: a released prompt file (the ATTEMPT authors'),
+or with `--peft` a PEFT prompt-tuning adapter folder."""
+
+
 def imported_spec(backbone: str, task: str, origin: str) -> dict:
     """Key of a prompt imported from outside (e.g. the ATTEMPT authors' release)."""
     return {"imported": origin, "backbone": backbone, "task": task}
+
+
+def imported_specs(library: PromptLibrary, backbone: str, task: str) -> list[dict]:
+    """The task's imported prompts in the library, newest import first (by when its entry was
+    written; on a tie, in `IMPORT_ORIGINS` order): `--sources imported` uses the first, so the
+    last import wins whatever its origin, as a new import of the same origin replaces the old."""
+    found = [spec for spec in (imported_spec(backbone, task, origin) for origin in IMPORT_ORIGINS)
+             if (library.folder(spec) / "entry.json").is_file()]
+    return sorted(found, key=lambda spec: (library.folder(spec) / "entry.json").stat().st_mtime_ns, reverse=True)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
+import warnings
 
 import pytest
 import torch
@@ -127,9 +129,43 @@ def test_a_per_input_prompt_is_refused(t5_result, tmp_path, capsys):
     path = edited_result(t5_result, tmp_path, lambda r: r["run"].update(method="attempt"),
                          {"g.down.weight": torch.zeros(2, 64), "target.weight": torch.zeros(1, 640)})
     err = one_line_error(capsys, "export", str(path), "--peft", str(tmp_path / "out"))
-    assert "a attempt result holds no single fixed prompt (its tensors: g.down.weight, target.weight)" in err
+    assert "this attempt result holds no single fixed prompt (its tensors: g.down.weight, target.weight)" in err
     assert "results that export: PT, SPoT-g and SPoT-t (one trained prompt) and AMP" in err
     assert not (tmp_path / "out" / "adapter_config.json").exists()
+
+
+@pytest.mark.parametrize("pooling, flags", [("first", "--train pair_encoding=joint"),
+                                             ("mean", "--train pair_encoding=joint --train head_pooling=first")])
+def test_a_two_tower_pair_result_names_the_flags_that_make_it_export(t5_result, tmp_path, capsys, pooling, flags):
+    """Refused before any model loads: two towers (what `auto` gives MiniLM on RTE), and a mean-pooled head too."""
+    def two_tower_rte(result):
+        result["run"]["tasks"] = ["rte"]
+        result["identity"]["train"]["pair_encoding"] = "two_tower"
+        result["config"]["train"]["head_pooling"] = pooling
+
+    path = edited_result(t5_result, tmp_path, two_tower_rte)
+    err = one_line_error(capsys, "export", str(path), "--peft", str(tmp_path / "out"))
+    assert err == ("bench: error: the result reads rte's two texts with two towers (pair_encoding=two_tower), each "
+                   "encoded alone: PEFT's SEQ_CLS prompt tuning reads one segment; rerun with "
+                   f"`{flags}` to get an exportable result\n")
+
+
+def test_exported_files_have_the_mode_open_gives(t5_adapter):
+    """`open()`'s mode, 0o666 less the umask, for every file (safetensors writes its own 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    names = sorted(path.name for path in t5_adapter.iterdir())
+    assert names == ["README.md", "adapter_config.json", "adapter_model.safetensors", "bench_export.json"]
+    modes = {name: (t5_adapter / name).stat().st_mode & 0o777 for name in names}
+    assert modes == {name: 0o666 & ~umask for name in names}
+
+
+def test_export_shows_no_deprecation_warning_from_peft(t5_result, tmp_path, capsys):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = run_cli(capsys, "export", str(t5_result), "--peft", str(tmp_path / "out"))
+    assert code == 0 and err == ""
+    assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []
 
 
 def test_export_of_a_several_task_result_needs_one_of_its_tasks(t5_result, tmp_path, capsys):
@@ -182,7 +218,7 @@ def test_import_refuses_a_lora_adapter(tmp_path, capsys):
     lora.save_pretrained(str(tmp_path / "lora"), save_embedding_layers=False)
     err = one_line_error(capsys, "sources", "import", str(tmp_path / "lora"), "--peft", "--task", "cb",
                          "--model", "tiny-t5", "--library", str(tmp_path / "lib"))
-    assert "is a LORA adapter: only a PROMPT_TUNING adapter holds a prompt (prompt_embeddings)" in err
+    assert "is a PEFT adapter of type 'LORA': only a PROMPT_TUNING adapter holds a prompt (prompt_embeddings)" in err
 
 
 def test_import_refuses_a_prompt_of_another_width(t5_adapter, tmp_path, capsys):
@@ -264,8 +300,10 @@ def test_minilm_adapter_loads_in_peft_and_gives_bench_logits(minilm_result, tmp_
 def test_a_mean_pooled_head_is_refused(minilm_result, tmp_path, capsys):
     path = edited_result(minilm_result, tmp_path, lambda r: r["config"]["train"].update(head_pooling="mean"))
     err = one_line_error(capsys, "export", str(path), "--peft", str(tmp_path / "out"))
-    assert "the result's head pools by mean (head_pooling=mean): PEFT's classifier reads one token's state; " \
-           "results with head_pooling=first export" in err
+    assert "the result's head pools by mean (head_pooling=mean, as the cpu profiles set on MiniLM): PEFT's " \
+           "classifier reads one token's state; rerun with `--train head_pooling=first` to get an exportable " \
+           "result" in err
+    assert not (tmp_path / "out" / "adapter_config.json").exists()
 
 
 def test_a_regression_adapter_scores_as_bench_predicts(tmp_path):

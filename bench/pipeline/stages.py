@@ -29,7 +29,7 @@ from bench.core.identity import without_neutral
 from bench.core.registry import UsageError
 from bench.core.results import SCHEMA_VERSION
 from methods.base import derived_seed
-from methods.library import DEFAULT_ROOT, PromptLibrary, entry_scores, imported_spec, own_scores
+from methods.library import DEFAULT_ROOT, PromptLibrary, entry_scores, imported_specs, own_scores
 from methods.shipped import PREFIX, shipped_set
 from methods.registry import METHODS
 
@@ -101,7 +101,7 @@ def stage_spec(stage, backbone: str, data: dict, uses_sources: bool) -> dict:
 def run_stage(config, request: StageRequest, draw: int, backbone: str, data_of: Callable, train: Callable,
               progress, used: list | None = None) -> dict[str, torch.Tensor]:
     """The stage's tensors from the library when trained under the same settings, else trained now
-    (source prompts from the shipped set or the imported release where `config.sources` says so).
+    (source prompts from the shipped set or the newest import where `config.sources` says so).
 
     `data_of(stage_config, draw)` gives the stage's data identity (per-task fingerprints);
     `train(stage_config, tasks, seed, progress, keep_state, draw)` trains it and returns its results path.
@@ -110,30 +110,45 @@ def run_stage(config, request: StageRequest, draw: int, backbone: str, data_of: 
     """
     library = PromptLibrary(config.library or DEFAULT_ROOT)
     if request.source and config.sources != "library":
-        tensors, record = external_source(library, config.sources, backbone, request.tasks[0])
+        tensors, record = external_source(library, config.sources, backbone, request.tasks[0], progress)
     else:
         tensors, record = library_stage(library, config, request, draw, backbone, data_of, train, progress)
     record = {"method": request.method, "tasks": list(request.tasks), **record}
     name, floors = stage_floor(record)
     for task in [] if request.on_target else record.get("weak", []):  # a stage on the target transfers nothing
-        progress.note(f"{request.method} stage on {task} is weak: its test score {record['test'][task]:.1f} is at or "
-                      f"below its {name} ({floors[task]:.1f}); what it transfers was not learned")
+        progress.note_once(f"{request.method} stage on {task} is weak: its test score {record['test'][task]:.1f} is "
+                           f"at or below its {name} ({floors[task]:.1f}); what it transfers was not learned")
     if used is not None:
         used.append(record)
     return tensors
 
 
-def external_source(library: PromptLibrary, sources: str, backbone: str, task: str) -> tuple[dict, dict]:
+def external_source(library: PromptLibrary, sources: str, backbone: str, task: str,
+                    progress) -> tuple[dict, dict]:
     """A source prompt that was not trained by this library: a shipped set's, or an imported one."""
     if sources.startswith(PREFIX):
         shipped = shipped_set(sources)
         entry = shipped.entry(task)
         return {"prompt": shipped.prompt(task)}, {"origin": sources, "sha256": entry["sha256"], **own_scores(entry)}
-    tensors = library.get(imported_spec(backbone, task, "attempt-release"))
-    if tensors is None:
-        raise UsageError(f"no imported source prompt for {task!r} on {backbone}; "
-                         f"run `bench sources import FILE --task {task} --model {backbone}` or use --sources library")
-    return tensors, {"origin": "imported"}
+    return imported_source(library, backbone, task, progress)
+
+
+def imported_source(library: PromptLibrary, backbone: str, task: str, progress) -> tuple[dict, dict]:
+    """The task's newest imported prompt, whatever its origin (a released file or a PEFT adapter),
+    recorded by its library key, origin and file, with a note naming any older import passed over."""
+    found = imported_specs(library, backbone, task)
+    if not found:
+        command = f"--task {task} --model {backbone}"
+        raise UsageError(f"no imported source prompt for {task!r} on {backbone}; run "
+                         f"`bench sources import FILE {command}` (a released prompt file) or "
+                         f"`bench sources import DIR --peft {command}` (a PEFT prompt-tuning adapter), "
+                         "or use --sources library")
+    entry = library.entry(found[0])
+    for older in found[1:]:
+        progress.note(f"source prompt for {task}: the newest import ({found[0]['imported']}, {entry['file']}) "
+                      f"is used, not the older {older['imported']} import ({library.entry(older)['file']})")
+    return library.get(found[0]), {"origin": f"imported:{entry['key']}", "imported": found[0]["imported"],
+                                   "file": entry["file"]}
 
 
 def library_stage(library: PromptLibrary, config, request: StageRequest, draw: int, backbone: str, data_of: Callable,

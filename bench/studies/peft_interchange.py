@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import tempfile
+import warnings
 from pathlib import Path
 
 import torch
 
 from bench.core.registry import UsageError
-from bench.core.results import write_json
+from bench.core.results import atomic_write, write_json
 from tasks.registry import TASKS
 
 EXPORTABLE = "PT, SPoT-g and SPoT-t (one trained prompt) and AMP (its computed target prompts, one task per adapter)"
@@ -72,7 +74,7 @@ def fixed_prompt(result: dict, folder: Path, state: dict[str, torch.Tensor], tas
     own = sorted(key for key in state if not key.startswith("head."))
     if own == ["prompt"]:
         return state["prompt"]
-    raise UsageError(f"a {method} result holds no single fixed prompt (its tensors: {', '.join(own) or 'none'}), "
+    raise UsageError(f"this {method} result holds no single fixed prompt (its tensors: {', '.join(own) or 'none'}), "
                      f"which is all a PEFT prompt-tuning adapter can hold; results that export: {EXPORTABLE}")
 
 
@@ -88,23 +90,35 @@ def export_peft(result_path: Path, out: Path, task: str | None = None) -> Path:
     task = result_task(result, task)
     pooling = result["config"]["train"].get("head_pooling", "first")
     if result["identity"]["train"].get("pair_encoding") == "two_tower" and TASKS.get(task).pair_fields:
+        also = " --train head_pooling=first" if pooling != "first" else ""  # two towers: an encoder, whose head counts
         raise UsageError(f"the result reads {task}'s two texts with two towers (pair_encoding=two_tower), each "
-                         "encoded alone: PEFT's SEQ_CLS prompt tuning reads one segment; results with "
-                         "pair_encoding=joint export")
+                         "encoded alone: PEFT's SEQ_CLS prompt tuning reads one segment; rerun with "
+                         f"`--train pair_encoding=joint{also}` to get an exportable result")
     state = load_file(str(result_path.parent / result["checkpoint"]))
     prompt = fixed_prompt(result, result_path.parent, state, task)
     backbone = load_backbone(result["run"]["backbone"])
-    if backbone.generates:
-        model = t5_adapter(backbone, prompt)
-    elif pooling != "first":
-        raise UsageError(f"the result's head pools by {pooling} (head_pooling={pooling}): PEFT's classifier reads "
-                         "one token's state; results with head_pooling=first export")
-    else:
-        model = encoder_adapter(backbone, head_of(result, state, task), task, prompt)
-    model.save_pretrained(str(out), save_embedding_layers=False)  # the prompt and head, not the embeddings
+    if not backbone.generates and pooling != "first":
+        raise UsageError(f"the result's head pools by {pooling} (head_pooling={pooling}, as the cpu profiles set "
+                         "on MiniLM): PEFT's classifier reads one token's state; rerun with "
+                         "`--train head_pooling=first` to get an exportable result")
+    with warnings.catch_warnings():  # PEFT asks for transformers' deprecated `is_gradient_checkpointing`
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        model = (t5_adapter(backbone, prompt) if backbone.generates
+                 else encoder_adapter(backbone, head_of(result, state, task), task, prompt))
+    save_readable(model, out)
     write_json(out / PROVENANCE, {"result": str(result_path.resolve()), "task": task,
                                   "prompt_from_row": 0 if backbone.generates else 1})
     return out
+
+
+def save_readable(model, out: Path) -> None:
+    """PEFT's `save_pretrained` files (the prompt and head, not the embeddings) written into `out`
+    by `atomic_write`, so they get the mode every bench output has: safetensors' own writer makes
+    `adapter_model.safetensors` private (0600)."""
+    with tempfile.TemporaryDirectory() as staging:
+        model.save_pretrained(staging, save_embedding_layers=False)
+        for file in sorted(Path(staging).iterdir()):
+            atomic_write(out / file.name, file.read_bytes())
 
 
 def t5_adapter(backbone, prompt: torch.Tensor):
@@ -167,8 +181,8 @@ def load_peft_prompt(folder: str | Path) -> torch.Tensor:
         raise UsageError(f"{str(folder / CONFIG)!r} is not JSON") from None
     kind = config.get("peft_type")
     if kind != "PROMPT_TUNING":
-        raise UsageError(f"{str(folder)!r} is a {kind} adapter: only a PROMPT_TUNING adapter holds a prompt "
-                         "(prompt_embeddings) bench can use as a source prompt")
+        raise UsageError(f"{str(folder)!r} is a PEFT adapter of type {kind!r}: only a PROMPT_TUNING adapter holds "
+                         "a prompt (prompt_embeddings) bench can use as a source prompt")
     tensors = load_file(str(folder / WEIGHTS))
     if "prompt_embeddings" not in tensors:
         raise UsageError(f"{str(folder / WEIGHTS)!r} holds no prompt_embeddings (its tensors: {', '.join(tensors)})")
