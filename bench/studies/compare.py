@@ -34,7 +34,8 @@ from bench.studies.across import AcrossCells, CellSamples, across_cells, cd_text
 from bench.studies.inference import CellTest, cell_test, holm, mde, verdict
 from bench.studies.report import configuration_rows, differing_settings, fmt
 from bench.studies.stats import RunScore, Stability, stability
-from tasks.loading import DataSource, fingerprint, load_examples
+from tasks.base import DataError
+from tasks.loading import DataSource, absolute_roots, fingerprint, load_examples
 from tasks.metrics import METRICS, MetricFn, binary_ids, metric_function, to_float
 from tasks.registry import TASKS
 
@@ -201,14 +202,31 @@ def bootstrap_summary(observed: float, d: np.ndarray, alpha: float) -> Bootstrap
     return Bootstrap(observed, float(low), float(high), float(min(1.0, 2 * min(below, above))))
 
 
+def rebased(results: list[dict], data_dir: str | None) -> list[dict]:
+    """`results` reading their official files from `data_dir` (`--data-dir`: where they lie on this
+    machine) instead of the absolute folders they record, so that a board copied to another machine
+    rescores; each test split is still checked against its recorded fingerprint."""
+    if not data_dir:
+        return results
+    roots = absolute_roots(data_dir)
+    return [{**result, "config": {**result["config"], "data_dir": roots}} for result in results]
+
+
 def scored_examples(result: dict, task: str) -> list:
     """The test examples a run was scored on: its data source, protocol, split seed and caps,
     checked against the fingerprint it recorded (else its predictions would be scored against
-    other gold labels)."""
+    other gold labels). Official files missing from the recorded folder are refused with the way
+    out: `--data-dir`."""
     config = RunConfig.from_dict(result)
     kind = result["data"][task]["source"]["kind"]
     source = DataSource("dir", config.data_dir) if kind == "dir" else DataSource(kind)
-    examples = load_examples(TASKS.get(task), "test", source, config.protocol, config.data_seed)
+    try:
+        examples = load_examples(TASKS.get(task), "test", source, config.protocol, config.data_seed)
+    except DataError as error:
+        if kind != "dir":
+            raise
+        raise UsageError(f"{error} (the runs read {task} from {config.data_dir}: where the official files lie "
+                         "elsewhere on this machine, pass --data-dir DIR[:DIR...])") from None
     if config.train.max_eval_examples:
         examples = examples[: config.train.max_eval_examples]
     recorded = result["data"][task]["fingerprints"]["test"]
@@ -497,9 +515,11 @@ def load_folders(folders: list[str], skip_unreadable: bool) -> dict[str, list[di
 
 
 def compare_command(a: str, b: str, folders: list[str] | None, alpha: float, resamples: int, seed: int,
-                    as_json: bool, skip_unreadable: bool = False, per_task: tuple[str, ...] = ()) -> str:
+                    as_json: bool, skip_unreadable: bool = False, per_task: tuple[str, ...] = (),
+                    data_dir: str | None = None) -> str:
     """`bench compare A B [--results DIR | --results DIR_A --results DIR_B]`: A and B from one
-    results folder (default `runs`), or A from the first folder and B from the second."""
+    results folder (default `runs`), or A from the first folder and B from the second; their test
+    splits re-read from `data_dir` where given (`rebased`)."""
     folders = folders or ["runs"]
     if len(folders) > 2:
         raise UsageError(f"--results takes one folder (A and B in it) or two (A's, then B's), not {len(folders)}")
@@ -507,7 +527,7 @@ def compare_command(a: str, b: str, folders: list[str] | None, alpha: float, res
         raise UsageError(f"--resamples takes a positive number of resamples (e.g. 10000), not {resamples}")
     if not 0 < alpha < 1:
         raise UsageError(f"--alpha takes a level between 0 and 1 (e.g. 0.05), not {alpha:g}")
-    loaded = load_folders(folders, skip_unreadable)
+    loaded = {folder: rebased(results, data_dir) for folder, results in load_folders(folders, skip_unreadable).items()}
     sides = zip((a, b), folders * (3 - len(folders)))
     rows = [select_row(loaded[folder], name, Path(folder), per_task) for name, folder in sides]
     if rows[0] == rows[1]:

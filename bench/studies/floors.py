@@ -25,15 +25,15 @@ from bench.core.config import RunConfig
 from bench.core.registry import UsageError
 from bench.core.results import read_results, tabled, write_json
 from bench.pipeline.evaluation import floor_baseline, has_floor
-from bench.studies.compare import scored_examples
-from tasks.base import DataError
+from bench.studies.compare import rebased, scored_examples
 from tasks.loading import absolute_roots
+from tasks.base import DataError
 from tasks.registry import TASKS
 
 
 def floors_command(directory: Path, data_dir: str | None, write: bool) -> str:
     """The floors table of `directory`'s results, after adding the missing floors where `write`."""
-    roots = absolute_roots(data_dir) if data_dir else None
+    roots = absolute_roots(data_dir) if data_dir else None  # a bad --data-dir is refused before any work
     found = result_files(directory)
     if not found:
         raise UsageError(f"no results in {directory}")
@@ -51,11 +51,11 @@ def result_files(directory: Path) -> dict[Path, dict]:
     return {path: data for path, data in readable if tabled(data)}
 
 
-def computed_floors(path: Path, result: dict, roots: str | None) -> dict[str, dict]:
+def computed_floors(path: Path, result: dict, data_dir: str | None) -> dict[str, dict]:
     """Task -> the floor of the test examples the result was scored on (tasks without one left
-    out, as a run records them), read from `roots` (`--data-dir`) instead of the recorded folders
+    out, as a run records them), read from `data_dir` (`--data-dir`) instead of the recorded folders
     where given; a test split whose fingerprint differs from the recorded one is refused."""
-    scored = {**result, "config": {**result["config"], "data_dir": roots}} if roots else result
+    [scored] = rebased([result], data_dir)
     protocol = RunConfig.from_dict(result).protocol
     floors = {}
     for name in [name for name in result["test"] if has_floor(TASKS.get(name))]:
