@@ -121,6 +121,28 @@ def test_sources_train_again_trains_nothing(capsys, library, monkeypatch):
     assert {p: p.stat().st_mtime_ns for p in library.glob("*/*")} == before
 
 
+def test_scoring_in_other_batches_forks_nothing(capsys, library, monkeypatch, tmp_path):
+    """eval_batch_size changes how many rows are scored at once: the library entries trained at the
+    profile's value are found, and a run's folder is the one its profile's value names; a training
+    setting (batch_size) still names a configuration of its own."""
+    from bench.core.identity import configuration_key
+
+    monkeypatch.setattr("bench.pipeline.runner.train_one", lambda *a, **k: pytest.fail("a library entry was trained again"))
+    code, out, _ = run_cli(capsys, "sources", "train", "--tasks", "cb,boolq", "--profile", "smoke",
+                           "--library", str(library), "--quiet", "--train", "eval_batch_size=3")
+    assert code == 0 and out.splitlines() == ["cb: prompt (10, 64) in the library", "boolq: prompt (10, 64) in the library"]
+    monkeypatch.undo()
+    runs = []
+    for setting in ("eval_batch_size=3", "eval_batch_size=32", "batch_size=4"):
+        code, _, err = run_cli(capsys, "run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--epochs", "1",
+                               "--quiet", "--output", str(tmp_path / setting), "--train", setting)
+        assert code == 0, err
+        runs.append(json.loads(next((tmp_path / setting).rglob("seed0.json")).read_text()))
+    assert [r["identity"]["train"]["eval_batch_size"] for r in runs] == [3, 32, 32]  # the value used is recorded
+    keys = [configuration_key(r["identity"]) for r in runs]
+    assert keys[0] == keys[1] != keys[2] and [r["run"]["configuration"] for r in runs] == keys
+
+
 def save_as_on_gpu(tensor: torch.Tensor, path, monkeypatch) -> None:
     """What the ATTEMPT authors' `torch.save(prompt)` of a CUDA tensor writes, made on a CPU-only
     machine: the file records its storages as `cuda:0`."""

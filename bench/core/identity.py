@@ -25,6 +25,23 @@ the setting existed. At those values they are left out of keys and rows, so that
 by an older bench keep their folder (`--resume` still finds them) and their leaderboard row."""
 
 
+EVALUATION_ONLY = ("eval_batch_size",)
+"""Training settings that change how many rows are scored at once, not what is learned or predicted:
+a key holds the profile's value of each, whatever a run used, so that scoring in larger batches
+neither forks a configuration's folder nor the library (the value used is still recorded)."""
+
+
+def profile_evaluation(train: dict, profile: str | None) -> dict:
+    """`train` with the evaluation-only settings at `profile`'s values (an unknown profile, e.g.
+    one a plugin registered and then dropped, keeps them as they are)."""
+    from bench.core.config import PROFILES, TrainConfig
+
+    if profile not in PROFILES.names():
+        return train
+    defaults = {**asdict(TrainConfig()), **PROFILES.get(profile).train}
+    return {**train, **{name: defaults[name] for name in EVALUATION_ONLY if name in train}}
+
+
 def digest(value) -> str:
     """A short stable hash of a JSON-able value (key order does not matter)."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -43,10 +60,12 @@ def run_identity(config, task_names: list[str], method_config: dict, backbone: s
 
 def keyed(identity: dict) -> dict:
     """The identity's fields that name a configuration: all of IDENTITY_FIELDS, less the added
-    settings at their neutral values (absent, as in results from before they existed, or neutral)."""
+    settings at their neutral values (absent, as in results from before they existed, or neutral),
+    with the evaluation-only settings at the profile's values."""
     key = {name: identity[name] for name in IDENTITY_FIELDS}
     for section in ADDED_NEUTRAL:
         key[section] = without_neutral(section, key[section])
+    key["train"] = profile_evaluation(key["train"], identity["profile"])
     return key
 
 
