@@ -214,3 +214,17 @@ def test_imported_sources_missing_is_one_clear_line(capsys, library, tmp_path):
                            "--output", str(tmp_path), "--library", str(library))
     assert code == 2 and err.count("\n") == 1
     assert "no imported source prompt for 'qnli' on tiny-t5; run `bench sources import FILE --task qnli" in err
+
+
+@pytest.mark.parametrize("test_mean, weak", [(68.1, ["mrpc"]), (68.2, [])])
+def test_a_source_scoring_exactly_its_floor_is_weak(tmp_path, test_mean, weak):
+    """`weak`: test at or below the floor; a prompt that only matches the best constant answer learned nothing."""
+    from methods.library import entry_scores
+
+    results = tmp_path / "seed0.json"
+    results.write_text(json.dumps({
+        "dev": {"mrpc": {"mean": 70.0}}, "test": {"mrpc": {"mean": test_mean}},
+        "baselines": {"floor": {"mrpc": {"mean": 68.1}}, "majority": {"mrpc": {"mean": 31.9}}},
+        "epochs": [{"dev_mean": 70.0}], "timing": {"train_seconds": 1.0}}))
+    scores = entry_scores({"results": str(results), "spec": {"tasks": ["mrpc"]}})
+    assert scores["weak"] == weak and scores["floor"] == {"mrpc": 68.1} and "majority" not in scores

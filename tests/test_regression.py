@@ -79,6 +79,10 @@ def test_unedited_the_check_passes_with_a_table_of_every_check(results, baseline
     (1.8, 1.0, [], 2.0, False),          # 1.8 <= 2 (2 standard errors, 2 x 1 / sqrt 2 = 1.41, would call it)
     (1.3, 0.0, [], 1.0, True),           # no spread: the margin alone; 1.3 > 1
     (0.9, 0.0, [], 1.0, False),          # 0.9 <= 1
+    (1.0, 0.0, [], 1.0, False),          # exactly the margin: not more than it (float rounding aside)
+    (1.01, 0.0, [], 1.0, True),          # a hundredth more
+    (2.0, 1.0, [], 2.0, False),          # exactly z x std
+    (0.1 + 0.2, 0.0, ["--margin", "0.3"], 0.3, False),  # 0.30000000000000004 is 0.3 to a reader: no regression
     (5.0, 3.0, [], 6.0, False),          # 2 x 3 = 6 > the drop of 5
     (5.0, 3.0, ["--z", "1"], 3.0, True),  # 1 x 3 = 3 < 5
     (5.0, 3.0, ["--margin", "7"], 7.0, False),

@@ -41,6 +41,9 @@ DEFAULT_MARGIN = 1.0
 """Points of the metric (which is reported × 100) a mean may always drop."""
 DEFAULT_Z = 2.0
 """Across-seed standard deviations of the baseline a drop may reach."""
+TOLERANCE = 1e-9
+"""A drop regresses when it is *more than* the allowed drop: a drop equal to it, up to float rounding
+(a mean of 35.3 less one of 33.3 is 2.0000000000000036), passes, as the printed 2.00 and 2.00 say."""
 KEY = ("method", "k_shot", "task", "backbone", "preset", "profile")
 SAME_EXPERIMENT = ("backbone", "preset", "profile")
 """What must match between a baseline entry and a new result of its method and task."""
@@ -161,7 +164,7 @@ def check(directory: Path, baseline_path: Path, margin: float = DEFAULT_MARGIN, 
             raise UsageError(f"{describe(then)}: seeds {seeds(now)} here; {seeds(then)} in the baseline: not the same "
                              "runs (run the baseline's seeds, or rebuild the baseline with `bench baseline`)")
         drop, allowed = then["mean"] - now["mean"], allowed_drop(then, margin, z)
-        checked.append((then, now, drop > allowed, allowed))
+        checked.append((then, now, drop > allowed + TOLERANCE, allowed))
     unchecked = sorted(describe(c) for k, c in current.items() if k not in {tuple(e[f] for f in KEY) for e in baseline})
     if unchecked:
         notes.append(f"not in the baseline, so not checked: {', '.join(unchecked)}")
