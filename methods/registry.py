@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from bench.core.config import Range
 from bench.core.registry import Registry, UsageError, typed_value
 
 if TYPE_CHECKING:
@@ -72,14 +73,26 @@ def field_docs(cls) -> dict[str, str]:
     return docs
 
 
+OPTION_RANGES = {
+    "prompt_length": Range(1), "bottleneck": Range(1), "prompt_epochs": Range(1),
+    "prompt_patience": Range(0, note="0: never stop early"), "key_dim": Range(0, note="0: d"),
+    "mixing_cap": Range(0, note="0: none"), "max_tasks_per_batch": Range(0, note="0: all the run's tasks"),
+    "lr": Range(0, exclusive=True), "weight_decay": Range(0),
+}
+"""The legal values of the numeric options that mean one thing in every method that has them
+(counts of rows, epochs and examples; a rate): checked here, so that a plugin's method gets them too."""
+
+
 def apply_options(config, options: dict[str, Any]):
-    """Set config fields from `name=value` options, typed by the field's default."""
+    """Set config fields from `name=value` options, typed by the field's default, each in its range."""
     known = {f.name: f for f in fields(config)}
     typed = {}
     for name, value in options.items():
         if name not in known:
             raise UsageError(f"unknown option {name!r} for {type(config).__name__}; valid: {', '.join(known)}")
         typed[name] = typed_value(f"option {name}", value, getattr(config, name))
+        if name in OPTION_RANGES:
+            OPTION_RANGES[name].check(f"option {name}", typed[name], isinstance(getattr(config, name), int))
     return replace(config, **typed)
 
 

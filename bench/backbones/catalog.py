@@ -8,10 +8,13 @@ bench/backbones/model.py, where `load_backbone` builds it.
 """
 from __future__ import annotations
 
+import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.core.hub import quiet_hub_retries
 from bench.core.registry import Registry, UsageError
 
 TINY_SEED = 0
@@ -120,9 +123,28 @@ def check_backbone_name(name: str) -> None:
         if missing:
             raise UsageError(f"--model folder {name!r} is not a checkpoint: it has no {', no '.join(missing)}")
         return
-    if name.count("/") == 1 and not path.exists():
+    if is_hub_id(name) and not path.exists():
         return
+    if looks_like_path(name):
+        raise UsageError(f"--model: no such folder: {name}; valid: {', '.join(sorted(BACKBONES.names()))}, "
+                         "a Hub id (owner/name), or an existing local checkpoint folder")
     raise UsageError(BACKBONES.unknown_message(name) + ", a local checkpoint folder, or a Hub id (owner/name)")
+
+
+HUB_ID = re.compile(r"\w(?:[\w.-]{0,94}\w)?/\w(?:[\w.-]{0,94}\w)?")
+"""`owner/name` as huggingface_hub validates a repo id: word characters, '-' and '.', up to 96 a
+part, neither first nor last (its further rule, no '--' or '..', is `is_hub_id`'s)."""
+
+
+def is_hub_id(name: str) -> bool:
+    return bool(HUB_ID.fullmatch(name)) and "--" not in name and ".." not in name
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether `--model` names a folder rather than a backbone or a Hub id: a leading `~` or a path
+    separator, in a shape no Hub id has (`./x`, `../x`, `/x`, `a/b/c`; `owner/name` is a Hub id)."""
+    separators = [sep for sep in ("/", os.sep, os.altsep) if sep]
+    return (name.startswith("~") or any(sep in name for sep in separators)) and not is_hub_id(name)
 
 
 def backbone_name(name: str) -> str:
@@ -238,7 +260,8 @@ def offline_config(name: str):
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(location(name))
+        with quiet_hub_retries():
+            return AutoConfig.from_pretrained(location(name))
     except Exception as error:
         raise UsageError(cannot_load(name, error)) from None
 
@@ -275,7 +298,8 @@ def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(location(name))
+        with quiet_hub_retries():
+            return AutoTokenizer.from_pretrained(location(name))
     except Exception as error:
         raise UsageError(cannot_load(backbone_name(name), error)) from None
 

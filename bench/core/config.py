@@ -215,13 +215,93 @@ PAIR_ENCODINGS = ("auto", "joint", "two_tower")
 PRECISIONS = ("fp32", "tf32", "bf16")
 
 
+@dataclass(frozen=True)
+class Range:
+    """The legal values of a numeric setting: a value outside them is refused in one line before
+    any work, not trained with (a negative epoch cap, a 0-row prompt)."""
+
+    minimum: float
+    exclusive: bool = False
+    """True: `minimum` itself is refused too (learning rates: > 0)."""
+    limit: int | None = None
+    """Values from here up are refused too (seeds: numpy takes < 2**32)."""
+    note: str = ""
+    """What an edge value means, said in the refusal (e.g. `0: all`)."""
+
+    def check(self, what: str, value, whole: bool) -> None:
+        """Refuse `value`, named `what` in the message, unless it is a number (an integer where
+        `whole`; never a bool) in the range."""
+        number = isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
+        above = number and (value > self.minimum if self.exclusive else value >= self.minimum)
+        if above and (self.limit is None or value < self.limit):
+            return
+        bounds = f"{'>' if self.exclusive else '>='} {self.minimum:g}" + (f" and < {self.limit}" if self.limit else "")
+        note = f" ({self.note})" if self.note else ""
+        raise UsageError(f"{what} must be {'an integer' if whole else 'a number'} {bounds}{note}, not {value!r}")
+
+
+TASK_DEFAULT = "0: the task's default"
+TRAIN_RANGES = {
+    "epochs": Range(0, note=TASK_DEFAULT), "batch_size": Range(0, note=TASK_DEFAULT),
+    "grad_accum": Range(0, note=TASK_DEFAULT), "eval_batch_size": Range(1), "warmup_steps": Range(0),
+    "max_grad_norm": Range(0, exclusive=True), "adam_eps": Range(0),
+    "max_source_length": Range(0, note=TASK_DEFAULT), "max_target_length": Range(0, note=TASK_DEFAULT),
+    "generation_margin": Range(0), "max_train_examples": Range(0, note="0: all"),
+    "max_eval_examples": Range(0, note="0: all"), "max_dev_examples": Range(0, note="0: all"),
+    "source_epochs": Range(0, note=TASK_DEFAULT), "head_lr": Range(0, exclusive=True),
+    "head_weight_decay": Range(0), "early_stopping_patience": Range(0, note="0: never stop early"),
+    "epoch_cap": Range(0, note="0: all"),
+}
+"""Every numeric `TrainConfig` field's legal values (`adam_betas`: `ADAM_BETA`, each of the two)."""
+ADAM_BETA = Range(0, limit=1)
+"""What torch's AdamW accepts for each of its betas: 0 <= beta < 1."""
+SEED = Range(0, limit=2**32)
+"""Training seeds: `np.random.seed` (bench/pipeline/training.py) takes 0 <= seed < 2**32; the data
+seed (torch's generators, which take more) keeps to the same range."""
+
+
 def set_train(train: TrainConfig, settings: dict[str, str]) -> None:
-    """`--train name=value` settings, typed by the field (e.g. warmup_steps=100, grad_accum=2)."""
+    """`--train name=value` settings, typed by the field (e.g. warmup_steps=100, grad_accum=2);
+    `check_run` checks the result."""
     known = _names(TrainConfig)
     for name, raw in settings.items():
         if name not in known:
             raise UsageError(f"unknown training setting {name!r}; valid: {', '.join(sorted(known))}")
         setattr(train, name, typed_value(f"training setting {name}", raw, getattr(train, name)))
+
+
+def check_run(config: RunConfig) -> None:
+    """Refuse a run config with a value outside its range, wherever it came from (flags, a config
+    file, a results file rerun), before any work: its seeds, few-shot settings and schedule."""
+    check_seeds(config.seeds, "--seeds")
+    SEED.check("--data-seed", config.data_seed, whole=True)
+    Range(0, note="0: the full training split").check("--k-shot", config.k_shot, whole=True)
+    Range(1).check("--k-shot-draws", config.k_shot_draws, whole=True)
+    check_train(config.train)
+
+
+def check_seeds(seeds, what: str) -> None:
+    """Refuse seeds a grid cannot run: none (an empty `--seeds` is not the defaults), a repeat (each
+    seed is one run), or one numpy cannot seed with."""
+    if not isinstance(seeds, list) or not seeds:
+        raise UsageError(f"{what} takes at least one seed, e.g. 0,1,2, not {seeds!r}")
+    for seed in seeds:
+        SEED.check(f"{what}: each seed", seed, whole=True)
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"{what} {','.join(map(str, seeds))} repeats a seed: each seed is one run; "
+                         "give distinct seeds, e.g. 0,1,2")
+
+
+def check_train(train: TrainConfig) -> None:
+    """Refuse a schedule with a setting outside its choices or range."""
+    defaults = TrainConfig()
+    for name, legal in TRAIN_RANGES.items():
+        legal.check(f"training setting {name}", getattr(train, name), isinstance(getattr(defaults, name), int))
+    betas = train.adam_betas
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise UsageError(f"training setting adam_betas takes two numbers, not {betas!r}")
+    for beta in betas:
+        ADAM_BETA.check("training setting adam_betas: each beta", beta, whole=False)
     if train.precision not in PRECISIONS:
         raise UsageError(f"unknown precision {train.precision!r}; valid: {', '.join(PRECISIONS)}")
     from bench.core.precision import check  # imports torch: only once a run is being configured
@@ -237,7 +317,14 @@ def set_train(train: TrainConfig, settings: dict[str, str]) -> None:
         raise UsageError(f"unknown pair_encoding {train.pair_encoding!r}; valid: {', '.join(PAIR_ENCODINGS)}")
 
 
-def load_config_file(path: str) -> RunConfig:
+SELECTED_ON_SEEDS = "selected_on_seeds"
+"""The key `bench sweep --export` adds to the config it writes: the seeds the sweep selected the
+parameters on. A note, not a setting: no RunConfig field, so in no run's identity or key;
+`bench run` warns when it trains those seeds again (`selection_warning`)."""
+
+
+def read_config_file(path: str) -> dict:
+    """A YAML (.yaml, .yml) or JSON config file's contents; missing or unparsable is a usage error."""
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"config file {path!r} does not exist")
@@ -251,7 +338,25 @@ def load_config_file(path: str) -> RunConfig:
             data = json.loads(text)
     except Exception as error:
         raise UsageError(f"config file {path!r} cannot be parsed ({type(error).__name__})") from None
-    return RunConfig.from_dict(data or {})
+    return data or {}
+
+
+def load_config_file(path: str) -> RunConfig:
+    return RunConfig.from_dict({k: v for k, v in read_config_file(path).items() if k != SELECTED_ON_SEEDS})
+
+
+def selection_warning(path: str, seeds: list[int]) -> str | None:
+    """One line where a run of `seeds` from the config file at `path` trains seeds its parameters
+    were selected on (an export of a sweep whose --sweep-seeds were the config's): the parameters
+    won on those very seeds' dev scores, so their test scores are biased upward. None otherwise."""
+    selected = read_config_file(path).get(SELECTED_ON_SEEDS) or []
+    reused = [seed for seed in seeds if seed in selected]
+    if not reused:
+        return None
+    return (f"the sweep selected this config's parameters on seed{'s' * (len(reused) > 1)} "
+            f"{', '.join(map(str, reused))} ({SELECTED_ON_SEEDS} in {path}), which this run trains again: "
+            f"{'their test scores are' if len(reused) > 1 else 'its test score is'} biased upward; pass --seeds for "
+            "fresh ones")
 
 
 def apply_profile(config: RunConfig, name: str) -> RunConfig:
