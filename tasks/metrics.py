@@ -40,6 +40,17 @@ def metric(name: str):
     return METRICS.decorator(name)
 
 
+SIGNED_METRICS = frozenset({"matthews", "pearson", "spearman"})
+"""Metrics in [-100, 100] (correlations); every other is at least 0."""
+UNBOUNDED_METRICS = frozenset({"cider", "ter"})
+"""Metrics with no upper bound: CIDEr-D x100 (a perfect score is 1000), TER (edits can outnumber words)."""
+
+
+def metric_range(name: str) -> tuple[float, float]:
+    """The values `name` can take, x100 as bench reports it: what an interval of its mean is clipped to."""
+    return (-100.0 if name in SIGNED_METRICS else 0.0, math.inf if name in UNBOUNDED_METRICS else 100.0)
+
+
 def binary_ids(predictions, examples) -> tuple[np.ndarray, np.ndarray]:
     """Gold and predicted 0/1 ids; an invalid prediction flips the gold label."""
     gold = np.array([int(e.target) for e in examples])

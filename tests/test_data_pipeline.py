@@ -13,7 +13,7 @@ from methods.base import Mixing
 from tasks.base import Example
 from tasks.loading import DataSource, load_examples
 from tasks.registry import TASKS
-from helpers import result_file
+from helpers import board_rows, result_file
 
 PAPER = PRESETS.get("paper")
 
@@ -45,9 +45,9 @@ def test_few_shot_runs_every_draw_and_seed(tmp_path):
     assert result["data"]["cb"]["sizes"]["train"] == 4 and result["run"]["draw"] == 1
     # one configuration for all draws: its identity holds the full train split, not a draw
     assert result["identity"]["data"]["cb"]["fingerprints"]["train"] != result["data"]["cb"]["fingerprints"]["train"]
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in (tmp_path / "leaderboard.md").read_text().splitlines()
-            if line.startswith("| pt ")]
-    assert [row[:5] for row in rows] == [["pt", "k=4", "paper", "tiny-t5 (smoke)", "4"]]
+    rows = [row for row in board_rows((tmp_path / "leaderboard.md").read_text()) if row["method"] == "pt"]
+    assert [[row[c] for c in ("method", "setting", "backbone", "runs")] for row in rows] == [
+        ["pt", "k=4", "tiny-t5 (profile smoke)", "4"]]
 
 
 def test_tokenisation_cache_reuses_ids_and_keys_on_content(tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ from bench.studies.floors import computed_floors
 from bench.studies.report import weak_stages
 from bench.studies.stats import RunScore, run_scores, stability
 from helpers import result_file
+from helpers import board_rows as scores_table
 from methods.library import entry_scores
 from tasks import metrics
 from tasks.base import Example
@@ -302,7 +303,7 @@ def board_rows(capsys, runs: Path) -> tuple[str, dict[str, list[dict]]]:
     assert main(["leaderboard", str(runs)]) == 0
     board = capsys.readouterr().out
     rows: dict[str, list[dict]] = {}
-    for row in table(board):
+    for row in scores_table(board):
         rows.setdefault(row["method"], []).append(row)
     return board, rows
 

@@ -7,15 +7,13 @@ import shutil
 import pytest
 
 from bench.cli import main
+from helpers import board_rows
 
 SMOKE = ["--profile", "smoke", "--quiet", "--epochs", "1"]
 
 
-def table_rows(markdown: str, method: str) -> list[list[str]]:
-    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
-    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    rows = [dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")))) for line in lines[1:]]
-    return [row for row in rows if row["method"] == method]
+def table_rows(markdown: str, method: str) -> list[dict[str, str]]:
+    return [row for row in board_rows(markdown) if row["method"] == method]
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +36,17 @@ def board(capsys, *argv: str) -> str:
 
 def test_without_per_task_each_source_set_is_its_own_row(leave_one_out, capsys):
     rows = table_rows(board(capsys, str(leave_one_out)), "spot-g")
-    assert [(row["settings"], row["cb"] != "–", row["wic"] != "–", row["avg"]) for row in rows] == [
+    assert [(row["differs in"], row["cb"] != "–", row["wic"] != "–", row["avg"]) for row in rows] == [
         ("sources=mnli", True, False, "–"), ("sources=qnli", False, True, "–")]
 
 
 def test_per_task_sources_make_one_row_per_method(leave_one_out, capsys):
     markdown = board(capsys, str(leave_one_out), "--per-task", "sources")
     [spot] = table_rows(markdown, "spot-g")
-    assert spot["settings"] == "sources per task" and spot["runs"] == "1"
+    assert spot["differs in"] == "sources per task" and spot["runs"] == "1"
     assert spot["cb"] != "–" and spot["wic"] != "–" and spot["avg"] != "–"
     [pt] = table_rows(markdown, "pt")
-    assert pt["settings"] == ""  # PT has no sources
+    assert pt["differs in"] == ""  # PT has no sources
 
 
 def test_an_unknown_per_task_option_is_one_line(leave_one_out, capsys):
@@ -73,4 +71,4 @@ def test_a_task_whose_data_changed_gets_a_data_variant_row(tmp_path, shared_data
         cache.cache_clear()  # as in a new process
     assert main(run) == 0
     rows = table_rows(board(capsys, str(output)), "pt")
-    assert sorted(row["settings"] for row in rows) == ["", "data variant 2"]
+    assert sorted(row["differs in"] for row in rows) == ["", "data variant 2"]

@@ -228,3 +228,10 @@ def test_a_source_scoring_exactly_its_floor_is_weak(tmp_path, test_mean, weak):
         "epochs": [{"dev_mean": 70.0}], "timing": {"train_seconds": 1.0}}))
     scores = entry_scores({"results": str(results), "spec": {"tasks": ["mrpc"]}})
     assert scores["weak"] == weak and scores["floor"] == {"mrpc": 68.1} and "majority" not in scores
+
+
+def test_the_library_table_names_a_hub_backbone_without_its_owner():
+    from bench.cli import short_backbone
+
+    assert short_backbone("sentence-transformers/all-MiniLM-L6-v2") == "all-MiniLM-L6-v2"
+    assert short_backbone("tiny-t5") == "tiny-t5"

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from bench.cli import main
+from helpers import board_rows
 from bench.core.identity import configuration_key
 
 PRE_LAYOUT = Path(__file__).parent / "data" / "pre_layout"
@@ -28,8 +29,8 @@ def test_leaderboard_reads_an_old_result(tmp_path, capsys):
     folder = copied(tmp_path)
     assert main(["leaderboard", str(folder)]) == 0
     out = capsys.readouterr().out
-    row = next(line for line in out.splitlines() if line.startswith("| pt "))
-    assert "single-task" in row and "tiny-t5 (smoke)" in row and "| 0.0  |" in row
+    [row] = [row for row in board_rows(out) if row["method"] == "pt"]
+    assert (row["setting"], row["backbone"], row["cb"]) == ("single-task", "tiny-t5 (profile smoke)", "0.0")
 
 
 def test_results_table_reads_an_old_result(tmp_path, capsys):

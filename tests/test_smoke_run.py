@@ -7,7 +7,7 @@ import pytest
 from safetensors.torch import load_file
 
 from bench.cli import main
-from helpers import result_file
+from helpers import board_rows, result_file
 
 
 @pytest.fixture(scope="module")
@@ -61,21 +61,23 @@ def test_checkpoint_holds_only_the_prompt(smoke):
 
 def test_leaderboard_has_our_row_and_the_papers(smoke):
     board = (smoke / "leaderboard.md").read_text()
-    lines = board.splitlines()
-    header = next(line for line in lines if line.startswith("| method"))
-    columns = [c.strip() for c in header.strip("|").split("|")]
-    assert columns[:13] == ["method", "setting", "preset", "backbone", "runs", "multirc", "boolq", "wic", "wsc", "cb",
-                            "avg", "Δ paper avg", "invalid"]
-    ours = [c.strip() for c in next(line for line in lines if line.startswith("| pt ")).strip("|").split("|")]
-    assert ours[3] == "tiny-t5 (smoke)" and ours[columns.index("param/task")] == "640"
-    assert ours[columns.index("collapsed")] == "5/5"  # 0 on every task: at or below each floor
-    assert ours[11] == "–"  # a random tiny-t5 on fixtures is not set against T5-base's published numbers
+    rows = {row["method"]: row for row in board_rows(board)}
+    ours = rows["pt"]
+    assert list(ours) == ["#", "method", "setting", "backbone", "runs", "multirc", "boolq", "wic", "wsc", "cb",
+                          "avg", "Δ paper avg", "invalid", "collapsed"]  # one preset: named above, not a column
+    assert "Every row's preset: `paper`." in board
+    assert ours["#"] == "1" and ours["backbone"] == "tiny-t5 (profile smoke)"
+    assert ours["collapsed"] == "5/5"  # 0 on every task: at or below each floor
+    assert ours["Δ paper avg"] == "–"  # a random tiny-t5 on fixtures is not set against T5-base's published numbers
     # a random tiny-t5 emits no label: every test prediction of the five tasks is invalid
     results = [json.loads(p.read_text()) for p in smoke.rglob("seed0.json")]
     total = sum(r["data"][r["run"]["tasks"][0]]["sizes"]["test"] for r in results)
-    assert ours[12] == f"{total}/{total}" and total > 0
-    paper = next(line for line in lines if line.startswith("| *PT (paper)*"))
-    assert [c.strip() for c in paper.strip("|").split("|")][5:11] == ["58.7", "61.7", "48.9", "51.9", "67.9", "57.8"]
+    assert ours["invalid"] == f"{total}/{total}" and total > 0
+    paper = rows["*PT (paper)*"]
+    assert [paper[t] for t in ("multirc", "boolq", "wic", "wsc", "cb", "avg")] == ["58.7", "61.7", "48.9", "51.9", "67.9", "57.8"]
+    assert (paper["#"], paper["backbone"]) == ("", "ATTEMPT Table 1 (t5-base)")
+    [cost] = board_rows(board[board.index("Cost of each row"):])
+    assert (cost["#"], cost["method"], cost["param/task"]) == ("1", "pt", "640")  # 10 prompt positions x 64
 
 
 def test_rerun_from_results_file_reproduces_numbers(smoke, tmp_path, monkeypatch):
@@ -119,9 +121,8 @@ def test_a_changed_setting_never_overwrites_nor_averages(smoke, tmp_path):
     assert len(configurations) == 2
     one_epoch = next(c for c in configurations if c not in {p.parent for p in two_epochs})
     assert [p.name for p in one_epoch.iterdir() if p.suffix == ".json"] == ["seed0.json"]
-    rows = [line for line in (output / "leaderboard.md").read_text().splitlines() if line.startswith("| pt ")]
-    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
-    assert sorted((c[4], c[5]) for c in cells) == [("epochs=1", "1"), ("epochs=2", "3")]  # settings, runs
+    rows = [row for row in board_rows((output / "leaderboard.md").read_text()) if row["method"] == "pt"]
+    assert sorted((row["differs in"], row["runs"]) for row in rows) == [("epochs=1", "1"), ("epochs=2", "3")]
 
 
 def test_repeated_seeds_are_refused(capsys, tmp_path):

@@ -11,7 +11,7 @@ from scipy import stats as sps
 
 from bench.cli import main
 from bench.studies.stats import RunScore, best_of_runs_average, run_scores, stability, suite_average
-from helpers import result_file
+from helpers import board_rows, result_file
 
 T_975 = {1: 12.7062, 2: 4.3027}
 """Two-sided 95% Student t quantiles t(0.975, df), as a printed table gives them (4 decimals)."""
@@ -102,14 +102,15 @@ def cells(board: str, first: str) -> list[list[str]]:
 def test_leaderboard_counts_runs_and_collapsed_runs(smoke, capsys):
     assert main(["leaderboard", str(smoke)]) == 0
     board = capsys.readouterr().out
-    [header] = cells(board, "method")
-    [ours] = cells(board, "pt ")
+    [row] = [row for row in board_rows(board) if row["method"] == "pt"]
     floors = {json.loads(p.read_text())["baselines"]["floor"]["cb"]["metrics"]["accuracy"] for p in smoke.rglob("seed*.json")}
     assert floors == {50.0}  # the fixture's CB test split: half of it is its most frequent label
-    row = dict(zip(header, ours))
     assert row["runs"] == "2" and row["collapsed"] == "1/2"  # 0 <= 50, 60 > 50
     assert row["cb"] == "30.0 ± 42.4"  # mean of 0 and 60; std sqrt(1800) = 42.43
-    assert header[-5:] == ["collapsed", "param/task", "peak memory", "saved activations", "time/run"]
+    assert list(row)[-2:] == ["invalid", "collapsed"]
+    cost = board[board.index("Cost of each row"):]
+    assert cells(cost, "#")[0] == ["#", "method", "param/task", "peak memory", "saved activations", "time/run"]
+    assert cells(cost, "1 ")[0][:3] == ["1", "pt", "640"]  # 10 prompt positions x 64 dimensions
     assert "stability over runs" not in board
 
 
@@ -119,14 +120,14 @@ def test_detail_adds_the_full_statistics(smoke, tmp_path, capsys):
     board = capsys.readouterr().out
     assert out.read_text() + "\n" == board  # print adds the last newline
     assert "### superglue: stability over runs" in board
-    [header] = [row for row in cells(board, "row")]
-    [ours] = cells(board, "pt, single-task, paper, tiny-t5 (smoke)")
+    [header] = [row for row in cells(board[board.index("stability over runs"):], "#")]
+    [ours] = cells(board, "1 (pt)")
     detail = dict(zip(header, ours))
-    half = sps.t.ppf(0.975, 1) * math.sqrt(1800) / math.sqrt(2)  # 12.706 x 30 = 381.19
-    assert detail == {"row": "pt, single-task, paper, tiny-t5 (smoke)", "task": "cb", "runs": "2", "mean": "30.0",
-                      "std": "42.4", "95% CI": f"[{30 - half:.1f}, {30 + half:.1f}]", "min": "0.0", "max": "60.0",
-                      "best of runs": "60.0 (best of 2)", "collapsed": "1/2"}
-    assert detail["95% CI"] == "[-351.2, 411.2]"
+    half = sps.t.ppf(0.975, 1) * math.sqrt(1800) / math.sqrt(2)  # 12.706 x 30 = 381.19: [-351.2, 411.2] unclipped
+    assert 30 - half < 0 and 30 + half > 100
+    assert detail == {"#": "1 (pt)", "task": "cb", "runs": "2", "mean": "30.0", "std": "42.4",
+                      "95% CI": "[0.0*, 100.0*]", "min": "0.0", "max": "60.0", "best of runs": "60.0 (best of 2)",
+                      "collapsed": "1/2"}
 
 
 def test_plot_draws_a_png_and_names_the_extra_without_matplotlib(smoke, tmp_path, capsys, monkeypatch):
@@ -155,10 +156,31 @@ def test_detail_shows_the_suite_average_with_its_best_of_runs(capsys):
                 "test": {"cb": {"metrics": {"accuracy": cb}}, "rte": {"metrics": {"accuracy": rte}}},
                 "baselines": {"majority": {"cb": {"metrics": {"accuracy": 50.0}}, "rte": {"metrics": {"accuracy": 55.0}}}}}
 
-    table = detail_table("custom", [[run(0, 60.0, 80.0), run(1, 70.0, 50.0)]], [""], ["cb", "rte"])
-    rows = {row[1]: row[2:] for row in cells(table, "pt, ")}
+    table = detail_table("custom", [[run(0, 60.0, 80.0), run(1, 70.0, 50.0)]], ["cb", "rte"])
+    rows = {row[1]: row[2:] for row in cells(table, "1 (pt)")}
     half = sps.t.ppf(0.975, 1) * math.sqrt(50) / math.sqrt(2)  # std of 60, 70 and of 70, 60: sqrt(50) = 7.07
-    assert rows["cb"] == ["2", "65.0", "7.1", f"[{65 - half:.1f}, {65 + half:.1f}]", "60.0", "70.0", "70.0 (best of 2)", "0/2"]
+    assert 65 + half > 100  # an accuracy's mean is never above 100: the interval's end is clipped, and marked
+    assert rows["cb"] == ["2", "65.0", "7.1", f"[{65 - half:.1f}, 100.0*]", "60.0", "70.0", "70.0 (best of 2)", "0/2"]
     assert rows["rte"][:2] == ["2", "65.0"] and rows["rte"][-1] == "1/2"  # 50 <= 55
-    assert rows["avg"] == ["2", "65.0", "7.1", f"[{65 - half:.1f}, {65 + half:.1f}]", "60.0", "70.0", "75.0 (best of 2)",
+    assert rows["avg"] == ["2", "65.0", "7.1", f"[{65 - half:.1f}, 100.0*]", "60.0", "70.0", "75.0 (best of 2)",
                            "0/2"]  # 70 and 60 both above 52.5
+
+
+def test_intervals_are_clipped_to_the_metrics_range_and_marked():
+    """Accuracy lies in [0, 100], a correlation in [-100, 100], CIDEr-D x100 has no upper end; the
+    suite average's interval is clipped to the widest range of its tasks."""
+    from bench.studies.report import clipped_interval
+
+    assert clipped_interval((-106.3, 211.3), ["rte"]) == "[0.0*, 100.0*]"
+    assert clipped_interval((12.0, 88.0), ["rte"]) == "[12.0, 88.0]"
+    assert clipped_interval((-142.0, 30.0), ["stsb"]) == "[-100.0*, 30.0]"  # pearson
+    assert clipped_interval((-142.0, 30.0), ["rte", "stsb"]) == "[-100.0*, 30.0]"
+    assert clipped_interval((-120.0, 40.0), ["cola"]) == "[-100.0*, 40.0]"  # matthews
+    assert clipped_interval((-5.0, 105.0), ["e2e"]) == "[0.0*, 100.0*]"  # BLEU
+
+
+def test_metric_ranges():
+    from tasks.metrics import metric_range
+
+    assert metric_range("accuracy") == (0.0, 100.0) and metric_range("spearman") == (-100.0, 100.0)
+    assert metric_range("cider") == (0.0, math.inf) and metric_range("ter") == (0.0, math.inf)

@@ -17,7 +17,7 @@ from bench.core.config import RunConfig, apply_profile
 from bench.pipeline.data import training_plan
 from bench.pipeline.runner import capped
 from bench.pipeline.stages import StageRequest, stage_config
-from helpers import result_file
+from helpers import board_rows, result_file
 from methods.base import Mixing
 from methods.shipped import ShippedSet, resolve_sources, shipped_sets
 
@@ -195,7 +195,7 @@ def test_the_leaderboard_marks_rows_that_started_from_a_weak_stage(packed, tmp_p
     assert main(["leaderboard", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.count("Weak sources:") == 1  # BoolQ's own (weak) task embedding is not listed
-    assert (f"Weak sources: spot-t (single-task) started from stages at or below their floor: "
+    assert (f"Weak sources: row 1, spot-t, started from stages at or below their floor: "
             f"pt on cb (test {test:.1f} ≤ floor {floor:.1f})." in out)
 
 
@@ -214,7 +214,7 @@ def test_sources_list_shows_shipped_prompts(packed, monkeypatch, capsys, tmp_pat
     manifest = json.loads((root / "sets" / "tiny-v1" / "manifest.json").read_text())["prompts"]["cb"]
     [row] = [line for line in out.splitlines() if "shipped:tiny-v1/cb" in line]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[:4] == ["shipped:tiny-v1/cb", "tiny-t5", "cb", "shipped (v1; pt, 1 epoch)"]
+    assert cells[:4] == ["shipped:tiny-v1/cb", "tiny-t5", "cb", "shipped v1: pt, 1 epoch"]
     assert cells[4:7] == [f"{manifest['dev']['cb']:.1f}", f"{manifest['test']['cb']:.1f}", f"{manifest['floor']['cb']:.1f}"]
     assert "0 entries in" in out and "1 shipped prompts (--sources shipped)" in out
 
@@ -306,7 +306,7 @@ def test_few_shot_majority_rows_are_per_k_and_average_the_draws(tmp_path, capsys
     [floor] = {r["baselines"]["floor"]["cb"]["metrics"]["accuracy"] for r in draws}  # one test split for every draw
     capsys.readouterr()
     assert main(["leaderboard", str(tmp_path)]) == 0
-    rows = {cells[0]: cells for line in capsys.readouterr().out.splitlines() if line.startswith("| *")
-            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+    rows = {row["method"]: row for row in board_rows(capsys.readouterr().out)}
     trained, best = rows["*trained majority (4-row draws)*"], rows["*best constant (test)*"]
-    assert trained[1] == best[1] == "k=4" and trained[5] == f"{sum(majority) / 3:.1f}" and best[5] == f"{floor:.1f}"
+    assert trained["setting"] == best["setting"] == "k=4"
+    assert trained["cb"] == f"{sum(majority) / 3:.1f}" and best["cb"] == f"{floor:.1f}"

@@ -19,6 +19,7 @@ import pytest
 import bench.core.results
 import bench.studies.plots
 from bench.cli import main
+from helpers import board_rows
 
 BOARD = Path(__file__).resolve().parent.parent / "leaderboards" / "minilm-glue"
 CONFIGURATION = {"pt": "6a3d7bec620b", "spot-g": "39462ebfda36", "attempt": "b692ad5d1b66"}
@@ -51,10 +52,7 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 def rows(markdown: str) -> dict[str, dict[str, str]]:
     """The first table's rows by method (its first column)."""
-    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
-    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    found = [dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")))) for line in lines[1:]]
-    return {row["method"]: row for row in found if row["method"] in CONFIGURATION}
+    return {row["method"]: row for row in board_rows(markdown) if row["method"] in CONFIGURATION}
 
 
 @pytest.fixture
@@ -122,7 +120,7 @@ def test_skip_unreadable_reads_the_rest_and_counts_what_it_read(runs, capsys):
     assert code == 0
     assert err == (f"bench: skipped {runs / SEED1}: truncated JSON at line 40\n"
                    "bench: 1 unreadable results file skipped (--skip-unreadable)\n")
-    assert (f"From `{runs}`: 2 runs. Cells: mean ± std over seeds (test split); a row is one configuration. "
+    assert (f"From `{runs}`: 2 runs. Cells: mean ± std over a row's runs (`runs`: seeds × few-shot draws; test split); a row is one configuration. "
             f"Skipped (--skip-unreadable): 1 unreadable results file: {SEED1} (truncated JSON at line 40).") in out
     assert (rows(out)["pt"]["runs"], rows(out)["pt"]["sst2"]) == ("2", "80.2 ± 0.2")
 
@@ -236,7 +234,7 @@ def test_bench_run_builds_its_board_skipping_what_it_cannot_read(tmp_path, capsy
                        "--quiet", "--output", str(runs))
     assert code == 0 and f"bench: skipped {runs}/pt/sst2/feedface/seed0.json: empty object\n" in err
     board = (runs / "leaderboard.md").read_text()
-    assert (f"From `{runs}`: 1 runs. Cells: mean ± std over seeds (test split); a row is one configuration. Skipped "
+    assert (f"From `{runs}`: 1 runs. Cells: mean ± std over a row's runs (`runs`: seeds × few-shot draws; test split); a row is one configuration. Skipped "
             "(--skip-unreadable): 1 unreadable results file: pt/sst2/feedface/seed0.json (empty object).") in board
 
 
@@ -251,7 +249,7 @@ def test_runs_without_test_scores_are_left_out_and_counted(runs, capsys):
     trial.write_text(json.dumps(untested(json.loads((runs / SEED1).read_text()))))
     code, out, err = cli(capsys, "leaderboard", str(runs))
     assert code == 0 and err == ""
-    assert (f"From `{runs}`: 3 runs. Cells: mean ± std over seeds (test split); a row is one configuration. 1 runs "
+    assert (f"From `{runs}`: 3 runs. Cells: mean ± std over a row's runs (`runs`: seeds × few-shot draws; test split); a row is one configuration. 1 runs "
             "without test scores (sweep trials, whose test split is not evaluated) left out.") in out
     assert rows(out)["pt"]["sst2"] == "79.5 ± 1.2"
     code, out, err = cli(capsys, "results", str(runs))

@@ -1,14 +1,14 @@
 """Results directory -> markdown leaderboard, with the papers' numbers beside ours.
 
-One table per suite: a row per (method, setting, preset, backbone, profile), a
-column per task and the suite average, cells `mean ± std` over seeds of the
-metric the papers report for that task; then invalid predictions, collapsed
-runs (at or below their floor, the best constant answer on their test split:
-bench/core/baselines.py, bench/studies/stats.py), param/task, peak memory
-(device memory on CUDA, resident memory on CPU), the bytes autograd saves for
-backward in one training step (deterministic, comparable on any device) and
-time; and reference rows from the published tables with the delta of our
-average. `detail=True` adds each row's full stability statistics (CI, min, max,
+One table per suite: a numbered row per configuration, a column per task and
+the suite average, cells `mean ± std` over runs (seeds × draws) of the metric
+the papers report for that task; then invalid predictions and collapsed runs
+(at or below their floor, the best constant answer on their test split:
+bench/core/baselines.py, bench/studies/stats.py); baseline rows and reference
+rows from the published tables with the delta of our average. A second table
+gives each numbered row's cost: param/task, peak memory (device memory on CUDA,
+resident memory on CPU), the bytes autograd saves for backward in one training
+step (deterministic, comparable on any device) and time. `detail=True` adds each row's full stability statistics (CI, min, max,
 best of runs) per task and suite average; `plot_score_vs_params` draws the
 papers' efficiency figure (score against parameters per task).
 """
@@ -29,6 +29,7 @@ from bench.core.identity import configuration_key, digest, flatten, row_identity
 from bench.core.registry import UsageError
 from bench.core.results import SKIP_UNREADABLE, Loaded, atomic_write, described
 from bench.studies.stats import Stability, row_statistics
+from tasks.metrics import metric_range
 from tasks.registry import SUITES, TASKS
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -147,8 +148,9 @@ def leaderboard(directory: Path, loaded: Loaded, detail: bool = False, per_task:
     by_suite: dict[str, list[dict]] = defaultdict(list)
     for result in results:
         by_suite[result["run"]["suite"] or suite_of(set(result["run"]["tasks"]))].append(result)
-    sections = [f"# Leaderboard\n\nFrom `{directory}`: {len(results)} runs. Cells: mean ± std over seeds "
-                f"(test split); a row is one configuration.{skipped}{fallback_note(results, directory)}"]
+    sections = [f"# Leaderboard\n\nFrom `{directory}`: {len(results)} runs. Cells: mean ± std over a row's runs "
+                f"(`runs`: seeds × few-shot draws; test split); a row is one configuration."
+                f"{skipped}{fallback_note(results, directory)}"]
     for suite, suite_results in by_suite.items():
         sections.append(suite_table(suite, suite_results, detail, per_task))
     return "\n\n".join(sections) + "\n"
@@ -251,7 +253,7 @@ def tokenizer_note(results: list[dict]) -> str:
     return f" ROUGE-L and CIDEr-D tokenised with {' and '.join(TOKENIZER_NAMES[t] for t in used)}." if used else ""
 
 
-def floor_rows(results: list[dict], present: list[str], settings: list[str]) -> list[list[str]]:
+def floor_rows(results: list[dict], present: list[str], columns: "RowColumns") -> list[list[str]]:
     """The baseline rows, per k (0: full training sets). *best constant (test)*: each task's floor,
     the best constant answer on its test split (`baselines.floor`), one value per test split: the
     draws of a k share theirs, so nothing is averaged over draws (the mean over test splits where
@@ -273,10 +275,10 @@ def floor_rows(results: list[dict], present: list[str], settings: list[str]) -> 
     for k_shot in sorted({*floors, *majorities}):
         best, trained = baseline_cells(floors[k_shot], present), baseline_cells(majorities[k_shot], present)
         if set(best) != {"–"}:
-            rows.append(baseline_row("*best constant (test)*", k_shot, best, settings))
+            rows.append(baseline_row("*best constant (test)*", k_shot, best, columns))
         if trained != best:
             rows.append(baseline_row(f"*trained majority ({k_shot}-row draws)*" if k_shot else "*trained majority*",
-                                     k_shot, trained, settings))
+                                     k_shot, trained, columns))
     return rows
 
 
@@ -288,25 +290,46 @@ def baseline_cells(values: dict[str, dict], present: list[str]) -> list[str]:
     return [*(f"{scores[t]:.1f}" if t in scores else "–" for t in present), average]
 
 
-def baseline_row(label: str, k_shot: int, cells: list[str], settings: list[str]) -> list[str]:
+def baseline_row(label: str, k_shot: int, cells: list[str], columns: "RowColumns") -> list[str]:
     """A baseline row of the board: its task cells and average, the run columns blank."""
-    return [label, f"k={k_shot}" if k_shot else "baseline", "", "", *([""] if any(settings) else []), "", *cells,
-            "", "", "", "", "", "", ""]
+    return ["", label, f"k={k_shot}" if k_shot else "baseline", *columns.run_blanks, "", *cells, "", "", ""]
+
+
+class RowColumns(NamedTuple):
+    """The columns between a row's setting and its runs that the board shows: `preset` only where
+    its rows differ in it (else the header names it), `differs in` only where some row has a label."""
+    preset: bool
+    differs: bool
+
+    @property
+    def run_blanks(self) -> list[str]:
+        """Blank cells for a baseline row, up to `runs`: backbone, then the optional columns."""
+        return [""] * (1 + self.preset + self.differs)
+
+    def cells(self, preset: str, backbone: str, differs: str) -> list[str]:
+        return [*([preset] if self.preset else []), backbone, *([differs] if self.differs else [])]
+
+    def headers(self) -> list[str]:
+        return self.cells("preset", "backbone", "differs in")
 
 
 def suite_table(suite: str, results: list[dict], detail: bool = False, per_task: tuple[str, ...] = ()) -> str:
+    """The suite's board: scores per row (numbered), its baselines and the papers' rows; then what
+    each numbered row cost, in a table of its own so that neither runs off the screen."""
     tasks = list(SUITES.get(suite)) if suite in SUITES else sorted({t for r in results for t in r["run"]["tasks"]})
     present = [t for t in tasks if any(t in r["test"] for r in results)]
     complete_suite = present == tasks
     rows = sorted(configuration_rows(results, per_task), key=lambda row: [row[0]["run"][k] for k in
                                                                           ("method", "k_shot", "preset", "backbone", "profile")])
     settings = differing_settings(rows, per_task)
-    headers = ["method", "setting", "preset", "backbone", *(["settings"] if any(settings) else []), "runs", *present,
-               "avg", "Δ paper avg", "invalid", "collapsed", "param/task", "peak memory", "saved activations", "time/run"]
-    table, weak_notes = [], []
-    for row, setting in zip(rows, settings):
+    presets = sorted({row[0]["run"]["preset"] for row in rows})
+    columns = RowColumns(preset=len(presets) > 1, differs=any(settings))
+    headers = ["#", "method", "setting", *columns.headers(), "runs", *present, "avg", "Δ paper avg", "invalid",
+               "collapsed"]
+    table, costs, weak_notes = [], [], []
+    for number, (row, setting) in enumerate(zip(rows, settings), 1):
         run = row[0]["run"]
-        method, k_shot, profile = run["method"], run["k_shot"], run["profile"]
+        method, k_shot = run["method"], run["k_shot"]
         per_task, average = row_statistics(row, present)
         runs = {(r["run"]["seed"], r["run"]["draw"]) for r in row}
         reference = reference_scores(method, k_shot).get(f"avg_{suite}")
@@ -314,45 +337,56 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
                  if reference and average and complete_suite and all(comparable(r, reference) for r in row) else "–")
         weak = weak_stages(row)
         if weak:
-            label = ", ".join(part for part in (setting_label(method, k_shot), setting) if part)
-            weak_notes.append(f"Weak sources: {method} ({label}) started from stages at or below their floor: "
+            weak_notes.append(f"Weak sources: row {number}, {method}, started from stages at or below their floor: "
                               f"{'; '.join(weak)}.")
-        table.append([
-            method, setting_label(method, k_shot), run["preset"],
-            backbone_label(row),
-            *([setting] if any(settings) else []),
-            len(runs), *[fmt(per_task.get(t)) for t in present], fmt(average), delta, invalid_share(row),
-            collapsed_share(per_task.values()),
-            human_count(row[0]["params"]["param_per_task"]),
-            human_bytes(max(r["memory"]["peak_device_bytes"] or r["memory"]["peak_rss_bytes"] for r in row)),
-            human_bytes(max(r["memory"]["autograd_saved_bytes_first_step"] for r in row)),
-            human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row])),
-        ])
-    table += floor_rows(results, present, settings)
-    papers = {paper_method(row[0]["run"]["method"], row[0]["run"]["k_shot"]): (row[0]["run"]["method"], row[0]["run"]["k_shot"])
-              for row in rows}
-    for paper_row, (method, k_shot) in papers.items():
-        reference = reference_scores(method, k_shot)
-        if reference:
-            cite = next(iter(reference.values()))[1]
-            avg = reference.get(f"avg_{suite}")
-            table.append([f"*{paper_row[0]} (paper)*", paper_row[1], "", cite, *([""] if any(settings) else []), "", *[
-                f"{reference[t][0]:.1f}" if t in reference else "–" for t in present
-            ], f"{avg[0]:.1f}" if avg and complete_suite else "–", "", "", "", "", "", "", ""])
+        table.append([str(number), method, setting_label(method, k_shot), *columns.cells(run["preset"], backbone_label(row), setting),
+                      len(runs), *[fmt(per_task.get(t)) for t in present], fmt(average), delta, invalid_share(row),
+                      collapsed_share(per_task.values())])
+        costs.append([str(number), method, human_count(row[0]["params"]["param_per_task"]),
+                      human_bytes(max(r["memory"]["peak_device_bytes"] or r["memory"]["peak_rss_bytes"] for r in row)),
+                      human_bytes(max(r["memory"]["autograd_saved_bytes_first_step"] for r in row)),
+                      human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row]))])
+    table += floor_rows(results, present, columns)
+    table += paper_rows(rows, suite, present, complete_suite, columns)
     metrics = ", ".join(f"{t}: {report_metric(t)}" for t in present)
     note = "" if complete_suite else f" Only {len(present)} of the suite's {len(tasks)} tasks ran: no suite delta."
     note += tokenizer_note(results)
     note += (" Δ paper avg: our average minus the paper's, only for runs on the paper's backbone with its "
              "schedule (profile `paper`) and real data; the papers' rows are otherwise shown for context.")
+    note += f" Every row's preset: `{presets[0]}`." if not columns.preset else ""
     markdown = (f"## {suite}\n\nMetrics: {metrics}. `runs` counts seeds × few-shot draws; `invalid` counts test "
                 f"predictions outside the label set; `collapsed` counts test scores (run × task) at or below their "
                 f"floor: the best constant answer on the split they are scored on (*best constant (test)*, per metric: "
                 f"the test split's majority label's accuracy, the positive class's F1, 0 correlation). *trained "
                 f"majority*, shown where it differs, always answers the most frequent label of the runs' own training "
-                f"rows (each few-shot draw's; the mean over draws): no floor.{note}\n\n"
+                f"rows (each few-shot draw's; the mean over draws): no floor. A backbone's brackets name the profile "
+                f"where it is not the papers' and, for an encoder on pair tasks, how it read the pairs.{note}\n\n"
                 + tabulate(table, headers, tablefmt="github", disable_numparse=True)
-                + "".join(f"\n\n{note}" for note in weak_notes))
-    return markdown + ("\n\n" + detail_table(suite, rows, settings, present) if detail else "")
+                + "".join(f"\n\n{note}" for note in weak_notes)
+                + f"\n\nCost of each row (#): trainable parameters per task, peak memory (device on CUDA, resident on "
+                  f"CPU), the bytes autograd saves for backward in one training step, mean wall time per run.\n\n"
+                + tabulate(costs, ["#", "method", "param/task", "peak memory", "saved activations", "time/run"],
+                           tablefmt="github", disable_numparse=True))
+    return markdown + ("\n\n" + detail_table(suite, rows, present) if detail else "")
+
+
+def paper_rows(rows: list[list[dict]], suite: str, present: list[str], complete_suite: bool,
+               columns: RowColumns) -> list[list[str]]:
+    """The papers' rows of the board's methods, citation in the backbone column; a row with no
+    value on any task the board shows is left out (it would be a line of dashes)."""
+    papers = {paper_method(row[0]["run"]["method"], row[0]["run"]["k_shot"]): (row[0]["run"]["method"], row[0]["run"]["k_shot"])
+              for row in rows}
+    table = []
+    for paper_row, (method, k_shot) in papers.items():
+        reference = reference_scores(method, k_shot)
+        if not any(t in reference for t in present):
+            continue
+        cite = next(iter(reference.values()))[1]
+        avg = reference.get(f"avg_{suite}")
+        table.append(["", f"*{paper_row[0]} (paper)*", paper_row[1], *columns.cells("", cite, ""), "",
+                      *[f"{reference[t][0]:.1f}" if t in reference else "–" for t in present],
+                      f"{avg[0]:.1f}" if avg and complete_suite else "–", "", "", ""])
+    return table
 
 
 def backbone_label(row: list[dict]) -> str:
@@ -360,7 +394,7 @@ def backbone_label(row: list[dict]) -> str:
     how it read the pairs (`joint`: one segment; `two-tower`: each text alone): a MiniLM score
     means something else in each form. Results made before the setting ran joint."""
     run = row[0]["run"]
-    notes = [run["profile"]] if run["profile"] != "paper" else []
+    notes = [f"profile {run['profile']}"] if run["profile"] != "paper" else []
     if row[0]["params"].get("head") and any(TASKS.get(t).pair_fields for r in row for t in r["run"]["tasks"]):
         notes.append(row[0]["identity"]["train"].get("pair_encoding", "joint").replace("_", "-"))
     return f"{run['backbone']} ({', '.join(notes)})" if notes else run["backbone"]
@@ -387,29 +421,35 @@ def collapsed_share(stats) -> str:
     return f"{sum(s.collapsed for s in floored)}/{sum(s.floored for s in floored)}" if floored else "–"
 
 
-def detail_table(suite: str, rows: list[list[dict]], settings: list[str], present: list[str]) -> str:
+def detail_table(suite: str, rows: list[list[dict]], present: list[str]) -> str:
     """Every row's stability statistics per task and suite average (bench/studies/stats.py): where a
     mean ± std cell hides a collapsed seed or a wide interval, this shows it."""
     table = []
-    for row, setting in zip(rows, settings):
-        run = row[0]["run"]
-        label = ", ".join(part for part in (run["method"], setting_label(run["method"], run["k_shot"]), run["preset"],
-                                            run["backbone"] + (f" ({run['profile']})" if run["profile"] != "paper" else ""),
-                                            setting) if part)
+    for number, row in enumerate(rows, 1):
+        label = f"{number} ({row[0]['run']['method']})"
         per_task, average = row_statistics(row, present)
         for task, stat in [*per_task.items(), *([("avg", average)] if average and len(present) > 1 else [])]:
             table.append([label, task, stat.n, f"{stat.mean:.1f}", "–" if stat.std is None else f"{stat.std:.1f}",
-                          "–" if stat.ci is None else f"[{stat.ci[0]:.1f}, {stat.ci[1]:.1f}]", f"{stat.min:.1f}",
+                          "–" if stat.ci is None else clipped_interval(stat.ci, present if task == "avg" else [task]),
+                          f"{stat.min:.1f}",
                           f"{stat.max:.1f}", f"{stat.best:.1f} (best of {stat.n})",
                           "–" if stat.collapsed is None else f"{stat.collapsed}/{stat.floored}"])
-    headers = ["row", "task", "runs", "mean", "std", "95% CI", "min", "max", "best of runs", "collapsed"]
-    return (f"### {suite}: stability over runs\n\nPer task and suite average (`avg`: per run, the mean over the tasks; "
+    headers = ["#", "task", "runs", "mean", "std", "95% CI", "min", "max", "best of runs", "collapsed"]
+    return (f"### {suite}: stability over runs\n\nPer row (#, as numbered on the board), task and suite average (`avg`: per run, the mean over the tasks; "
             "only runs that have every task). 95% CI: Student t over runs, two-sided (none for one run). "
             "Best of runs: the highest score (for `avg`, the mean of each task's best run): what a table of "
             "best-of-N cells reports, an upper bound that flatters, not an expected score. Collapsed: runs at or "
             "below their floor, the best constant answer on the split they are scored on (`avg`: the mean of the "
-            "tasks' floors).\n\n"
+            "tasks' floors). An interval end marked * is clipped to the values the metric can take.\n\n"
             + tabulate(table, headers, tablefmt="github", disable_numparse=True))
+
+
+def clipped_interval(ci: tuple[float, float], tasks: list[str]) -> str:
+    """A t interval clipped to the values the tasks' report metrics can take (an accuracy's mean is
+    never below 0: n = 2 gives intervals as wide as [-106.3, 211.3]); a clipped end is marked *."""
+    ranges = [metric_range(report_metric(task)) for task in tasks]
+    low, high = max(ci[0], min(r[0] for r in ranges)), min(ci[1], max(r[1] for r in ranges))
+    return f"[{low:.1f}{'*' if low != ci[0] else ''}, {high:.1f}{'*' if high != ci[1] else ''}]"
 
 
 def setting_label(method: str, k_shot: int) -> str:
