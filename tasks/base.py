@@ -57,8 +57,10 @@ class DataError(Exception):
 
 
 def locate(where: int | str) -> str:
-    """A record's place in a file: its number, or a description such as "article 0 paragraph 2"."""
-    return f"record {where}" if isinstance(where, int) else where
+    """A record's place in a file, for errors: in a line-based file (TSV, CSV, JSONL) its line as an
+    editor numbers it (from 1, header and blank lines counted), one numbering for every message; in a
+    nested JSON file a description such as "article 0 paragraph 2"."""
+    return f"line {where}" if isinstance(where, int) else where
 
 
 def field(record, name: str, path: Path, where: int | str):

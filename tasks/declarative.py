@@ -28,12 +28,13 @@ line that the branch is unpinned (tasks/loading.py `warn_unpinned`); a commit
 from __future__ import annotations
 
 import csv
+import re
 import string
 from pathlib import Path
 
 from bench.core.registry import UsageError
 from tasks.base import DataError, HubSource, Task, is_commit, label_index
-from tasks.loading import read_jsonl
+from tasks.loading import read_json_lines
 
 PROTOCOLS = ("small", "large", "own")
 SPLIT_KEYS = ("train", "validation", "test")
@@ -62,6 +63,7 @@ KEYS = {
 }
 """Every key a task file may hold, with what it means (the error for an unknown key lists them)."""
 READERS = (".jsonl", ".jsonl.gz", ".csv", ".tsv")
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class DeclarativeTask(Task):
@@ -103,15 +105,16 @@ class DeclarativeTask(Task):
             raise DataError(f"task {self.name} ({self.path}): files names no file for split {hub_split!r} "
                             f"(it names: {', '.join(self.official_splits) or 'none'})")
         path = data_dir / self.official_dir / self.official_splits[hub_split]
-        return [self.hub_row(record, path, index) for index, record in enumerate(read_records(path))]
+        return [self.hub_row(record, path, line) for line, record in read_records(path)]
 
-    def hub_row(self, record: dict, path: Path, index: int) -> dict:
-        """A file record with its label as the Hub stores it: the label's id, -1 where it has none."""
+    def hub_row(self, record: dict, path: Path, line: int) -> dict:
+        """A file record with its label as the Hub stores it: the label's id, -1 where it has none;
+        `line` locates an error."""
         if self.labels is None:
             return record
         value = record.get(self.label_field)
         return {**record, self.label_field: -1 if value in (None, "") else label_index(
-            value, self.label_values, path, index)}
+            value, self.label_values, path, line)}
 
     def source(self, row, protocol):
         return self.template.format(**row)
@@ -141,19 +144,34 @@ def hub_source(hub: dict) -> HubSource:
     return HubSource(hub["path"], hub.get("config"), revision, "main" if is_commit(revision) else revision)
 
 
-def read_records(path: Path) -> list[dict]:
-    """A local file's records: jsonl (or .gz), csv with a header, or tsv with a header read as
-    GLUE's (quoting off)."""
+def read_records(path: Path) -> list[tuple[int, dict]]:
+    """A local file's (line number, record) pairs: jsonl (or .gz), csv with a header, or tsv with a
+    header read as GLUE's (quoting off)."""
     if path.suffix == ".csv":
-        if not path.is_file():
-            raise DataError(f"{path}: missing")
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            return list(csv.DictReader(handle))
+        return csv_records(path)
     if path.suffix == ".tsv":
         from tasks.glue import tsv_records
 
         return tsv_records(path)
-    return read_jsonl(path)
+    return read_json_lines(path)
+
+
+def csv_records(path: Path) -> list[tuple[int, dict]]:
+    """(line number, record) of a csv file with a header, records as csv.DictReader reads them. The
+    number is the record's first line: the reader counts lines up to its last, and a quoted value
+    may hold line breaks."""
+    if not path.is_file():
+        raise DataError(f"{path}: missing")
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        return [(reader.line_num - line_breaks(record), record) for record in reader]
+
+
+def line_breaks(record: dict) -> int:
+    """Line breaks inside a csv record's values (those past the header's columns, listed under None,
+    included), counted as a file read with newline="" splits lines: at CR LF, a lone CR or LF."""
+    values = [*record.values(), *record.get(None, [])]
+    return sum(len(LINE_BREAK.findall(value)) for value in values if isinstance(value, str))
 
 
 def include(paths: list[str]) -> list[str]:

@@ -16,8 +16,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from tasks.base import DataError, HubSource, Task, label_index
-from tasks.loading import read_jsonl
+from tasks.base import DataError, HubSource, Task, field, label_index, locate
+from tasks.loading import read_json_lines
 
 GLUE_REVISION = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
 """A commit of nyu-mll/glue's main branch (script-free: `<config>/<split>-00000-of-00001.parquet`).
@@ -45,12 +45,15 @@ def read_tsv(path: Path, header: bool = True) -> tuple[list[str], list[list[str]
     return lines[0], lines[1:]
 
 
-def tsv_records(path: Path, required: tuple[str, ...] = (), columns: tuple[str, ...] | None = None) -> list[dict]:
-    """Rows of a TSV as dicts keyed by column name.
+def tsv_records(
+    path: Path, required: tuple[str, ...] = (), columns: tuple[str, ...] | None = None,
+) -> list[tuple[int, dict]]:
+    """(line number, row) of a TSV, each row a dict keyed by column name.
 
     Names come from the header line (so MNLI's 16 dev and 12 train columns read
     alike), or from `columns` for a header-less file (CoLA). A `required`
-    column absent from the header fails once, for the whole file.
+    column absent from the header fails once, for the whole file. The line
+    number (from 1, the header counted) is what an error about the row names.
     """
     if columns is None:
         header, lines = read_tsv(path)
@@ -64,8 +67,8 @@ def tsv_records(path: Path, required: tuple[str, ...] = (), columns: tuple[str, 
     records = []
     for number, line in enumerate(lines, first_line):
         if len(line) < len(header):
-            raise DataError(f"{path}: line {number}: {len(line)} fields, expected {len(header)}")
-        records.append(dict(zip(header, line)))
+            raise DataError(f"{path}: {locate(number)}: {len(line)} fields, expected {len(header)}")
+        records.append((number, dict(zip(header, line))))
     return records
 
 
@@ -97,19 +100,19 @@ class GlueTask(Task):
         return [
             {
                 **{hub: record[column] for hub, column in self.columns.items()},
-                "label": self.label(record[self.label_column], path, index) if labelled else self.unlabelled,
+                "label": self.label(record[self.label_column], path, line) if labelled else self.unlabelled,
                 "idx": index,
             }
-            for index, record in enumerate(self.records(path, hub_split, required))
+            for index, (line, record) in enumerate(self.records(path, hub_split, required))
         ]
 
-    def records(self, path: Path, hub_split: str, required: tuple[str, ...]) -> list[dict]:
-        """The file's records keyed by column name."""
+    def records(self, path: Path, hub_split: str, required: tuple[str, ...]) -> list[tuple[int, dict]]:
+        """The file's (line number, record) pairs, records keyed by column name."""
         return tsv_records(path, required)
 
-    def label(self, value: str, path: Path, index: int) -> int | float:
-        """Official label string -> Hub label."""
-        return label_index(value, self.file_labels, path, index)
+    def label(self, value: str, path: Path, line: int) -> int | float:
+        """Official label string -> Hub label; `line` locates an error."""
+        return label_index(value, self.file_labels, path, line)
 
     def source(self, row, protocol):
         return self.join(*((column, row[column]) for column in self.columns))
@@ -185,14 +188,14 @@ class STSB(GlueTask):
     max_target_length = 8
     """Every target (0.0 to 5.0) is 3 T5 tokens with EOS; 8 leaves room, 128 would waste padding."""
 
-    def label(self, value, path, index):
+    def label(self, value, path, line):
         """Rounded through float32 as the Hub stores it, so both sources format alike."""
         try:
             score = float(np.float32(value))
         except ValueError:
-            raise DataError(f"{path}: record {index}: score {value!r} is not a number") from None
+            raise DataError(f"{path}: {locate(line)}: score {value!r} is not a number") from None
         if not 0 <= score <= 5:
-            raise DataError(f"{path}: record {index}: score {value!r} outside 0-5")
+            raise DataError(f"{path}: {locate(line)}: score {value!r} outside 0-5")
         return score
 
     def target(self, row, protocol):
@@ -250,15 +253,11 @@ class RTE(GlueTask):
         if not path.is_file():
             raise DataError(f"{glue_path}: missing (and no SuperGLUE copy at {path})")
         rows = []
-        for index, record in enumerate(read_jsonl(path)):
-            for key in ("premise", "hypothesis"):
-                if key not in record:
-                    raise DataError(f"{path}: record {index}: missing field {key!r}")
-            label = record.get("label")
+        for index, (line, record) in enumerate(read_json_lines(path)):
             rows.append({
-                "sentence1": record["premise"],
-                "sentence2": record["hypothesis"],
-                "label": self.unlabelled if label is None else self.label(label, path, index),
+                "sentence1": field(record, "premise", path, line),
+                "sentence2": field(record, "hypothesis", path, line),
+                "label": self.unlabelled if record.get("label") is None else self.label(record["label"], path, line),
                 "idx": record.get("idx", index),
             })
         return rows

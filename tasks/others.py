@@ -12,9 +12,9 @@ import csv
 import re
 from pathlib import Path
 
-from tasks.base import DataError, HubSource, Task, field, label_index
+from tasks.base import DataError, HubSource, Task, field, label_index, locate
 from tasks.glue import tsv_records
-from tasks.loading import read_jsonl
+from tasks.loading import read_json_lines
 
 # Commits of each repository's main branch (parquet per builder config), found in stored public
 # sources (the Hub itself was out of reach); commit messages and dates are not known from here.
@@ -64,12 +64,12 @@ class WinoGrande(Task):
     def read_official(self, data_dir, hub_split):
         """Answers come from the jsonl or, where a record has none, from the release's `<file>-labels.lst`."""
         path = release_file(self, data_dir, hub_split)
-        records = read_jsonl(path)
+        records = read_json_lines(path)
         listed = self.listed_answers(path, len(records))
         rows = []
-        for index, record in enumerate(records):
-            answer = self.answer(record, listed[index] if listed else None, path, index, hub_split)
-            rows.append({key: field(record, key, path, index) for key in ("sentence", "option1", "option2")}
+        for index, (line, record) in enumerate(records):  # the labels file has one label per record, not per line
+            answer = self.answer(record, listed[index] if listed else None, path, line, hub_split)
+            rows.append({key: field(record, key, path, line) for key in ("sentence", "option1", "option2")}
                         | {"answer": answer})
         return rows
 
@@ -83,18 +83,19 @@ class WinoGrande(Task):
             raise DataError(f"{labels_path}: {len(answers)} labels for the {count} records of {path.name}")
         return answers
 
-    def answer(self, record: dict, listed: str | None, path: Path, index: int, hub_split: str) -> str:
-        """The Hub's answer: "1" or "2", or "" in the unlabelled test file (as in the Hub's test split)."""
+    def answer(self, record: dict, listed: str | None, path: Path, line: int, hub_split: str) -> str:
+        """The Hub's answer: "1" or "2", or "" in the unlabelled test file (as in the Hub's test split);
+        `line` locates an error."""
         answer = record.get("answer") or listed
         if answer is None:
             if hub_split == "test":
                 return ""
-            raise DataError(f"{path}: record {index}: no answer (and no {path.stem}-labels.lst beside it)")
+            raise DataError(f"{path}: {locate(line)}: no answer (and no {path.stem}-labels.lst beside it)")
         answer = str(answer)
         if answer not in self.ANSWERS:
-            raise DataError(f"{path}: record {index}: answer {answer!r} is not \"1\" or \"2\"")
+            raise DataError(f"{path}: {locate(line)}: answer {answer!r} is not \"1\" or \"2\"")
         if listed is not None and listed != answer:
-            raise DataError(f"{path}: record {index}: answer {answer!r} but {path.stem}-labels.lst says {listed!r}")
+            raise DataError(f"{path}: {locate(line)}: answer {answer!r} but {path.stem}-labels.lst says {listed!r}")
         return answer
 
     def source(self, row, protocol):
@@ -159,9 +160,9 @@ class SciTail(Task):
     def read_official(self, data_dir, hub_split):
         path = release_file(self, data_dir, hub_split)
         rows = []
-        for index, record in enumerate(read_jsonl(path)):
-            row = {key: field(record, key, path, index) for key in self.COLUMNS}
-            label_index(row["gold_label"], self.label_names, path, index)
+        for line, record in read_json_lines(path):
+            row = {key: field(record, key, path, line) for key in self.COLUMNS}
+            label_index(row["gold_label"], self.label_names, path, line)
             rows.append(row)
         return rows
 
@@ -189,11 +190,11 @@ class PAWS(Task):
     def read_official(self, data_dir, hub_split):
         path = release_file(self, data_dir, hub_split)
         rows = []
-        for index, record in enumerate(tsv_records(path, required=self.COLUMNS)):
+        for line, record in tsv_records(path, required=self.COLUMNS):
             if not record["id"].isdigit():
-                raise DataError(f"{path}: record {index}: id {record['id']!r} is not an integer")
+                raise DataError(f"{path}: {locate(line)}: id {record['id']!r} is not an integer")
             rows.append({"id": int(record["id"]), "sentence1": record["sentence1"], "sentence2": record["sentence2"],
-                         "label": label_index(record["label"], self.labels, path, index)})
+                         "label": label_index(record["label"], self.labels, path, line)})
         return rows
 
     pair_fields = ("sentence1", "sentence2")

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from tasks.base import DataError, Example, HubSource, Task, field, label_index
-from tasks.loading import read_jsonl
+from tasks.loading import read_json_lines
 
 SUPER_GLUE_REVISION = "3de24cf8022e94f4ee4b9d55a6f539891524d646"
 """A commit of aps/super_glue's main branch, which holds parquet per builder config
@@ -32,18 +32,20 @@ class SuperGlueTask(Task):
         if not path.is_file():
             raise DataError(f"{path}: missing (expected the official {self.official_dir} release file)")
         rows = []
-        for index, record in enumerate(read_jsonl(path)):
-            rows.extend(self.convert(record, path, index))
+        for index, (line, record) in enumerate(read_json_lines(path)):
+            rows.extend(self.convert(record, path, index, line))
         return rows
 
-    def convert(self, record: dict, path: Path, index: int) -> list[dict]:
-        """One official record -> Hub-schema rows (label -1 where the file has none)."""
+    def convert(self, record: dict, path: Path, index: int, line: int) -> list[dict]:
+        """One official record -> Hub-schema rows (label -1 where the file has none). `index`, the
+        record's place among the file's records, is the Hub's `idx` where the record has none;
+        `line`, its line in the file, locates an error."""
         raise NotImplementedError
 
-    def label_of(self, record: dict, path: Path, index: int) -> int:
+    def label_of(self, record: dict, path: Path, line: int) -> int:
         if "label" not in record:
             return -1  # test files carry no labels, as on the Hub
-        return label_index(record["label"], (False, True), path, index)
+        return label_index(record["label"], (False, True), path, line)
 
 
 class BoolQ(SuperGlueTask):
@@ -51,12 +53,12 @@ class BoolQ(SuperGlueTask):
     hub = SuperGlueTask.hub_source("boolq")
     label_names = ("False", "True")
 
-    def convert(self, record, path, index):
+    def convert(self, record, path, index, line):
         return [{
-            "question": field(record, "question", path, index),
-            "passage": field(record, "passage", path, index),
+            "question": field(record, "question", path, line),
+            "passage": field(record, "passage", path, line),
             "idx": record.get("idx", index),
-            "label": self.label_of(record, path, index),
+            "label": self.label_of(record, path, line),
         }]
 
     def source(self, row, protocol):
@@ -70,13 +72,13 @@ class CB(SuperGlueTask):
     label_names = ("entailment", "contradiction", "neutral")
     metrics = ("accuracy", "macro_f1")
 
-    def convert(self, record, path, index):
+    def convert(self, record, path, index, line):
         label = record.get("label")
         return [{
-            "premise": field(record, "premise", path, index),
-            "hypothesis": field(record, "hypothesis", path, index),
+            "premise": field(record, "premise", path, line),
+            "hypothesis": field(record, "hypothesis", path, line),
             "idx": record.get("idx", index),
-            "label": -1 if label is None else label_index(label, self.label_names, path, index),
+            "label": -1 if label is None else label_index(label, self.label_names, path, line),
         }]
 
     pair_fields = ("premise", "hypothesis")
@@ -90,12 +92,12 @@ class COPA(SuperGlueTask):
     hub = SuperGlueTask.hub_source("copa")
     label_names = ("choice1", "choice2")
 
-    def convert(self, record, path, index):
+    def convert(self, record, path, index, line):
         label = record.get("label")
         return [{
-            **{key: field(record, key, path, index) for key in ("premise", "choice1", "choice2", "question")},
+            **{key: field(record, key, path, line) for key in ("premise", "choice1", "choice2", "question")},
             "idx": record.get("idx", index),
-            "label": -1 if label is None else label_index(label, (0, 1), path, index),
+            "label": -1 if label is None else label_index(label, (0, 1), path, line),
         }]
 
     def source(self, row, protocol):
@@ -115,17 +117,17 @@ class MultiRC(SuperGlueTask):
     max_source_length = 348
     group_switch = "multirc_split_by_question"
 
-    def convert(self, record, path, index):
-        passage = field(record, "passage", path, index)
+    def convert(self, record, path, index, line):
+        passage = field(record, "passage", path, line)
         rows = []
-        for question in field(passage, "questions", path, index):
-            for answer in field(question, "answers", path, index):
+        for question in field(passage, "questions", path, line):
+            for answer in field(question, "answers", path, line):
                 rows.append({
-                    "paragraph": field(passage, "text", path, index),
-                    "question": field(question, "question", path, index),
-                    "answer": field(answer, "text", path, index),
+                    "paragraph": field(passage, "text", path, line),
+                    "question": field(question, "question", path, line),
+                    "answer": field(answer, "text", path, line),
                     "idx": {"paragraph": record.get("idx", index), "question": question["idx"], "answer": answer["idx"]},
-                    "label": self.label_of(answer, path, index),
+                    "label": self.label_of(answer, path, line),
                 })
         return rows
 
@@ -152,11 +154,11 @@ class WiC(SuperGlueTask):
     hub = SuperGlueTask.hub_source("wic")
     label_names = ("False", "True")
 
-    def convert(self, record, path, index):
+    def convert(self, record, path, index, line):
         return [{
-            **{key: field(record, key, path, index) for key in ("word", "sentence1", "sentence2", "start1", "start2", "end1", "end2")},
+            **{key: field(record, key, path, line) for key in ("word", "sentence1", "sentence2", "start1", "start2", "end1", "end2")},
             "idx": record.get("idx", index),
-            "label": self.label_of(record, path, index),
+            "label": self.label_of(record, path, line),
         }]
 
     def source(self, row, protocol):
@@ -171,13 +173,13 @@ class WSC(SuperGlueTask):
     hub = SuperGlueTask.hub_source("wsc.fixed")
     label_names = ("False", "True")
 
-    def convert(self, record, path, index):
-        target = field(record, "target", path, index)
+    def convert(self, record, path, index, line):
+        target = field(record, "target", path, line)
         row = {
-            "text": field(record, "text", path, index),
-            **{key: field(target, key, path, index) for key in ("span1_index", "span2_index", "span1_text", "span2_text")},
+            "text": field(record, "text", path, line),
+            **{key: field(target, key, path, line) for key in ("span1_index", "span2_index", "span1_text", "span2_text")},
             "idx": record.get("idx", index),
-            "label": self.label_of(record, path, index),
+            "label": self.label_of(record, path, line),
         }
         for span in ("span1", "span2"):
             self.fix_span(row, span)
@@ -223,17 +225,17 @@ class RecordTask(SuperGlueTask):
     labels = None
     metrics = ("squad_f1", "squad_em")
 
-    def convert(self, record, path, index):
-        passage = field(record, "passage", path, index)
-        text = field(passage, "text", path, index)
+    def convert(self, record, path, index, line):
+        passage = field(record, "passage", path, line)
+        text = field(passage, "text", path, line)
         # as the Hub's loader: spans sorted by start (a stable sort); entities a set, which `format` sorts
-        spans = sorted(((e["start"], e["end"]) for e in field(passage, "entities", path, index)), key=lambda s: s[0])
+        spans = sorted(((e["start"], e["end"]) for e in field(passage, "entities", path, line)), key=lambda s: s[0])
         entities = sorted({text[start : end + 1] for start, end in spans})
         rows = []
-        for query in field(record, "qas", path, index):
+        for query in field(record, "qas", path, line):
             rows.append({
                 "passage": text,
-                "query": field(query, "query", path, index),
+                "query": field(query, "query", path, line),
                 "entities": entities,
                 "entity_spans": {
                     "text": [text[s : e + 1] for s, e in spans],

@@ -3,6 +3,7 @@ the very examples its Python class gives, from the shipped fixtures and from the
 files; local csv files and open-ended targets; every mistake in a file is one line naming it."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -122,8 +123,44 @@ def test_a_file_label_outside_label_values_names_the_file_and_record(tmp_path):
     (tmp_path / "d" / "train.jsonl").write_text('{"text": "a", "label": "yes"}\n{"text": "b", "label": "maybe"}\n')
     task = twin(tmp_path, "task: yn\nfiles: {dir: d, train: train.jsonl, validation: train.jsonl}\n"
                           "split_protocol: own\ninput: '{text}'\nlabels: ['no', 'yes']\nlabel_values: ['n', 'yes']\n")
-    with pytest.raises(DataError, match=r"d/train.jsonl: record 1: unknown label 'maybe' \(valid: n, yes\)"):
+    with pytest.raises(DataError, match=r"d/train.jsonl: line 2: unknown label 'maybe' \(valid: n, yes\)"):
         load_examples(task, "train", DataSource("dir", str(tmp_path)), PAPER)
+
+
+@pytest.mark.parametrize("name, text, line", [
+    ("train.jsonl", '{"text": "a", "label": "yes"}\n\n{"text": "b", "label": "maybe"}\n', 3),  # blank line 2 counted
+    ("train.jsonl.gz", '{"text": "a", "label": "yes"}\n\n{"text": "b", "label": "maybe"}\n', 3),
+    ("train.tsv", "text\tlabel\na\tyes\nb\tn\nc\tmaybe\n", 4),  # header line 1 counted
+    ("train.csv", 'text,label\na,yes\n\n"two\nlines",maybe\n', 4),  # blank line 3; the record is lines 4-5
+    ("train.csv", 'text,label\r\na,yes\r\n"two\r\nlines",maybe\r\n', 3),  # CR LF ends: the record is lines 3-4
+    ("train.csv", 'text,label\na,maybe,"a field past\nthe header"\n', 2),  # the record is lines 2-3
+], ids=["jsonl", "jsonl.gz", "tsv", "csv", "csv-crlf", "csv-extra-field"])
+def test_a_bad_label_names_the_line_an_editor_shows(tmp_path, name, text, line):
+    """One numbering for every local file: the record's first line, from 1, header and blank lines counted."""
+    from tasks.base import DataError
+
+    (tmp_path / "d").mkdir()
+    data = text.encode()
+    (tmp_path / "d" / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    task = twin(tmp_path, f"task: yn\nfiles: {{dir: d, train: {name}, validation: {name}}}\n"
+                          "split_protocol: own\ninput: '{text}'\nlabels: ['no', 'yes']\nlabel_values: ['n', 'yes']\n")
+    with pytest.raises(DataError) as error:
+        load_examples(task, "train", DataSource("dir", str(tmp_path)), PAPER)
+    assert str(error.value) == f"{tmp_path / 'd' / name}: line {line}: unknown label 'maybe' (valid: n, yes)"
+
+
+def test_a_row_that_cannot_be_formatted_is_named_as_a_row_of_its_split(tmp_path):
+    """Split rows are shuffled and drawn, so the message names the split's row, counted from 1, not a file line."""
+    from tasks.base import DataError
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "train.jsonl").write_text('{"text": "a", "label": "yes"}\n')
+    task = twin(tmp_path, "task: yn\nfiles: {dir: d, train: train.jsonl, validation: train.jsonl}\n"
+                          "split_protocol: own\ninput: '{text} {note}'\nlabels: ['no', 'yes']\n"
+                          "label_values: ['n', 'yes']\n")
+    with pytest.raises(DataError) as error:
+        load_examples(task, "train", DataSource("dir", str(tmp_path)), PAPER)
+    assert str(error.value) == "yn: row 1 of the train split: cannot format (KeyError: 'note')"
 
 
 def bench(*argv: str) -> subprocess.CompletedProcess:

@@ -194,7 +194,7 @@ def test_bad_label_names_file_record_and_value(tmp_path):
     folder = tmp_path / "superglue" / "CB"
     folder.mkdir(parents=True)
     (folder / "val.jsonl").write_text(json.dumps({"premise": "a", "hypothesis": "b", "label": "maybe"}) + "\n")
-    with pytest.raises(DataError, match=r"val\.jsonl: record 0: unknown label 'maybe' \(valid: entailment, contradiction, neutral\)"):
+    with pytest.raises(DataError, match=r"val\.jsonl: line 1: unknown label 'maybe' \(valid: entailment, contradiction, neutral\)"):
         read_rows(TASKS.get("cb"), "validation", DataSource("dir", str(tmp_path)))
 
 
@@ -202,8 +202,40 @@ def test_missing_field_is_named(tmp_path):
     folder = tmp_path / "superglue" / "BoolQ"
     folder.mkdir(parents=True)
     (folder / "train.jsonl").write_text(json.dumps({"question": "q", "label": True}) + "\n")
-    with pytest.raises(DataError, match=r"train\.jsonl: record 0: missing field 'passage'"):
+    with pytest.raises(DataError, match=r"train\.jsonl: line 1: missing field 'passage'"):
         read_rows(TASKS.get("boolq"), "train", DataSource("dir", str(tmp_path)))
+
+
+@pytest.mark.parametrize("task, folder, record, problem", [
+    ("boolq", "BoolQ", {"question": "q", "passage": "p", "label": "maybe"}, "unknown label 'maybe' (valid: False, True)"),
+    ("cb", "CB", {"premise": "a", "hypothesis": "b", "label": "maybe"},
+     "unknown label 'maybe' (valid: entailment, contradiction, neutral)"),
+    ("copa", "COPA", {"premise": "p", "choice1": "a", "choice2": "b", "question": "effect", "label": 2},
+     "unknown label 2 (valid: 0, 1)"),
+    ("multirc", "MultiRC", {"idx": 0, "passage": {"text": "t", "questions": [
+        {"question": "q", "idx": 0, "answers": [{"text": "a", "idx": 0, "label": 3}]}]}},
+     "unknown label 3 (valid: False, True)"),
+    ("wic", "WiC", {"word": "w", "sentence1": "a w"}, "missing field 'sentence2'"),
+    ("wsc", "WSC", {"text": "t", "target": {"span1_index": 0}}, "missing field 'span2_index'"),
+    ("record", "ReCoRD", {"passage": {"text": "t", "entities": []}, "qas": [{"idx": 0}]}, "missing field 'query'"),
+])
+def test_a_bad_record_is_named_by_its_line_in_the_file(tmp_path, task, folder, record, problem):
+    """Two blank lines, then the bad record: line 3 (record 0), counted by hand as an editor shows it."""
+    path = tmp_path / "superglue" / folder / "val.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n\n" + json.dumps(record) + "\n")
+    with pytest.raises(DataError) as error:
+        TASKS.get(task).read_official(tmp_path, "validation")
+    assert str(error.value) == f"{path}: line 3: {problem}"
+
+
+def test_idx_stays_the_record_number_where_lines_are_skipped(tmp_path):
+    """Records without `idx` get their place among the records (the Hub's), whatever lines lie between."""
+    path = tmp_path / "superglue" / "BoolQ" / "val.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"question": "q1", "passage": "p", "label": true}\n\n{"question": "q2", "passage": "p", "label": false}\n')
+    rows = TASKS.get("boolq").read_official(tmp_path, "validation")
+    assert [(row["question"], row["idx"], row["label"]) for row in rows] == [("q1", 0, 1), ("q2", 1, 0)]
 
 
 @pytest.mark.parametrize("task", ["boolq", "cb", "copa", "multirc", "wic", "wsc", "rte", "record"])

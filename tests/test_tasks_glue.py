@@ -261,18 +261,18 @@ def write(root: Path, relative: str, text: str) -> None:
 
 @pytest.mark.parametrize("task, relative, text, hub_split, message", [
     ("qnli", "glue/QNLI/dev.tsv", "index\tquestion\tsentence\tlabel\n0\tWho?\tNobody.\tmaybe\n", "validation",
-     "record 0: unknown label 'maybe'"),
+     "line 2: unknown label 'maybe'"),
     ("sst2", "glue/SST-2/train.tsv", "sentence\tlabel\ngood .\t1\nno label here\n", "train",
      "line 3: 1 fields, expected 2"),
     ("cola", "glue/CoLA/dev.tsv", "gj04\t1\t\tFine.\ngj04\t1\tShort.\n", "validation", "line 2: 3 fields, expected 4"),
     ("mnli", "glue/MNLI/train.tsv", "index\tsentence1\tsentence2\tlabel1\n0\tA.\tB.\tneutral\n", "train",
      "header: missing column 'gold_label'"),
     ("mrpc", "glue/MRPC/dev.tsv", "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n2\t1\t2\tA .\tB .\n",
-     "validation", "record 0: unknown label '2'"),
+     "validation", "line 2: unknown label '2'"),
     ("stsb", "glue/STS-B/dev.tsv", "sentence1\tsentence2\tscore\nA.\tB.\thigh\n", "validation",
-     "record 0: score 'high' is not a number"),
+     "line 2: score 'high' is not a number"),
     ("stsb", "glue/STS-B/dev.tsv", "sentence1\tsentence2\tscore\nA.\tB.\t7.5\n", "validation",
-     "record 0: score '7.5' outside 0-5"),
+     "line 2: score '7.5' outside 0-5"),
     ("qqp", "glue/QQP/dev.tsv", "", "validation", "empty (expected a header line)"),
     ("qqp", "glue/QQP/train.tsv", None, "train", "missing"),
 ])
@@ -295,6 +295,44 @@ def test_rte_falls_back_to_superglue_jsonl(tmp_path):
           '{"premise": "A cat sat.", "hypothesis": "A cat exists.", "label": "entailment", "idx": 7}\n')
     assert TASKS.get("rte").read_official(tmp_path, "validation") == [
         {"sentence1": "A cat sat.", "sentence2": "A cat exists.", "label": 0, "idx": 7}]
+
+
+# Lines in the official layouts, copied from shared/data (texts shortened).
+QNLI_HEADER = "index\tquestion\tsentence\tlabel"
+STSB_HEADER = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"
+RTE_JSONL = '{"premise": "Dana Reeve has died.", "hypothesis": "Christopher Reeve had an accident.", "label": "%s"}'
+
+
+@pytest.mark.parametrize("task, relative, lines, hub_split, message", [
+    ("qnli", "glue/QNLI/dev.tsv", [QNLI_HEADER, "0\tWhat came into force?\tThe constitution came into force.\tentailment",
+                                   "1\tWhat is the first city?\tThe tributaries are the Ill.\tnot_entailment",
+                                   "2\tWhat is required?\tA second degree is required.\tmaybe"], "validation",
+     "line 4: unknown label 'maybe' (valid: entailment, not_entailment)"),  # header line 1, third record
+    ("cola", "glue/CoLA/dev.tsv", ["gj04\t1\t\tThe sailors rode the breeze clear of the rocks.",
+                                   "gj04\t1\t\tThe weights made the rope stretch over the pulley.",
+                                   "gj04\t7\t\tThe mechanical doll wriggled itself loose."], "validation",
+     "line 3: unknown label '7' (valid: 0, 1)"),  # no header: the third record is line 3
+    ("stsb", "glue/STS-B/dev.tsv", [STSB_HEADER, "0\tmain-captions\tMSRvid\t2012test\t0000\tnone\tnone\tA man.\tA man.\t5.000",
+                                    "1\tmain-captions\tMSRvid\t2012test\t0002\tnone\tnone\tA child.\tA kid.\thigh"],
+     "validation", "line 3: score 'high' is not a number"),
+    ("rte", "superglue/RTE/val.jsonl", [RTE_JSONL % "entailment", "", RTE_JSONL % "maybe"], "validation",
+     "line 3: unknown label 'maybe' (valid: entailment, not_entailment)"),  # the blank line 2 counted
+    ("rte", "superglue/RTE/val.jsonl", [RTE_JSONL % "entailment", "", "", '{"premise": "A cat sat."}'], "validation",
+     "line 4: missing field 'hypothesis'"),
+], ids=["qnli", "cola-header-less", "stsb", "rte-jsonl-label", "rte-jsonl-field"])
+def test_a_bad_record_is_named_by_its_line_in_the_file(tmp_path, task, relative, lines, hub_split, message):
+    """Counted by hand: from 1, the header line and blank lines included, as an editor shows them."""
+    write(tmp_path, relative, "".join(line + "\n" for line in lines))
+    with pytest.raises(DataError) as error:
+        TASKS.get(task).read_official(tmp_path, hub_split)
+    assert str(error.value) == f"{tmp_path / relative}: {message}"
+
+
+def test_idx_stays_the_record_number_where_lines_are_skipped(tmp_path):
+    """The Hub's `idx` counts records (0, 1), not lines: the blank line 2 changes error locations only."""
+    write(tmp_path, "superglue/RTE/val.jsonl", RTE_JSONL % "entailment" + "\n\n" + RTE_JSONL % "not_entailment" + "\n")
+    rows = TASKS.get("rte").read_official(tmp_path, "validation")
+    assert [(row["idx"], row["label"]) for row in rows] == [(0, 0), (1, 1)]
 
 
 # -- fixtures and CLI -------------------------------------------------------------------

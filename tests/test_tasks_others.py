@@ -291,17 +291,17 @@ WINO = '{"sentence": "_ won.", "option1": "A", "option2": "B", "answer": "%s"}\n
 
 
 @pytest.mark.parametrize("task, relative, text, hub_split, message", [
-    ("winogrande", "winogrande/train_xl.jsonl", WINO % "3", "train", "record 0: answer '3' is not"),
+    ("winogrande", "winogrande/train_xl.jsonl", WINO % "3", "train", "line 1: answer '3' is not"),
     ("winogrande", "winogrande/dev.jsonl", '{"sentence": "_ won.", "option1": "A", "option2": "B"}\n', "validation",
-     "record 0: no answer"),
+     "line 1: no answer"),
     ("winogrande", "winogrande/train_xl.jsonl", '{"sentence": "_ won.", "option1": "A", "answer": "1"}\n', "train",
-     "record 0: missing field 'option2'"),
-    ("yelp", "yelp/train.csv", '1,"fine"\n3,"what"\n', "train", "record 2: unknown label '3'"),
+     "line 1: missing field 'option2'"),
+    ("yelp", "yelp/train.csv", '1,"fine"\n3,"what"\n', "train", "line 2: unknown label '3'"),
     ("yelp", "yelp/test.csv", '1,"a",b\n', "test", "line 1: 3 fields"),
     ("scitail", "scitail/snli_format/scitail_1.0_dev.txt",
      json.dumps({"sentence1_binary_parse": "", "sentence1_parse": "", "sentence1": "a", "sentence2_parse": "",
                  "sentence2": "b", "annotator_labels": [], "gold_label": "entails"}), "validation",
-     "record 0: unknown label 'entails'"),
+     "line 1: unknown label 'entails'"),
     ("paws", "paws/final/dev.tsv", "id\tsentence1\tsentence2\tlabel\n1\ta\tb\t2\n", "validation", "unknown label '2'"),
     ("paws", "paws/final/dev.tsv", "id\tsentence1\tsentence2\n1\ta\tb\n", "validation", "missing column 'label'"),
     ("paws", "paws/final/test.tsv", "id\tsentence1\tsentence2\tlabel\nx7\ta\tb\t1\n", "test",
@@ -334,11 +334,54 @@ def test_missing_release_file(tmp_path, task, hub_split):
 def test_winogrande_labels_file_must_agree(tmp_path):
     write(tmp_path, "winogrande/dev.jsonl", WINO % "1" + WINO % "2")
     write(tmp_path, "winogrande/dev-labels.lst", "1\n1\n")
-    with pytest.raises(DataError, match=r"record 1: answer '2' but dev-labels.lst says '1'"):
+    with pytest.raises(DataError, match=r"line 2: answer '2' but dev-labels.lst says '1'"):
         TASKS.get("winogrande").read_official(tmp_path, "validation")
     write(tmp_path, "winogrande/dev-labels.lst", "1\n")
     with pytest.raises(DataError, match="1 labels for the 2 records of dev.jsonl"):
         TASKS.get("winogrande").read_official(tmp_path, "validation")
+
+
+SCITAIL = {"sentence1_binary_parse": "", "sentence1_parse": "", "sentence1": "a", "sentence2_parse": "",
+           "sentence2": "b", "annotator_labels": [], "gold_label": "entailment"}
+PAWS_HEADER = "id\tsentence1\tsentence2\tlabel\n"
+
+
+@pytest.mark.parametrize("task, relative, text, hub_split, message", [
+    ("winogrande", "winogrande/train_xl.jsonl", WINO % "1" + "\n" + WINO % "3", "train",
+     "line 3: answer '3' is not \"1\" or \"2\""),  # record 1, after the blank line 2
+    ("winogrande", "winogrande/train_xl.jsonl",
+     WINO % "1" + "\n" + '{"sentence": "_ won.", "option1": "A", "answer": "1"}\n', "train",
+     "line 3: missing field 'option2'"),
+    ("scitail", "scitail/snli_format/scitail_1.0_dev.txt",
+     json.dumps(SCITAIL) + "\n\n" + json.dumps(SCITAIL | {"gold_label": "entails"}) + "\n", "validation",
+     "line 3: unknown label 'entails' (valid: entailment, neutral)"),
+    ("scitail", "scitail/snli_format/scitail_1.0_dev.txt",
+     "\n" + json.dumps({key: value for key, value in SCITAIL.items() if key != "sentence2"}) + "\n", "validation",
+     "line 2: missing field 'sentence2'"),
+    ("paws", "paws/final/dev.tsv", PAWS_HEADER + "1\ta\tb\t0\n2\tc\td\t1\n3\te\tf\t2\n", "validation",
+     "line 4: unknown label '2' (valid: 0, 1)"),  # the header is line 1
+    ("paws", "paws/final/test.tsv", PAWS_HEADER + "1\ta\tb\t0\nx7\tc\td\t1\n", "test",
+     "line 3: id 'x7' is not an integer"),
+], ids=["winogrande-answer", "winogrande-field", "scitail-label", "scitail-field", "paws-label", "paws-id"])
+def test_a_bad_record_is_named_by_its_line_in_the_file(tmp_path, task, relative, text, hub_split, message):
+    """Counted by hand: from 1, header and blank lines included, as an editor shows them."""
+    path = write(tmp_path, relative, text)
+    with pytest.raises(DataError) as error:
+        TASKS.get(task).read_official(tmp_path, hub_split)
+    assert str(error.value) == f"{path}: {message}"
+
+
+def test_winogrande_labels_file_goes_by_record_and_errors_by_line(tmp_path):
+    """dev-labels.lst holds one label per record, so a blank line in dev.jsonl shifts no answer; an
+    error names the line (3) of the record (1) whose answer disagrees."""
+    record = '{"sentence": "_ won.", "option1": "A", "option2": "B"}\n'
+    write(tmp_path, "winogrande/dev.jsonl", record + "\n" + record)
+    write(tmp_path, "winogrande/dev-labels.lst", "2\n1\n")
+    assert [row["answer"] for row in TASKS.get("winogrande").read_official(tmp_path, "validation")] == ["2", "1"]
+    path = write(tmp_path, "winogrande/dev.jsonl", WINO % "2" + "\n" + WINO % "2")
+    with pytest.raises(DataError) as error:
+        TASKS.get("winogrande").read_official(tmp_path, "validation")
+    assert str(error.value) == f"{path}: line 3: answer '2' but dev-labels.lst says '1'"
 
 
 # -- fixtures ----------------------------------------------------------------------------------------------------------

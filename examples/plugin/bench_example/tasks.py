@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks.base import DataError, HubSource, Task, field, label_index
-from tasks.loading import read_jsonl
+from tasks.loading import read_json_lines
 
 DATA = Path(__file__).parent / "data"
 """What to pass as `--data-dir` for the shipped files."""
@@ -29,9 +29,9 @@ class Polarity(Task):
         path = data_dir / self.official_dir / self.official_splits[hub_split]
         if not path.is_file():
             raise DataError(f"{path}: missing (the polarity files ship in {DATA})")
-        return [{"sentence": field(record, "sentence", path, index),
-                 "label": label_index(field(record, "label", path, index), self.labels, path, index)}
-                for index, record in enumerate(read_jsonl(path))]
+        return [{"sentence": field(record, "sentence", path, line),
+                 "label": label_index(field(record, "label", path, line), self.labels, path, line)}
+                for line, record in read_json_lines(path)]
 
     def source(self, row, protocol):
         return self.join(("sentence", row["sentence"]))
