@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from bench.core.hub import quiet_hub_retries
 from bench.core.presets import Protocol
 from bench.core.registry import UsageError
-from tasks.base import DataError, Example, Task
+from tasks.base import PARQUET_BRANCH, DataError, Example, Task, is_commit
 from tasks.splits import draw, split
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPLITS = ("train", "validation", "test")
-PARQUET_BRANCH = "refs/convert/parquet"
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,36 @@ def fixtures_of(task: Task) -> Path:
 
 @lru_cache(maxsize=64)
 def read_rows(task: Task, hub_split: str, source: DataSource) -> list[dict]:
-    """Hub-schema rows of one Hub split (cached: dev and test often come from the same split)."""
+    """Hub-schema rows of one Hub split (cached: dev and test often come from the same split). A split
+    without rows (a file holding only its header) is refused, naming it: a run would crash on it."""
     if source.kind == "fixtures":
-        return read_jsonl(fixtures_of(task) / f"{hub_split}.jsonl")
+        rows = read_jsonl(fixture_file(task, hub_split))
+    elif source.kind == "dir":
+        rows = task.read_official(source.root(task), hub_split)
+    else:
+        rows = read_hub(task, hub_split)
+    if not rows:
+        raise DataError(f"{split_origin(task, hub_split, source)}: no rows (a header at most); a split needs at least one")
+    return rows
+
+
+def fixture_file(task: Task, hub_split: str) -> Path:
+    return fixtures_of(task) / f"{hub_split}.jsonl"
+
+
+def split_origin(task: Task, hub_split: str, source: DataSource) -> str:
+    """Where a Hub split's rows come from, for errors: the fixture or official file (the task's
+    folder where its reader picks the file), or the Hub dataset's split."""
+    if source.kind == "fixtures":
+        return str(fixture_file(task, hub_split))
     if source.kind == "dir":
-        return task.read_official(source.root(task), hub_split)
-    return read_hub(task, hub_split)
+        return str(source.root(task) / task.official_dir / task.official_splits.get(hub_split, ""))
+    return f"{hub_name(task)} split {hub_split}"
+
+
+def hub_name(task: Task) -> str:
+    """The Hub dataset a task reads, with its config: `aps/super_glue (boolq)`."""
+    return task.hub.path + (f" ({task.hub.config})" if task.hub.config else "")
 
 
 def read_json_lines(path: Path) -> list[tuple[int, dict]]:
@@ -104,17 +128,29 @@ def read_jsonl(path: Path) -> list[dict]:
 def read_hub(task: Task, hub_split: str) -> list[dict]:
     import datasets
 
-    # the auto-converted parquet branch stores configs as folders, not as builder configs
-    by_folder = task.hub.revision == PARQUET_BRANCH
+    # the auto-converted parquet branch (or a commit of it) stores configs as folders, not as builder configs
+    by_folder = task.hub.branch == PARQUET_BRANCH
     split, files = folder_split(hub_split) if by_folder else hub_split, task.hub_data_files(hub_split)
     try:
-        dataset = datasets.load_dataset(
-            task.hub.path, None if by_folder else task.hub.config, data_dir=task.hub.config if by_folder else None,
-            revision=task.hub.revision, split=split, **({"data_files": {split: files}} if files else {}),
-        )
+        with quiet_hub_retries():
+            dataset = datasets.load_dataset(
+                task.hub.path, None if by_folder else task.hub.config, data_dir=task.hub.config if by_folder else None,
+                revision=task.hub.revision, split=split, **({"data_files": {split: files}} if files else {}),
+            )
     except Exception as error:  # the Hub raises many types: offline, missing repo, revision, split or file
         raise UsageError(hub_failure(task, error)) from None
+    if not is_commit(task.hub.revision):  # only once rows came: a failed read is one error line, no more
+        warn_unpinned(task.hub.path, task.hub.revision)
     return task.select_hub_rows(dataset, hub_split).to_list()
+
+
+@lru_cache(maxsize=None)
+def warn_unpinned(path: str, branch: str) -> None:
+    """One line on stderr, once per dataset and branch: a branch moves, so a later run may read
+    other rows (a task file's `hub: {revision: COMMIT}` pins one; tasks/README.md lists the
+    built-in tasks no commit could be found for)."""
+    print(f"bench: warning: {path} is read at branch {branch!r}, not at a commit: a later run may read "
+          "other rows (the results' data fingerprints tell)", file=sys.stderr)
 
 
 def folder_split(hub_split: str) -> str:
@@ -128,7 +164,7 @@ def folder_split(hub_split: str) -> str:
 def hub_failure(task: Task, error: Exception) -> str:
     """One line: what could not be loaded, the Hub's own reason, and the offline alternatives
     where the reason is the network."""
-    hub_id = task.hub.path + (f" ({task.hub.config})" if task.hub.config else "")
+    hub_id = hub_name(task)
     reason = " ".join(str(error).split())
     line = f"cannot load {hub_id} at revision {task.hub.revision} from the Hugging Face Hub: {type(error).__name__}"
     line += f": {reason}" if reason else ""
@@ -172,17 +208,21 @@ def load_examples(
         raise UsageError(f"unknown split {split_name!r}; valid: {', '.join(SPLITS)}")
     group_key = task.group_key if task.group_switch and getattr(protocol, task.group_switch) else None
     rows = split(task, lambda hub_split: read_rows(task, hub_split, source), data_seed, group_key, split_name)
+    if not rows:  # its file has rows (read_rows), too few for the protocol to give this split one
+        raise DataError(f"{task.name} {split_name} split: no rows, {source.describe(task)['path']} holds too few for "
+                        f"its {task.split_protocol!r} split protocol to give it one")
     if k_shot and split_name == "train":
         rows = draw(rows, k_shot, shot_seed)
     for_training = split_name == "train"
     if not for_training:
         rows = task.evaluation_rows(rows)
     examples = []
-    for index, row in enumerate(rows):
+    for number, row in enumerate(rows, 1):  # a row of the split (shuffled, drawn), not a line of a file
         try:
             examples.extend(task.format(row, protocol, for_training))
         except (KeyError, TypeError, ValueError) as error:
-            raise DataError(f"{task.name} {split_name} row {index}: cannot format ({type(error).__name__}: {error})") from None
+            raise DataError(f"{task.name}: row {number} of the {split_name} split: cannot format "
+                            f"({type(error).__name__}: {error})") from None
     return examples
 
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from bench.backbones.catalog import (ENCODER_TYPES, TINY_SEED, backbone_name, cannot_load, check_tasks_for, load_tokenizer,
                                      location, offline_config, tiny_t5_config)
+from bench.core.hub import quiet_hub_retries
 from bench.core.registry import UsageError
 from tasks.base import Task
 
@@ -427,7 +428,8 @@ def load_backbone(name: str):
     config = offline_config(name)
     encoder = config.model_type in ENCODER_TYPES and not config.is_encoder_decoder
     try:
-        model = (AutoModel if encoder else AutoModelForSeq2SeqLM).from_pretrained(location(name))
+        with quiet_hub_retries():
+            model = (AutoModel if encoder else AutoModelForSeq2SeqLM).from_pretrained(location(name))
     except Exception as error:
         raise UsageError(cannot_load(backbone_name(name), error)) from None
     return (EncoderBackbone if encoder else Backbone)(model, tokenizer, backbone_name(name))

@@ -20,14 +20,33 @@ class Progress:
     def finish_run(self, message: str) -> None: ...
     def close(self) -> None: ...
 
+    def note_once(self, message: str) -> None:
+        """`note`, unless this display has noted the same message before: a weak source stage is
+        fetched by every target run of a grid, and one warning says it."""
+        said = self.__dict__.setdefault("said", set())
+        if message not in said:
+            said.add(message)
+            self.note(message)
+
+
+def log_console() -> Console:
+    """Rich's console on stderr; where stderr is no terminal (a log file, a pipe) a message is never
+    cut at the 80 columns rich assumes there: one message, one line, whole for grep."""
+    console = Console(stderr=True)
+    console.soft_wrap = not console.is_terminal
+    return console
+
 
 class RichDisplay(Progress):
+    """Bars on a terminal; elsewhere (a log file) no bars, which would only add a blank line at the
+    end, and the notes and finished runs' lines as on a terminal."""
+
     def __init__(self, console: Console | None = None):
-        self.console = console or Console(stderr=True)
+        self.console = console or log_console()
         self.bar = RichProgress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=self.console, transient=True,
+            console=self.console, transient=True, disable=not self.console.is_interactive,
         )
         self.bar.start()
         self.current = self.evaluation = self.grid = None

@@ -33,6 +33,7 @@ from bench.pipeline.checkpoint import checkpoint_path, load_checkpoint, remove_s
 from bench.pipeline.data import Collator, Encoded, batches, by_length, encode, training_plan
 from bench.pipeline.evaluation import Score, floor_baseline, majority_baseline, score
 from bench.pipeline.grid import Unit, units_of
+from bench.pipeline.locks import unit_lock
 from bench.pipeline.stages import StageRequest, run_stage
 from bench.pipeline.trackers import RunLog, accelerator_options, hyperparameters
 from bench.pipeline.training import (Meter, make_optimizer, make_scheduler, optimizer_record, optimizer_steps,
@@ -110,6 +111,12 @@ class PreparedRun:
 
     def path(self, seed: int) -> Path:
         return result_path(Path(self.config.output), self.identity, seed, self.draw)
+
+    def label(self, seed: int) -> str:
+        """The run as the log names it: `pt · rte · seed 0`, with the draw where few-shot."""
+        config = self.config
+        return (f"{config.method} · {'+'.join(self.identity['tasks'])} · seed {seed}"
+                + (f" · k={config.k_shot} draw {self.draw}" if config.k_shot else ""))
 
 
 def prepare_run(config: RunConfig, task_names: list[str], draw: int = 0) -> PreparedRun:
@@ -260,6 +267,15 @@ def mean_over_tasks(scores: dict[str, Score]) -> float:
     return float(np.mean([s.mean for s in scores.values()]))
 
 
+def test_line(scores: dict[str, Score]) -> str:
+    """A finished run's test scores as the board shows them, each metric named (a board cell is
+    one metric; `test_mean`, the mean of every task's metrics, is named as such where it differs)."""
+    line = "test " + "; ".join(f"{name} " + ", ".join(f"{metric} {value:.2f}" for metric, value in s.metrics.items())
+                               for name, s in scores.items())
+    single = len(scores) == 1 and len(next(iter(scores.values())).metrics) == 1
+    return line if single else f"{line} (mean {mean_over_tasks(scores):.2f})"
+
+
 def stage_tensors(config: RunConfig, request: StageRequest, draw: int, progress: Progress,
                   resume: bool = False, used: list | None = None) -> dict[str, torch.Tensor]:
     """A library stage for a run of `config` (few-shot draw `draw`): fetched, or trained here
@@ -388,7 +404,7 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
         history, best_state, done, elapsed = saved["history"], saved["best_state"], saved["epoch"], saved["elapsed"]
         best = history[saved["best_epoch"] - 1]
     patience = config.train.early_stopping_patience
-    label = f"{config.method} · {'+'.join(task_names)} · seed {seed}" + (f" · k={config.k_shot} draw {draw}" if config.k_shot else "")
+    label = prepared.label(seed)
     log = RunLog.start(accelerator, meter, path.relative_to(config.output), hyperparameters(
         {"seed": seed, "draw": draw, "configuration": path.parent.name}, config.as_dict())) if log_with else None
     progress.start_run(label, sum(len(plan) for plan in plans), done=sum(len(plan) for plan in plans[:done]))
@@ -467,7 +483,7 @@ def train_prepared(prepared: PreparedRun, seed: int, progress: Progress, keep_st
         }
         write_json(path, result)
         checkpoint.unlink(missing_ok=True)
-        progress.finish_run(f"{label}: test {result['test_mean']:.2f}" if evaluate_test
+        progress.finish_run(f"{label}: {test_line(test)}" if evaluate_test
                             else f"{label}: best dev {best['dev_mean']:.2f} (test not evaluated)")
     if log:
         if evaluate_test:
@@ -508,30 +524,62 @@ def run(config: RunConfig, progress: Progress, resume: bool = False, units: list
                     evaluate_test=evaluate_test)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C in a grid, saying how far it got: `finished` of its `total` runs have their results."""
+
+    def __init__(self, finished: int, total: int):
+        super().__init__(f"{finished} of {total} runs finished")
+        self.finished, self.total = finished, total
+
+
 def run_grid(plan: list[tuple[RunConfig, Unit]], progress: Progress, resume: bool = False,
              expected_data: dict | None = None, on_epoch: Callable[[int, float], None] | None = None,
-             log_with: str | None = None, evaluate_test: bool = True) -> list[Path]:
-    """Train every (config, unit) of the plan in order. With `resume`, a run whose results exist is
-    skipped and one that was killed goes on from its last epoch checkpoint, so a grid killed at
-    any moment and run again with `--resume` ends with the results an uninterrupted grid gives.
+             log_with: str | None = None, evaluate_test: bool = True, overwrite: bool = False) -> list[Path]:
+    """Train every (config, unit) of the plan in order; the paths of the results it ends with.
+
+    Results the folder holds when it starts are refused before any run trains (`UsageError`),
+    unless `resume` (they are skipped, and a run that was killed goes on from its last epoch
+    checkpoint, so a grid killed at any moment and run again with `--resume` ends with the results
+    an uninterrupted grid gives) or `overwrite` (they are trained again). Each run trains under its
+    lock (bench/pipeline/locks.py): one that another process is training is skipped and said
+    (its path is not returned), and one whose results another process wrote since the start is
+    skipped as done. Ctrl-C raises `Interrupted`.
     `log_with`: the experiment tracker each run logs to (bench/pipeline/trackers.py);
     `evaluate_test`: false for a sweep's trials (see `train_prepared`)."""
-    paths = []
-    progress.start_grid(len(plan))
-    for config, unit in plan:
-        prepared = prepare_run(config, list(unit.tasks), unit.draw)
-        if expected_data is not None:
+    runs = [(prepare_run(config, list(unit.tasks), unit.draw), unit.seed) for config, unit in plan]
+    if expected_data is not None:
+        for prepared, _ in runs:
             check_same_data(prepared.identity["data"], expected_data)
-        path = prepared.path(unit.seed)
-        if resume and path.is_file() and not set_aside_unreadable(path, progress):
-            checkpoint_path(path).unlink(missing_ok=True)  # left by a run killed between its results and that
-            progress.note(f"{path}: already done, skipped")
-        else:
-            path = train_prepared(prepared, unit.seed, progress, on_epoch=on_epoch, resume=resume, log_with=log_with,
-                                  evaluate_test=evaluate_test)
-        paths.append(path)
-        progress.advance_grid()
-    return paths
+    paths = [prepared.path(seed) for prepared, seed in runs]
+    finished = [path for path in paths if path.is_file()]
+    if finished and not (resume or overwrite):
+        refuse_finished(plan[0][0].output, finished)
+    done = []
+    progress.start_grid(len(plan))
+    try:
+        for (prepared, seed), path in zip(runs, paths):
+            with unit_lock(path) as holder:
+                if holder:
+                    progress.note(f"{prepared.label(seed)} is being trained by another process ({holder}); skipped")
+                elif (path.is_file() and (resume or path not in finished)
+                      and not set_aside_unreadable(path, progress)):
+                    checkpoint_path(path).unlink(missing_ok=True)  # left by a run killed between its results and that
+                    progress.note(f"{path}: already done, skipped")
+                    done.append(path)
+                else:
+                    done.append(train_prepared(prepared, seed, progress, on_epoch=on_epoch, resume=resume,
+                                               log_with=log_with, evaluate_test=evaluate_test))
+            progress.advance_grid()
+    except KeyboardInterrupt:
+        raise Interrupted(sum(path.is_file() for path in paths), len(plan)) from None
+    return done
+
+
+def refuse_finished(output: str, finished: list[Path]) -> None:
+    """A grid rerun over its results, neither kept (`--resume`) nor trained again (`--overwrite`):
+    nothing already written is replaced unasked."""
+    raise UsageError(f"{output} already holds {len(finished)} finished results of this grid (e.g. {finished[0]}); "
+                     "pass --resume to keep them and run the rest, --overwrite to retrain them, or another --output")
 
 
 def set_aside_unreadable(path: Path, progress: Progress) -> bool:
