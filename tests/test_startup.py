@@ -41,8 +41,10 @@ def fresh_main(*argv: str) -> dict:
 
 
 @pytest.mark.parametrize("argv,code,expected", [
-    (["--help"], 0, "Comparative benchmark of prompt-transfer methods on T5."),
+    (["--help"], 0, "Comparative benchmark of prompt-transfer methods"),
+    (["--version"], 0, "bench "),
     (["params", "--help"], 0, "--num-tasks"),
+    (["params", "--method", "pt", "--profile", "smok"], 2, "unknown profile 'smok'"),
     (["tasks"], 0, "| copa "),
     (["tasks", "--json"], 0, '"name": "webnlg"'),
     (["methods"], 0, "attempt-m"),

@@ -423,11 +423,55 @@ def test_export_is_a_config_bench_run_runs_as_is(tmp_path, capsys):
     assert exported["method_options"] == {"prompt_length": 10, "g_lr": winner.params["g_lr"]}
     assert exported["seeds"] == [0] and exported["output"] == str((output / "best").resolve())
     assert exported["train"]["epochs"] == 1 and exported["profile"] == "smoke"
-    assert sweep(capsys, "run", "--config", str(best), "--quiet")[0] == 0
+    assert exported["selected_on_seeds"] == [1] and "biased" not in best.read_text()  # selected on another seed
+    code, _, err = sweep(capsys, "run", "--config", str(best), "--quiet")
+    assert code == 0 and "warning" not in err
     result = json.loads(result_file(output / "best", "attempt", "rte", "seed0.json").read_text())
     assert result["method_config"]["g_lr"] == winner.params["g_lr"] and result["run"]["seed"] == 0
     assert result["test_evaluated"] is True and list(result["test"]) == ["rte"]  # the exported run is tested
     assert result["test_mean"] == result["test"]["rte"]["mean"] and len(result["predictions"]["rte"]) == result["test"]["rte"]["n"]
+
+
+@pytest.mark.parametrize("sweep_seeds,selected,commented,run_seeds,warned", [
+    ([], [0], 0, [], 0),  # no --sweep-seeds: the trials trained the config's seed 0, which the export runs
+    ([], [0], 0, ["--seeds", "3"], None),  # fresh seeds at run time
+    (["--sweep-seeds", "1"], [1], None, [], None),  # selected on another seed
+    (["--seeds", "0,1", "--sweep-seeds", "1,2"], [1, 2], 1, [], 1),  # overlapping: seed 1 only
+])
+def test_an_export_that_reruns_the_seeds_it_was_selected_on_says_so(tmp_path, capsys, monkeypatch, sweep_seeds,
+                                                                    selected, commented, run_seeds, warned):
+    from bench.cli import build_parser, grid_plan, resolve_run_config
+
+    monkeypatch.setattr("bench.pipeline.runner.run", ScriptedRuns("g_lr", linear))
+    best = tmp_path / "best.yaml"
+    assert sweep(capsys, *ATTEMPT, "--trials", "1", "--output", str(tmp_path / "sweep"), "--export", str(best),
+                 *sweep_seeds)[0] == 0
+    text = best.read_text()
+    assert yaml.safe_load(text)["selected_on_seeds"] == selected
+    comments = [line for line in text.splitlines() if "biased upward" in line]
+    assert comments == ([f"# The parameters were selected on seed {commented}, which this config runs: their test "
+                         "scores are biased upward; pass --seeds for fresh ones."] if commented is not None else [])
+    grid_plan(build_parser().parse_args(["run", "--config", str(best), *run_seeds]))
+    assert capsys.readouterr().err == (
+        f"bench: warning: the sweep selected this config's parameters on seed {warned} (selected_on_seeds in "
+        f"{best}), which this run trains again: its test score is biased upward; pass --seeds for fresh ones\n"
+        if warned is not None else "")
+    # a note, not a setting: the config is the one without it, so its runs keep their identity and folder
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump({k: v for k, v in yaml.safe_load(text).items() if k != "selected_on_seeds"}))
+    configs = [resolve_run_config(build_parser().parse_args(["run", "--config", str(f)])) for f in (best, plain)]
+    assert configs[0].as_dict() == configs[1].as_dict()
+
+
+def test_several_reused_seeds_are_named_together(tmp_path):
+    from bench.core.config import selection_warning
+
+    config = tmp_path / "best.yaml"
+    config.write_text(yaml.safe_dump({"method": "pt", "selected_on_seeds": [0, 1, 2]}))
+    assert selection_warning(str(config), [1, 2, 5]) == (
+        f"the sweep selected this config's parameters on seeds 1, 2 (selected_on_seeds in {config}), which this run "
+        "trains again: their test scores are biased upward; pass --seeds for fresh ones")
+    assert selection_warning(str(config), [5]) is None
 
 
 # -- the test split -------------------------------------------------------------------------------
@@ -505,3 +549,15 @@ def test_a_study_run_with_other_settings_is_refused(tmp_path, capsys, monkeypatc
     assert sweep(capsys, *ATTEMPT, "--output", str(tmp_path / "elsewhere"), "--storage", storage_of(tmp_path),
                  "--trials", "2", "--seeds", "4", "--sweep-seeds", "0")[0] == 0
     assert len(trials_of(storage_of(tmp_path), "attempt-rte-g_lr")) == 2
+
+
+def test_a_second_study_in_one_output_folder_is_refused(tmp_path, capsys, monkeypatch):
+    """Trial folders are numbered per study: a second study's trial-0 would be the first's."""
+    monkeypatch.setattr("bench.pipeline.runner.run", ScriptedRuns("g_lr", linear))
+    base = [*ATTEMPT, "--output", str(tmp_path), "--trials", "1"]
+    assert sweep(capsys, *base)[0] == 0 and (tmp_path / "trial-0").is_dir()
+    code, _, err = sweep(capsys, *base, "--study", "another")
+    assert code == 2 and err == (f"bench: error: {tmp_path} holds another study's trial folders (trial-0): give study "
+                                 "'another' its own --output\n")
+    assert "another" not in optuna.get_all_study_names(storage_of(tmp_path))  # refused before it was created
+    assert sweep(capsys, *base, "--trials", "2")[0] == 0  # the folder's own study goes on

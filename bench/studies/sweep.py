@@ -51,7 +51,7 @@ from typing import Callable
 import optuna
 from optuna.trial import TrialState
 
-from bench.core.config import RunConfig
+from bench.core.config import SELECTED_ON_SEEDS, RunConfig
 from bench.core.progress import Progress
 from bench.core.registry import UsageError
 from bench.core.results import atomic_write
@@ -234,10 +234,22 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                              f"valid forms: {', '.join(STORAGE_FORMS)}") from None
 
 
+def check_own_folder(sweep: Sweep, storage: optuna.storages.BaseStorage) -> None:
+    """A new study refused where the output folder holds trial folders already: they are another
+    study's (`trial-<number>` restarts at 0 for each study), and its results would block or be
+    mistaken for this one's."""
+    trials = sorted(path.name for path in Path(sweep.config.output).glob("trial-*"))
+    if trials and sweep.study not in optuna.get_all_study_names(storage):
+        raise UsageError(f"{sweep.config.output} holds another study's trial folders ({', '.join(trials[:3])}"
+                         f"{', ...' if len(trials) > 3 else ''}): give study {sweep.study!r} its own --output")
+
+
 def open_study(sweep: Sweep) -> optuna.Study:
     """Create the study or load it (every worker calls this; optuna settles the race of two
     creating it at once), and refuse one made with other settings."""
-    study = optuna.create_study(storage=open_storage(sweep.storage), study_name=sweep.study, direction="maximize",
+    storage = open_storage(sweep.storage)
+    check_own_folder(sweep, storage)
+    study = optuna.create_study(storage=storage, study_name=sweep.study, direction="maximize",
                                 pruner=optuna.pruners.MedianPruner(), load_if_exists=True)
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise UsageError(f"study {sweep.study!r} minimises; a sweep maximises the dev score: give another --study")
@@ -406,8 +418,11 @@ def plot(study: optuna.Study, sweep: Sweep, out: Path) -> str:
 def export(study: optuna.Study, sweep: Sweep, path: Path) -> Path:
     """The resolved config with the best trial's parameters as a YAML file `bench run --config`
     runs as is. Its seeds are the config's (`--seeds`), not the sweep seeds: selection and the
-    final evaluation are separate steps (give disjoint seeds to evaluate on unseen ones). Its
-    output is `<sweep output>/best`, beside the trials, not among them."""
+    final evaluation are separate steps (give disjoint seeds to evaluate on unseen ones). It
+    records the sweep seeds as `selected_on_seeds`, and says in a comment where the two share
+    seeds (no --sweep-seeds: the very seeds the winner was picked on), whose test scores are then
+    biased upward; `bench run` warns when it trains them. Its output is `<sweep output>/best`,
+    beside the trials, not among them."""
     import yaml
 
     best = best_trial(study)
@@ -417,8 +432,12 @@ def export(study: optuna.Study, sweep: Sweep, path: Path) -> Path:
     config.method_options = {**config.method_options, **{p: best.params[p] for p in sweep.params}}
     config.output = str(Path(sweep.config.output).resolve() / "best")
     data = json.loads(json.dumps(config.as_dict()))  # tuples as lists: what YAML's safe dumper writes
+    data[SELECTED_ON_SEEDS] = list(sweep.seeds)
+    reused = [seed for seed in config.seeds if seed in sweep.seeds]
     header = (f"# bench sweep: study {sweep.study!r}, best of {len(listed(study))} trials: trial {best.number}, "
               f"objective {best.value:.4f} (mean best dev over {seeds_text(sweep.seeds)}).\n"
-              f"# Run it with: bench run --config {path.name}\n")
+              + (f"# The parameters were selected on {seeds_text(reused)}, which this config runs: their test "
+                 "scores are biased upward; pass --seeds for fresh ones.\n" if reused else "")
+              + f"# Run it with: bench run --config {path.name}\n")
     atomic_write(path, header + yaml.safe_dump(data, sort_keys=False))
     return path
