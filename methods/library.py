@@ -99,6 +99,14 @@ def imported_spec(backbone: str, task: str, origin: str) -> dict:
     return {"imported": origin, "backbone": backbone, "task": task}
 
 
+def missing_import(backbone: str, task: str) -> str:
+    """The one line that says `--sources imported` finds no prompt of `task`, and how to import one."""
+    command = f"--task {task} --model {backbone}"
+    return (f"no imported source prompt for {task!r} on {backbone}; run `bench sources import FILE {command}` "
+            f"(a released prompt file) or `bench sources import DIR --peft {command}` (a PEFT prompt-tuning "
+            "adapter), or use --sources library")
+
+
 def imported_specs(library: PromptLibrary, backbone: str, task: str) -> list[dict]:
     """The task's imported prompts in the library, newest import first (by when its entry was
     written; on a tie, in `IMPORT_ORIGINS` order): `--sources imported` uses the first, so the

@@ -52,6 +52,20 @@ def test_an_option_goes_to_the_methods_that_have_it(tmp_path):
     assert options["attempt"] == {"prompt_length": 10, "sources": "mnli", "lr": "0.1"}
 
 
+def test_sources_go_to_the_methods_that_read_source_prompts(tmp_path, capsys):
+    """PT and head-only controls sit in one grid with ATTEMPT on the shipped prompts; a grid where
+    no method reads source prompts refuses --sources, naming the methods that do."""
+    args = ["--tasks", "rte", "--model", "minilm", "--profile", "cpu", "--output", str(tmp_path)]
+    plan, _, _ = grid_plan(build_parser().parse_args(["run", "--method", "pt,head-only,attempt", "--sources", "shipped",
+                                                      "--option", "sources=mnli,qnli", *args]))
+    assert {config.method: config.sources for config, _ in plan} == {
+        "pt": "library", "head-only": "library", "attempt": "shipped:minilm-cpu-v2"}
+    assert main(["run", "--method", "pt,head-only", "--sources", "shipped", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--sources shipped supplies source-task prompts to attempt, attempt-m, mpt, mpt-m, mpt-source, spot-t;" in err
+    assert "none of pt, head-only reads them" in err
+
+
 def test_shards_into_one_folder_equal_the_whole_grid(tmp_path):
     argv = ["run", "--method", "pt", "--tasks", "cb,wsc", "--profile", "smoke", "--num-seeds", "2", "--epochs", "1",
             "--quiet", "--library", str(tmp_path / "library")]

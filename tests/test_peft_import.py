@@ -70,6 +70,7 @@ def test_no_import_names_both_import_commands(tmp_path, capsys):
                    "`bench sources import FILE --task qnli --model tiny-t5` (a released prompt file) or "
                    "`bench sources import DIR --peft --task qnli --model tiny-t5` (a PEFT prompt-tuning adapter), "
                    "or use --sources library\n")
+    assert not (tmp_path / "runs").exists()  # refused before any work: no stage trained, no folder made
 
 
 class Notes:

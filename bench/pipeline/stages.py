@@ -29,7 +29,7 @@ from bench.core.identity import profile_evaluation, without_neutral
 from bench.core.registry import UsageError
 from bench.core.results import SCHEMA_VERSION
 from methods.base import derived_seed
-from methods.library import DEFAULT_ROOT, PromptLibrary, entry_scores, imported_specs, own_scores
+from methods.library import DEFAULT_ROOT, PromptLibrary, entry_scores, imported_specs, missing_import, own_scores
 from methods.shipped import PREFIX, shipped_set
 from methods.registry import METHODS
 
@@ -139,11 +139,7 @@ def imported_source(library: PromptLibrary, backbone: str, task: str, progress) 
     recorded by its library key, origin and file, with a note naming any older import passed over."""
     found = imported_specs(library, backbone, task)
     if not found:
-        command = f"--task {task} --model {backbone}"
-        raise UsageError(f"no imported source prompt for {task!r} on {backbone}; run "
-                         f"`bench sources import FILE {command}` (a released prompt file) or "
-                         f"`bench sources import DIR --peft {command}` (a PEFT prompt-tuning adapter), "
-                         "or use --sources library")
+        raise UsageError(missing_import(backbone, task))
     entry = library.entry(found[0])
     for older in found[1:]:
         progress.note(f"source prompt for {task}: the newest import ({found[0]['imported']}, {entry['file']}) "

@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import tempfile
-import warnings
 from pathlib import Path
 
 import torch
@@ -101,10 +100,8 @@ def export_peft(result_path: Path, out: Path, task: str | None = None) -> Path:
         raise UsageError(f"the result's head pools by {pooling} (head_pooling={pooling}, as the cpu profiles set "
                          "on MiniLM): PEFT's classifier reads one token's state; rerun with "
                          "`--train head_pooling=first` to get an exportable result")
-    with warnings.catch_warnings():  # PEFT asks for transformers' deprecated `is_gradient_checkpointing`
-        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-        model = (t5_adapter(backbone, prompt) if backbone.generates
-                 else encoder_adapter(backbone, head_of(result, state, task), task, prompt))
+    model = (t5_adapter(backbone, prompt) if backbone.generates
+             else encoder_adapter(backbone, head_of(result, state, task), task, prompt))
     save_readable(model, out)
     write_json(out / PROVENANCE, {"result": str(result_path.resolve()), "task": task,
                                   "prompt_from_row": 0 if backbone.generates else 1})
@@ -125,8 +122,9 @@ def t5_adapter(backbone, prompt: torch.Tensor):
     """PEFT's SEQ_2_SEQ_LM prompt tuning of the backbone holding `prompt` in its first m rows."""
     import peft
 
-    model = peft.get_peft_model(backbone.model, peft.PromptTuningConfig(task_type="SEQ_2_SEQ_LM",
-                                                                        num_virtual_tokens=len(prompt)))
+    from bench.studies.perf import peft_model
+
+    model = peft_model(backbone.model, peft.PromptTuningConfig(task_type="SEQ_2_SEQ_LM", num_virtual_tokens=len(prompt)))
     model.peft_config["default"].base_model_name_or_path = backbone.model.name_or_path or backbone.name
     with torch.no_grad():
         weight = model.prompt_encoder["default"].embedding.weight

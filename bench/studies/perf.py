@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -144,6 +145,16 @@ def training_step(model: torch.nn.Module, loss_of: Callable[[], torch.Tensor]) -
     return step
 
 
+def peft_model(model, config):
+    """`peft.get_peft_model`, without the FutureWarning transformers prints when PEFT asks for its
+    deprecated `is_gradient_checkpointing` (bench's output is one line per thing it says)."""
+    import peft
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        return peft.get_peft_model(model, config)
+
+
 def ours_step(model, batch) -> Callable[[], None]:
     return training_step(model, lambda: model(batch))
 
@@ -152,7 +163,7 @@ def peft_step(backbone: Backbone, batch, prompt_length: int) -> Callable[[], Non
     import peft
 
     config = peft.PromptTuningConfig(task_type="SEQ_2_SEQ_LM", num_virtual_tokens=prompt_length)
-    theirs = peft.get_peft_model(copy.deepcopy(backbone.model), config)
+    theirs = peft_model(copy.deepcopy(backbone.model), config)
     labels = batch["labels"].masked_fill(batch["labels"] == backbone.tokenizer.pad_token_id, -100)
     return training_step(theirs, lambda: theirs(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                                 labels=labels).loss)
@@ -183,8 +194,7 @@ def peft_sequence_classifier(view, prompt: torch.Tensor):
         hf_logging.set_verbosity(verbosity)
     model.base_model.pooler = FirstToken()
     model.classifier = copy.deepcopy(view.heads[0])
-    theirs = peft.get_peft_model(model, peft.PromptTuningConfig(task_type="SEQ_CLS",
-                                                                 num_virtual_tokens=len(prompt) + 1))
+    theirs = peft_model(model, peft.PromptTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=len(prompt) + 1))
     with torch.no_grad():
         cls = view.tokenizer.cls_token_id
         theirs.prompt_encoder["default"].embedding.weight.copy_(
