@@ -12,13 +12,20 @@ def result_file(output: Path, method: str, tasks: str, name: str = "seed0.json")
     return found[0]
 
 
-def board_rows(markdown: str) -> list[dict[str, str]]:
-    """The rows of the first markdown table in `markdown` (a board's scores), as dicts by its header."""
-    lines = markdown.splitlines()
+def table_rows(text: str) -> list[list[str]]:
+    """The rows (header first, the |---| line left out) of the first markdown table in `text`."""
+    lines = text.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("| "))
-    table = []
+    rows = []
     for line in lines[first:]:
         if not line.startswith("|"):
             break
-        table.append([cell.strip() for cell in line.strip("|").split("|")])
-    return [dict(zip(table[0], row)) for row in table[2:]]
+        if not line.startswith("|-"):
+            rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def board_rows(markdown: str) -> list[dict[str, str]]:
+    """The rows of the first markdown table in `markdown` (a board's scores), as dicts by its header."""
+    header, *rows = table_rows(markdown)
+    return [dict(zip(header, row)) for row in rows]

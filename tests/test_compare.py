@@ -15,7 +15,7 @@ from bench.cli import main
 from bench.core.presets import PRESETS
 from bench.studies.compare import Bootstrap, Side, bootstrap_summary, replicate_scores, whole_split
 from bench.studies.inference import cell_test, holm
-from helpers import result_file
+from helpers import table_rows, result_file
 from tasks.base import Example
 
 PAPER = PRESETS.get("paper")
@@ -323,19 +323,6 @@ def table(out: str) -> tuple[list[str], list[str]]:
     return rows[0], rows[1]
 
 
-def table_rows(text: str) -> list[list[str]]:
-    """The rows (header first) of the first markdown table in `text`."""
-    lines = text.splitlines()
-    first = next(i for i, line in enumerate(lines) if line.startswith("| "))
-    rows = []
-    for line in lines[first:]:
-        if not line.startswith("|"):
-            break
-        if not line.startswith("|-"):
-            rows.append([c.strip() for c in line.strip("|").split("|")])
-    return rows
-
-
 HEADER = ["task", "metric", "A: pt", "B: pt", "units", "A − B", "95% CI", "p", "p Holm", "MDE", "verdict (α = 0.05)"]
 # A's seeds score 100 and 1100/12 on CB's 12 test examples, B's 0 and 0, on the same seeds and rows: two pairs,
 # differences 100 and 91.67, whose variance over units is s²/n = (1/2) (50/12)² / 2 ... by hand below.
@@ -629,6 +616,37 @@ def test_one_cell_keeps_its_p_and_names_the_winner(folders, tmp_path, capsys):
     assert main(["leaderboard", str(board), "--compare-to", "pt"]) == 0
     _, row = verdict_rows(capsys.readouterr().out)
     assert row[2] == "spot-g" and row[8] == row[9] and row[11] == "spot-g better"
+
+
+def test_a_row_without_a_reference_at_its_setting_is_named_not_dropped(folders, tmp_path, capsys):
+    """spot-g's runs relabelled k = 4 beside pt's full-data row: no cell to test, and the board says so."""
+    board = tmp_path / "board"
+    shutil.copytree(folders / "b", board)
+    as_method(folders / "a", "attempt", board)
+    as_method(folders / "a", "spot-g", board)
+    for path in (board / "spot-g").rglob("seed*.json"):
+        result = json.loads(path.read_text())
+        result["run"]["k_shot"] = result["identity"]["k_shot"] = result["config"]["k_shot"] = 4
+        path.write_text(json.dumps(result))
+    assert main(["leaderboard", str(board), "--compare-to", "pt"]) == 0
+    out = capsys.readouterr().out
+    assert [row[:3] for row in verdict_rows(out)[1:]] == [["cb", "full", "attempt"]]
+    assert "Note: not tested, no pt row at their setting: spot-g (k=4)." in out
+
+
+def test_two_reference_rows_at_one_setting_are_refused(folders, tmp_path, capsys):
+    board = tmp_path / "board"
+    shutil.copytree(folders / "b", board)
+    as_method(folders / "a", "attempt", board)
+    for path in (folders / "a").rglob("seed*.json"):  # a second pt configuration at k = 0
+        result = json.loads(path.read_text())
+        result["identity"]["train"]["epochs"] = 9
+        target = board / "pt" / "cb" / "feedfacecafe" / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result))
+    assert main(["leaderboard", str(board), "--compare-to", "pt"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("bench: error: --compare-to pt: 2 rows of pt at k=0; keep one configuration of it in the folder\n")
 
 
 def test_compare_to_a_method_without_results_is_refused(folders, capsys):

@@ -561,11 +561,14 @@ def board_cells(results: list[dict], reference: str, per_task: tuple[str, ...], 
     if not references:
         methods = sorted({r["run"]["method"] for r in results})
         raise UsageError(f"--compare-to {reference}: no results of {reference!r}; methods there: {', '.join(methods)}")
-    cells, notes = [], set()
+    cells, notes, untested = [], set(), []
     for row, label in zip(rows, differing_settings(rows, per_task)):
         run = row[0]["run"]
         method, k = run["method"], run["k_shot"]
-        if method == reference or k not in references:
+        if method == reference:
+            continue
+        if k not in references:
+            untested.append(f"{method} ({f'k={k}' if k else 'full'})")
             continue
         if len(references[k]) > 1:
             raise UsageError(f"--compare-to {reference}: {len(references[k])} rows of {reference} at k={k}; "
@@ -576,6 +579,8 @@ def board_cells(results: list[dict], reference: str, per_task: tuple[str, ...], 
             cell = compare_cell(row, base, task, (name, reference), alpha, resamples, seed)
             notes.update(cell.notes)
             cells.append(BoardCell(task, k, name, method, task_stability(row, task), task_stability(base, task), cell))
+    if untested:
+        notes.add(f"not tested, no {reference} row at their setting: {', '.join(sorted(set(untested)))}")
     cells.sort(key=lambda c: (c.task, c.k, c.name))
     return cells, notes
 
