@@ -20,7 +20,7 @@ from bench.core.hub import quiet_hub_retries
 from bench.core.presets import Protocol
 from bench.core.registry import UsageError
 from tasks.base import PARQUET_BRANCH, DataError, Example, Task, is_commit
-from tasks.splits import draw, split
+from tasks.splits import draw, fewshot_eval_split, split
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPLITS = ("train", "validation", "test")
@@ -202,12 +202,17 @@ def load_examples(
     """Examples of one split (train / validation = dev / test), in split order.
 
     With `k_shot`, train is `k_shot` rows drawn from the full train split with
-    `shot_seed` (the few-shot tables' protocol); dev and test stay as they are.
+    `shot_seed` (the few-shot tables' protocol); dev and test stay as they are, unless the
+    protocol's `fewshot_dev_from_train` draws dev from train too (`fewshot_eval_split`).
     """
     if split_name not in SPLITS:
         raise UsageError(f"unknown split {split_name!r}; valid: {', '.join(SPLITS)}")
     group_key = task.group_key if task.group_switch and getattr(protocol, task.group_switch) else None
-    rows = split(task, lambda hub_split: read_rows(task, hub_split, source), data_seed, group_key, split_name)
+    read = lambda hub_split: read_rows(task, hub_split, source)  # noqa: E731
+    if k_shot and split_name != "train" and protocol.fewshot_dev_from_train:
+        rows = fewshot_eval_split(task, read, data_seed, group_key, split_name, k_shot, shot_seed)
+    else:
+        rows = split(task, read, data_seed, group_key, split_name)
     if not rows:  # its file has rows (read_rows), too few for the protocol to give this split one
         raise DataError(f"{task.name} {split_name} split: no rows, {source.describe(task)['path']} holds too few for "
                         f"its {task.split_protocol!r} split protocol to give it one")

@@ -79,10 +79,26 @@ def split(task, read: Callable[[str], list[dict]], data_seed: int, group_key, na
     return rows
 
 
-def draw(rows: list[dict], k: int, seed: int) -> list[dict]:
-    """A few-shot training set: the first `k` rows of a seeded permutation."""
-    if k > len(rows):
+def draw(rows: list[dict], k: int, seed: int, start: int = 0) -> list[dict]:
+    """A few-shot training set: the first `k` rows of a seeded permutation; from `start`, the `k`
+    after them (the few-shot dev of `fewshot_eval_split`)."""
+    if start + k > len(rows):
         from bench.core.registry import UsageError
 
+        if start:
+            raise UsageError(f"--k-shot {k} needs {k} for training and {k} for dev of the {len(rows)} training rows "
+                             "available")
         raise UsageError(f"--k-shot {k} exceeds the {len(rows)} training rows available")
-    return [rows[i] for i in permutation(len(rows), seed)[:k]]
+    return [rows[i] for i in permutation(len(rows), seed)[start : start + k]]
+
+
+def fewshot_eval_split(task, read: Callable[[str], list[dict]], data_seed: int, group_key, name: str, k: int,
+                       shot_seed: int) -> list[dict]:
+    """Dev or test of a few-shot run under `fewshot_dev_from_train`: dev = the `k` training rows
+    after the draw's `k` (disjoint from them, drawn anew with each draw); test = the protocol's
+    test split, except that a small-protocol task is tested on its whole validation split."""
+    if name == "validation":
+        return draw(split(task, read, data_seed, group_key, "train"), k, shot_seed, start=k)
+    if task.split_protocol == "small":
+        return read(task.hub_validation)
+    return split(task, read, data_seed, group_key, "test")

@@ -19,7 +19,8 @@ IDENTITY_FIELDS = ("method", "tasks", "method_config", "protocol", "train", "dat
 
 ADDED_NEUTRAL = {"train": {"group_by_length": False, "eval_mode": "generate", "backbone_dropout": True,
                            "precision": "fp32", "epoch_rule": "task", "epoch_cap": 0, "pair_encoding": "joint"},
-                 "protocol": {"attempt_temperature": 0.0, "vocab_init_real_tokens": False}}
+                 "protocol": {"attempt_temperature": 0.0, "vocab_init_real_tokens": False,
+                              "fewshot_dev_from_train": False}}
 """Settings added after results were first keyed, with the values that do what runs did before
 the setting existed. At those values they are left out of keys and rows, so that results made
 by an older bench keep their folder (`--resume` still finds them) and their leaderboard row."""

@@ -18,6 +18,13 @@ class Protocol:
     """COPA shows its cause/effect question (the official code omits it)."""
     winogrande_both_options: bool = True
     """WinoGrande shows option1 and option2 (the official code shows option1 twice)."""
+    fewshot_dev_from_train: bool = False
+    """Few-shot runs select their checkpoint on k more training rows (the k after the draw's in its
+    seeded permutation: LM-BFF's few-shot dev, as many labelled rows as the draw and never the same
+    ones) and are tested on all of the protocol's test source: a small-protocol task (RTE, MRPC,
+    STS-B), whose dev no longer takes half its validation split, on the whole of it. Twice the test
+    rows, a test-set SE smaller by about 1.4 (off: dev and test halve the validation split, as the
+    papers)."""
     stsb_grid: bool = True
     """STS-B targets snapped to T5's 0.2 grid (the official code rounds to one decimal)."""
     multirc_split_by_question: bool = True

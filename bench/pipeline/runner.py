@@ -83,9 +83,14 @@ def load_task(name: str, task_id: int, config: RunConfig, source: DataSource, dr
     """The examples a run uses: train (few-shot draw `draw` when k-shot), dev and test, with the caps."""
     protocol, train = config.protocol, config.train
     full = {split: (name, split, source, protocol, config.data_seed) for split in SPLITS}
+    fewshot_dev = bool(config.k_shot) and protocol.fewshot_dev_from_train
+    if fewshot_dev:  # the identity holds draw 0's dev and the whole test split, the same for every draw
+        full.update({split: (*full[split], config.k_shot, config.data_seed) for split in EVAL_SPLITS})
     examples = {split: list(cached_examples(*key)) for split, key in full.items()}
     if config.k_shot:
         examples["train"] = list(cached_examples(*full["train"], config.k_shot, config.data_seed + draw))
+    if fewshot_dev:
+        examples["validation"] = list(cached_examples(*full["validation"][:5], config.k_shot, config.data_seed + draw))
     if train.max_train_examples:
         examples["train"] = examples["train"][: train.max_train_examples]
     if train.max_eval_examples:

@@ -221,7 +221,7 @@ def scored_examples(result: dict, task: str) -> list:
     kind = result["data"][task]["source"]["kind"]
     source = DataSource("dir", config.data_dir) if kind == "dir" else DataSource(kind)
     try:
-        examples = load_examples(TASKS.get(task), "test", source, config.protocol, config.data_seed)
+        examples = load_examples(TASKS.get(task), "test", source, config.protocol, config.data_seed, config.k_shot)
     except DataError as error:
         if kind != "dir":
             raise
