@@ -254,7 +254,11 @@ def build_parser() -> Parser:
                              "default 1)")
     params.add_argument("--preset", default="paper", help="e.g. attempt-code freezes ATTEMPT's LayerNorm")
     params.add_argument("--num-labels", type=positive_int, default=2,
-                        help="labels of each task's head on an encoder backbone (T5 has no head)")
+                        help="labels of each task's head on an encoder backbone (T5 has no head; 1: a regression score)")
+    params.add_argument("--two-tower", action="store_true",
+                        help="the head of a pair task each of whose texts an encoder reads alone (what `auto` gives "
+                             "sentence-transformers checkpoints): a map over (u, v, |u - v|, u * v), or for a "
+                             "regression pair task a scaled cosine of two numbers")
     params.add_argument("--option", action="append", metavar="NAME=VALUE",
                         help="method option, over the profile's, e.g. prompt_length=20")
     params.add_argument("--json", action="store_true",
@@ -880,7 +884,7 @@ def cmd_params(args) -> int:
     spec = METHODS.get(method)
     options = {**profile_options(profile, method, spec.config_cls), **key_values(args.option, "--option")}
     prompt_length = getattr(spec.make_config(options), "prompt_length", None)
-    counts = count_params(method, model, args.num_tasks, options, args.preset, args.num_labels).as_dict()
+    counts = count_params(method, model, args.num_tasks, options, args.preset, args.num_labels, args.two_tower).as_dict()
     if args.json:
         print(json.dumps({**counts, "model": model, "profile": profile, "prompt_length": prompt_length}))
         return 0

@@ -117,3 +117,21 @@ def test_counting_t5_imports_neither_its_modelling_code_nor_dynamo():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("argv, recorded", [
+    (["--method", "head-only", "--two-tower"], "leaderboards/minilm-sources-v2/head-only/mrpc/41a66977d314/seed0.json"),
+    (["--method", "pt", "--two-tower", "--num-labels", "1", "--profile", "cpu"],
+     "leaderboards/minilm-stsb/pt/stsb/2b55b260085d/seed0.json"),
+    (["--method", "pt", "--num-labels", "1", "--profile", "cpu"], "leaderboards/minilm-stsb/pt/stsb/34d559ca2ca1/seed0.json"),
+])
+def test_two_tower_heads_count_as_the_runs_recorded(argv, recorded, capsys):
+    """By hand on MiniLM (d = 384): MRPC's two-tower head (4·384 + 1)·2 = 3,074; STS-B's scaled cosine
+    2 (+ PT's 20·384 = 7,680); one tower 384 + 1 = 385. Each equals what a committed run recorded."""
+    from pathlib import Path
+
+    assert main(["params", "--model", "minilm", *argv, "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    result = json.loads((Path(__file__).resolve().parent.parent / recorded).read_text())
+    assert counts["head"] == result["params"]["head"] and counts["trainable"] == result["params"]["trainable"]
+    assert counts["head"] in (3074, 2, 385)

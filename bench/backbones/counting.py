@@ -53,9 +53,20 @@ def is_encoder(config) -> bool:
     return config.model_type in ENCODER_TYPES and not config.is_encoder_decoder
 
 
+def head_params(width: int, num_labels: int, two_tower: bool = False) -> int:
+    """An encoder head's parameters per task (bench/backbones/model.py): a linear map from the pooled
+    state to `num_labels` logits (1: a regression score); read with two towers, a classification
+    pair task's map over (u, v, |u - v|, u * v), four states wide, and a regression pair task's
+    scaled cosine, two numbers."""
+    if two_tower:
+        return 2 if num_labels == 1 else (4 * width + 1) * num_labels
+    return (width + 1) * num_labels
+
+
 def count_params(method: str, model: str, num_tasks: int = 1, options: dict | None = None,
-                 preset: str = "paper", num_labels: int = 2) -> ParamCounts:
-    """The method's accounting on `model`; on an encoder, plus a head over `num_labels` per task."""
+                 preset: str = "paper", num_labels: int = 2, two_tower: bool = False) -> ParamCounts:
+    """The method's accounting on `model`; on an encoder, plus a head over `num_labels` per task
+    (`two_tower`: a pair task's, each text read alone: `head_params`)."""
     spec = METHODS.get(method)
     config = offline_config(model)
     width = config.hidden_size if is_encoder(config) else config.d_model
@@ -66,4 +77,4 @@ def count_params(method: str, model: str, num_tasks: int = 1, options: dict | No
         backbone_params=backbone_parameters(config), protocol=PRESETS.get(preset),
     )
     counts = spec.build(spec.make_config(options), context).param_counts()
-    return counts.with_head((width + 1) * num_labels if is_encoder(config) else 0)
+    return counts.with_head(head_params(width, num_labels, two_tower) if is_encoder(config) else 0)
