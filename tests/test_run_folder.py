@@ -148,6 +148,25 @@ def test_ctrl_c_says_how_far_the_grid_got_and_that_resume_goes_on_from_there(tmp
     assert result_file(tmp_path, "pt", "rte", "seed1.json").is_file()
 
 
+def test_a_rerun_over_a_run_cut_short_is_refused_without_resume(tmp_path, capsys, monkeypatch):
+    """Ctrl-C in the second epoch leaves the first epoch's checkpoint: a rerun without --resume
+    would start the run over and overwrite it, so it is refused; --overwrite starts over."""
+    argv = [*RUN, "--quiet", "--output", str(tmp_path)]
+    interrupt_at(monkeypatch, 2)
+    assert main(argv) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    [checkpoint] = tmp_path.rglob("seed0.resume.pt")
+    before = checkpoint.read_bytes()
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (f"bench: error: {tmp_path} holds 1 run of this grid cut short (epoch checkpoint "
+                                       f"{checkpoint}); pass --resume to go on from it, --overwrite to start over, or "
+                                       "another --output\n")
+    assert checkpoint.read_bytes() == before
+    epochs = interrupt_at(monkeypatch, 0)
+    assert main([*argv, "--overwrite"]) == 0 and epochs == [1, 2]  # started over: both epochs
+
+
 def test_ctrl_c_in_a_resumed_grid_says_to_rerun_the_same_command(tmp_path, capsys, monkeypatch):
     interrupt_at(monkeypatch, 1)
     assert main([*RUN, "--quiet", "--output", str(tmp_path), "--resume"]) == 130

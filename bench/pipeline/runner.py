@@ -557,8 +557,8 @@ def run_grid(plan: list[tuple[RunConfig, Unit]], progress: Progress, resume: boo
             check_same_data(prepared.identity["data"], expected_data)
     paths = [prepared.path(seed) for prepared, seed in runs]
     finished = [path for path in paths if path.is_file()]
-    if finished and not (resume or overwrite):
-        refuse_finished(plan[0][0].output, finished)
+    if not (resume or overwrite):
+        refuse_finished(plan[0][0].output, finished, [path for path in paths if checkpoint_path(path).is_file()])
     done = []
     progress.start_grid(len(plan))
     try:
@@ -580,11 +580,16 @@ def run_grid(plan: list[tuple[RunConfig, Unit]], progress: Progress, resume: boo
     return done
 
 
-def refuse_finished(output: str, finished: list[Path]) -> None:
-    """A grid rerun over its results, neither kept (`--resume`) nor trained again (`--overwrite`):
-    nothing already written is replaced unasked."""
-    raise UsageError(f"{output} already holds {len(finished)} finished results of this grid (e.g. {finished[0]}); "
-                     "pass --resume to keep them and run the rest, --overwrite to retrain them, or another --output")
+def refuse_finished(output: str, finished: list[Path], cut: list[Path]) -> None:
+    """A grid rerun over its results or its runs cut short (their epoch checkpoints), neither kept
+    (`--resume`) nor trained again (`--overwrite`): nothing already written is replaced unasked."""
+    if finished:
+        raise UsageError(f"{output} already holds {len(finished)} finished results of this grid (e.g. {finished[0]}); "
+                         "pass --resume to keep them and run the rest, --overwrite to retrain them, or another --output")
+    if cut:
+        raise UsageError(f"{output} holds {len(cut)} run{'s' * (len(cut) > 1)} of this grid cut short (epoch checkpoint "
+                         f"{checkpoint_path(cut[0])}); pass --resume to go on from {'them' if len(cut) > 1 else 'it'}, "
+                         "--overwrite to start over, or another --output")
 
 
 def set_aside_unreadable(path: Path, progress: Progress) -> bool:
