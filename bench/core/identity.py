@@ -43,6 +43,12 @@ def profile_evaluation(train: dict, profile: str | None) -> dict:
     return {**train, **{name: defaults[name] for name in EVALUATION_ONLY if name in train}}
 
 
+def keyed_train(train: dict, profile: str | None) -> dict:
+    """A `train` section as keys hold it, a run's and a library stage's alike: the added settings at
+    their neutral values left out (`without_neutral`), the evaluation-only ones at the profile's."""
+    return profile_evaluation(without_neutral("train", train), profile)
+
+
 def digest(value) -> str:
     """A short stable hash of a JSON-able value (key order does not matter)."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -64,9 +70,8 @@ def keyed(identity: dict) -> dict:
     settings at their neutral values (absent, as in results from before they existed, or neutral),
     with the evaluation-only settings at the profile's values."""
     key = {name: identity[name] for name in IDENTITY_FIELDS}
-    for section in ADDED_NEUTRAL:
-        key[section] = without_neutral(section, key[section])
-    key["train"] = profile_evaluation(key["train"], identity["profile"])
+    key["protocol"] = without_neutral("protocol", key["protocol"])
+    key["train"] = keyed_train(key["train"], identity["profile"])
     return key
 
 

@@ -82,15 +82,15 @@ class TaskData:
 def load_task(name: str, task_id: int, config: RunConfig, source: DataSource, draw: int) -> TaskData:
     """The examples a run uses: train (few-shot draw `draw` when k-shot), dev and test, with the caps."""
     protocol, train = config.protocol, config.train
-    full = {split: (name, split, source, protocol, config.data_seed) for split in SPLITS}
+    base = {split: (name, split, source, protocol, config.data_seed) for split in SPLITS}
     fewshot_dev = bool(config.k_shot) and protocol.fewshot_dev_from_train
-    if fewshot_dev:  # the identity holds draw 0's dev and the whole test split, the same for every draw
-        full.update({split: (*full[split], config.k_shot, config.data_seed) for split in EVAL_SPLITS})
+    drawn = ("train", "validation") if fewshot_dev else ("train",)  # the splits each few-shot draw draws anew
+    # the identity holds the full splits (with the few-shot dev, draw 0's dev and the whole test split)
+    full = {split: (*key, config.k_shot, config.data_seed) if fewshot_dev and split in EVAL_SPLITS else key
+            for split, key in base.items()}
     examples = {split: list(cached_examples(*key)) for split, key in full.items()}
-    if config.k_shot:
-        examples["train"] = list(cached_examples(*full["train"], config.k_shot, config.data_seed + draw))
-    if fewshot_dev:
-        examples["validation"] = list(cached_examples(*full["validation"][:5], config.k_shot, config.data_seed + draw))
+    for split in drawn if config.k_shot else ():
+        examples[split] = list(cached_examples(*base[split], config.k_shot, config.data_seed + draw))
     if train.max_train_examples:
         examples["train"] = examples["train"][: train.max_train_examples]
     if train.max_eval_examples:

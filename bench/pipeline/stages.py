@@ -25,7 +25,7 @@ from filelock import Timeout
 from bench.backbones.catalog import resolve_pair_encoding
 from bench.core.baselines import stage_floor
 from bench.core.config import profile_options, source_train
-from bench.core.identity import profile_evaluation, without_neutral
+from bench.core.identity import keyed_train
 from bench.core.registry import UsageError
 from bench.core.results import SCHEMA_VERSION
 from methods.base import derived_seed
@@ -86,13 +86,13 @@ def stage_spec(stage, backbone: str, data: dict, uses_sources: bool) -> dict:
     """Everything that determines a stage's tensors: the library key. `data`: per task, the
     fingerprints of the examples the stage trains and selects on. The pair encoding is the one the
     stage resolves for its own tasks (`resolve_pair_encoding`), as a run's identity holds it; the
-    evaluation-only settings are the profile's (`profile_evaluation`), as in a run's key."""
+    evaluation-only settings are the profile's, as in a run's key (`keyed_train`)."""
     train = asdict(stage.train)
     train["pair_encoding"] = resolve_pair_encoding(stage.model, stage.train.pair_encoding, stage.tasks)
     return {
         "backbone": backbone, "method": stage.method, "tasks": stage.tasks,
         "method_config": asdict(METHODS.get(stage.method).make_config(stage.method_options)),
-        "protocol": stage.protocol.as_dict(), "train": profile_evaluation(without_neutral("train", train), stage.profile),
+        "protocol": stage.protocol.as_dict(), "train": keyed_train(train, stage.profile),
         "data": data, "data_seed": stage.data_seed, "k_shot": stage.k_shot,
         "sources": stage.sources if uses_sources else None,
         "seed": stage.seeds[0], "schema_version": SCHEMA_VERSION,
