@@ -95,3 +95,22 @@ def test_a_cd_plot_needs_the_compare_to_table_and_is_drawn_from_it(shared_data_c
     assert main(["leaderboard", str(glue), "--per-task", "sources,source_tasks", "--compare-to", "pt",
                  "--cd-plot", str(tmp_path / "cd.png")]) == 0
     assert (tmp_path / "cd.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_paper_rows_without_a_value_on_the_board_are_left_out(capsys):
+    """The papers have SPoT and ATTEMPT few-shot rows, but for BoolQ, CB and SciTail only: on the
+    RTE/MRPC board they would be lines of dashes. PT's and MPT's k = 16 rows have values."""
+    from helpers import board_rows
+
+    assert main(["leaderboard", str(FEWSHOT), "--per-task", "sources,source_tasks"]) == 0
+    papers = [row for row in board_rows(capsys.readouterr().out) if row["method"].endswith("(paper)*")]
+    assert sorted((row["method"], row["setting"]) for row in papers) == [("*MPT (paper)*", "k=16"),
+                                                                      ("*PT (paper)*", "k=16")]
+    assert all(row["rte"] != "–" and row["mrpc"] != "–" for row in papers)
+
+
+def test_the_library_table_names_the_shipped_minilm_backbone_without_its_owner(tmp_path, capsys):
+    assert main(["sources", "list", "--library", str(tmp_path)]) == 0
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| shipped:minilm-cpu-v2/mnli")]
+    assert [row[1:3] for row in rows] == [["all-MiniLM-L6-v2", "mnli"]]
