@@ -1,12 +1,15 @@
 """`bench picks` (bench/studies/picks.py): per-draw weights, collapsed runs out of the summary, a
-lead only where it holds in every kept draw, and the init_source confound named."""
+lead only where its count of kept draws is beyond chance, and the init_source confound named."""
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
+import pytest
+
 from bench.cli import main
-from bench.studies.picks import Pick, summary
+from bench.studies.picks import Pick, lead_p, summary
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -15,26 +18,50 @@ def pick(draw: int, score: float, weights: dict, confounded: str | None = None, 
     return Pick("attempt", "rte", 16, draw, 0, score, floor, weights, "attention", confounded)
 
 
-def test_a_lead_needs_every_kept_draw_and_collapsed_runs_are_left_out():
+def test_two_of_two_draws_are_within_the_spread_and_collapsed_runs_are_left_out():
     picks = [pick(0, 55.0, {"qnli": 0.5, "sst2": 0.3, "target": 0.2}),
              pick(1, 58.0, {"qnli": 0.4, "sst2": 0.2, "target": 0.4}),
              pick(2, 50.0, {"qnli": 0.1, "sst2": 0.8, "target": 0.1})]  # at its floor: collapsed, left out
     [line] = summary(picks)
+    # 2 sources: P(one of them leads both draws by chance) = 2 · (1/2)² = 0.5
     assert line == ("- attempt, rte k=16: 2 of 3 runs kept (1 collapsed); mean attention qnli 0.45, sst2 0.25, "
-                    "target 0.30; qnli leads in all 2 kept draws.")
+                    "target 0.30; qnli leads in 2 of 2 kept draws (p = 0.5, 1 of 2 sources by chance): within the "
+                    "draw spread, no lead (qnli, qnli).")
+
+
+def test_a_lead_beyond_the_draw_spread_is_named():
+    # qnli leads 6 of 6 draws among 2 sources: p = 2 · (1/2)⁶ = 0.03125 < 0.05
+    picks = [pick(draw, 55.0, {"qnli": 0.5, "sst2": 0.3, "target": 0.2}) for draw in range(6)]
+    [line] = summary(picks)
+    assert line.endswith("qnli leads in 6 of 6 kept draws (p = 0.0312, 1 of 2 sources by chance): beyond the draw spread.")
+    # 5 of 5 is not enough with 2 sources (p = 2/32 = 0.0625)
+    assert "within the draw spread" in summary(picks[:5])[0]
+
+
+def test_lead_p_is_the_bonferroni_corrected_binomial_tail():
+    def tail(leads, draws, sources):  # P(X >= leads), X ~ Binomial(draws, 1/sources), summed by hand
+        q = 1 / sources
+        return sum(math.comb(draws, x) * q ** x * (1 - q) ** (draws - x) for x in range(leads, draws + 1))
+    assert lead_p(2, 2, 4) == pytest.approx(0.25)
+    assert lead_p(5, 5, 4) == pytest.approx(4 / 4 ** 5)
+    assert lead_p(7, 12, 4) == pytest.approx(4 * tail(7, 12, 4))
+    assert lead_p(7, 12, 4) == pytest.approx(0.0570, abs=1e-4)  # just above α: 7 of 12 is not a lead
+    assert lead_p(8, 12, 4) < 0.05 < lead_p(7, 12, 4)
+    assert lead_p(1, 3, 4) == 1.0  # capped
 
 
 def test_the_target_prompt_is_no_source_and_disagreeing_draws_have_no_lead():
     picks = [pick(0, 55.0, {"qnli": 0.3, "sst2": 0.2, "target": 0.5}),
              pick(1, 58.0, {"qnli": 0.2, "sst2": 0.3, "target": 0.5})]
     [line] = summary(picks)
-    assert line.endswith("no consistent lead (qnli, sst2).")
+    assert line.endswith("qnli leads in 1 of 2 kept draws (p = 1, 1 of 2 sources by chance): within the draw "
+                         "spread, no lead (qnli, sst2).")
 
 
 def test_one_kept_draw_is_no_lead_and_the_confound_is_named():
     picks = [pick(0, 55.0, {"qnli": 0.6, "target": 0.4}, confounded="qnli"), pick(1, 49.0, {"qnli": 0.9, "target": 0.1})]
     [line] = summary(picks)
-    assert "1 of 2 runs kept (1 collapsed)" in line and "no consistent lead (qnli)" in line
+    assert "1 of 2 runs kept (1 collapsed)" in line and "qnli is the only source: no pick to read" in line
     assert line.endswith("confounded: the target prompt started as qnli's, so its weight is not a pick.")
 
 

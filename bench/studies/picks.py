@@ -8,8 +8,12 @@ the related source" needs three things a mean over runs hides:
 - **Collapsed runs out.** A run at or below its floor (the best constant answer on its test
   split, bench/studies/stats.py) answered as a constant would: whatever its attention says, it
   picked nothing that mattered, so summaries leave it out and say how many.
-- **Beyond the draw spread.** A source leads only where it has the largest weight in every kept
-  draw of the group (at least two of them); else the summary says "no consistent lead".
+- **Beyond the draw spread.** The source that has the largest weight in the most kept draws
+  leads only where that count is beyond chance: were the m sources exchangeable, each draw's
+  leader would be any of them with probability 1/m, so the count is tested one-sided against
+  Binomial(n kept draws, 1/m), Bonferroni-corrected over the m sources it could have been
+  (`lead_p`). Below α = 0.05 the summary names it; else it says the lead is within the draw
+  spread. Two of two draws is never enough (p = m · (1/m)² ≥ 0.25 for m ≥ 2 sources).
 
 Where the target prompt starts as a copy of one source (ATTEMPT's `target_init=source`, with
 `init_source`), the attention to that source is confounded with the target's: the two
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import binom
 from tabulate import tabulate
 
 from bench.core.registry import UsageError
@@ -84,9 +89,34 @@ def picks_of(results: list[dict], per_task: tuple[str, ...] = ()) -> list[Pick]:
     return sorted(found, key=lambda p: (p.row, p.task, p.k, p.draw, p.seed))
 
 
+LEAD_ALPHA = 0.05
+
+
+def lead_p(leads: int, draws: int, sources: int) -> float:
+    """The chance that some one of `sources` exchangeable sources leads in `leads` or more of
+    `draws` draws: P(Binomial(draws, 1/sources) ≥ leads), times `sources` (Bonferroni), at most 1."""
+    return min(1.0, sources * float(binom.sf(leads - 1, draws, 1 / sources)))
+
+
+def lead_line(kept: list[Pick]) -> str:
+    """The most frequent leader of the kept draws and whether its count is beyond chance."""
+    counts: dict[str, int] = defaultdict(int)
+    for pick in kept:
+        counts[pick.leader()] += 1
+    sources = len([name for name in kept[0].weights if name != "target"])
+    leader = max(counts, key=counts.get)
+    if sources < 2:
+        return f"{leader} is the only source: no pick to read"
+    p = lead_p(counts[leader], len(kept), sources)
+    tally = f"{leader} leads in {counts[leader]} of {len(kept)} kept draws (p = {p:.3g}, 1 of {sources} sources by chance)"
+    if p < LEAD_ALPHA:
+        return f"{tally}: beyond the draw spread"
+    return f"{tally}: within the draw spread, no lead (" + ", ".join(p.leader() for p in kept) + ")"
+
+
 def summary(picks: list[Pick]) -> list[str]:
-    """Per row, task and setting: the kept draws' mean weights and whether one source leads in
-    every kept draw."""
+    """Per row, task and setting: the kept draws' mean weights and whether one source leads
+    beyond the draw spread (`lead_line`)."""
     groups: dict[tuple, list[Pick]] = defaultdict(list)
     for pick in picks:
         groups[(pick.row, pick.task, pick.k)].append(pick)
@@ -98,9 +128,7 @@ def summary(picks: list[Pick]) -> list[str]:
             lines.append(f"- {where}: every run collapsed ({len(members)}): no pick to read.")
             continue
         means = {name: float(np.mean([p.weights[name] for p in kept])) for name in kept[0].weights}
-        leaders = {p.leader() for p in kept}
-        lead = (f"{leaders.pop()} leads in all {len(kept)} kept draws" if len(leaders) == 1 and len(kept) >= 2
-                else "no consistent lead (" + ", ".join(p.leader() for p in kept) + ")")
+        lead = lead_line(kept)
         confound = kept[0].confounded_with
         if confound:
             lead += f"; confounded: the target prompt started as {confound}'s, so its weight is not a pick"
