@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from bench.cli import main
+from bench.studies.report import oracle_label
 from helpers import board_rows
 
 SMOKE = ["--profile", "smoke", "--quiet", "--epochs", "1"]
@@ -72,3 +73,26 @@ def test_a_task_whose_data_changed_gets_a_data_variant_row(tmp_path, shared_data
     assert main(run) == 0
     rows = table_rows(board(capsys, str(output)), "pt")
     assert sorted(row["differs in"] for row in rows) == ["", "data variant 2"]
+
+
+def result(task: str, **options) -> dict:
+    return {"run": {"tasks": [task]}, "identity": {"method_config": options}}
+
+
+def test_a_row_whose_sources_include_its_target_is_an_oracle():
+    assert oracle_label([result("mrpc", sources="mrpc")]) == ["oracle (own task as source)"]
+    assert oracle_label([result("rte", source_tasks="mnli,rte")]) == ["oracle (own task as source)"]
+    assert oracle_label([result("rte", sources="mnli,qnli"), result("mrpc", sources="qqp,mrpc")]) != []
+    assert oracle_label([result("mrpc", sources="qqp,mnli,qnli,sst2")]) == []
+    assert oracle_label([result("mrpc", init_source="mrpc")]) == []  # an init, not a source prompt read
+    assert oracle_label([result("mrpc")]) == []
+
+
+def test_the_oracle_is_labelled_on_the_board(leave_one_out, tmp_path, capsys):
+    output = tmp_path / "runs"
+    shutil.copytree(leave_one_out, output)
+    assert main(["run", "--method", "spot-g", "--tasks", "cb", *SMOKE, "--option", "sources=cb",
+                 "--output", str(output), "--library", str(tmp_path / "library")]) == 0
+    rows = table_rows(board(capsys, str(output)), "spot-g")
+    assert sorted(row["differs in"] for row in rows) == [
+        "sources=cb, oracle (own task as source)", "sources=mnli", "sources=qnli"]

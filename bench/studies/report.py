@@ -177,11 +177,11 @@ def configuration_rows(results: list[dict], per_task: tuple[str, ...] = ()) -> l
     everything else (its data changed), each gets a row of its own: nothing is ever averaged
     with another configuration's numbers. The method options named `per_task` may differ
     between a row's tasks (a leave-one-out design gives each target its own sources), never
-    within one task's cell."""
-    rows: dict[tuple[str, int], list[dict]] = defaultdict(list)
-    variants: dict[tuple[str, tuple], list[str]] = defaultdict(list)
+    within one task's cell; an oracle run (`is_oracle`) never shares a row with transfer runs."""
+    rows: dict[tuple[tuple[str, bool], int], list[dict]] = defaultdict(list)
+    variants: dict[tuple[tuple[str, bool], tuple], list[str]] = defaultdict(list)
     for result in results:
-        shared = digest(row_identity(result["identity"], per_task, requested_pair_encoding(result)))
+        shared = (digest(row_identity(result["identity"], per_task, requested_pair_encoding(result))), is_oracle(result))
         configurations = variants[(shared, tuple(result["run"]["tasks"]))]
         configuration = configuration_key(result["identity"])
         if configuration not in configurations:
@@ -195,10 +195,28 @@ def requested_pair_encoding(result: dict) -> str:
     return result["config"]["train"].get("pair_encoding", "joint")
 
 
+SOURCE_OPTIONS = ("sources", "source_tasks")
+"""The method options that name the source tasks a transfer method reads prompts of."""
+
+
+def is_oracle(result: dict) -> bool:
+    """Whether a run's sources include its own target: the target's full-data prompt is then
+    among the sources, a positive control on purpose, never a transfer result."""
+    config = result["identity"]["method_config"]
+    named = {task for option in SOURCE_OPTIONS for task in str(config.get(option) or "").split(",") if task}
+    return bool(named & set(result["run"]["tasks"]))
+
+
+def oracle_label(row: list[dict]) -> list[str]:
+    """`oracle` on a row of oracle runs (`configuration_rows` keeps them apart from the others)."""
+    return ["oracle (own task as source)"] if any(is_oracle(result) for result in row) else []
+
+
 def differing_settings(rows: list[list[dict]], per_task: tuple[str, ...] = ()) -> list[str]:
     """For each row, the settings in which it differs from other rows of the same method,
-    preset, backbone and profile (e.g. `epochs=1`), so that such rows can be told apart; and
-    the `per_task` options that differ between its tasks (`sources per task`)."""
+    preset, backbone and profile (e.g. `epochs=1`), so that such rows can be told apart; the
+    `per_task` options that differ between its tasks (`sources per task`); and `oracle` where its
+    sources include its target (`oracle_label`)."""
     flat = [flatten(row_identity(row[0]["identity"], per_task, requested_pair_encoding(row[0]))) for row in rows]
     kind = lambda row: tuple(row[0]["run"][k] for k in ("method", "preset", "backbone", "profile", "k_shot"))
     signatures = [task_settings(row) for row in rows]  # an earlier row sharing one is a data variant's
@@ -207,7 +225,7 @@ def differing_settings(rows: list[list[dict]], per_task: tuple[str, ...] = ()) -
         peers = [(other, r) for other, r in zip(flat, rows) if kind(r) == kind(row)]
         keys = sorted(k for k in settings if any(other.get(k) != settings[k] for other, _ in peers))
         label = ", ".join([f"{k.rsplit('.', 1)[-1]}={settings[k]}" for k in keys] +
-                          per_task_labels(row, [r for _, r in peers if r is not row], per_task))
+                          per_task_labels(row, [r for _, r in peers if r is not row], per_task) + oracle_label(row))
         variant = sum(1 for earlier in signatures[:index] if earlier & signatures[index])
         labels.append(label + (f"{', ' if label else ''}data variant {variant + 1}" if variant else ""))
     return labels
