@@ -84,14 +84,19 @@ def test_run_scores_read_the_report_metric_and_each_runs_own_floor():
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     """Two seeds of PT on CB (smoke). A random tiny-t5 scores 0; seed 1's record is then edited to
-    60% so that the statistics have a spread, and one run stays collapsed (0 <= its 50% floor)."""
+    60% so that the statistics have a spread, and one run stays collapsed (0 <= its 50% floor). Their
+    wall times are set to 30 s and 120 s, for the cost table."""
     output = tmp_path_factory.mktemp("runs")
     assert main(["run", "--method", "pt", "--tasks", "cb", "--profile", "smoke", "--epochs", "1", "--seeds", "0,1",
                  "--quiet", "--output", str(output)]) == 0
     path = result_file(output, "pt", "cb", "seed1.json")
     edited = json.loads(path.read_text())
     edited["test"]["cb"]["metrics"]["accuracy"] = 60.0
+    edited["timing"]["wall_seconds"] = 120.0
     path.write_text(json.dumps(edited))
+    first = result_file(output, "pt", "cb", "seed0.json")
+    first.write_text(json.dumps({**json.loads(first.read_text()), "timing": {**json.loads(first.read_text())["timing"],
+                                                                               "wall_seconds": 30.0}}))
     return output
 
 
@@ -109,8 +114,10 @@ def test_leaderboard_counts_runs_and_collapsed_runs(smoke, capsys):
     assert row["cb"] == "30.0 ± 42.4"  # mean of 0 and 60; std sqrt(1800) = 42.43
     assert list(row)[-2:] == ["invalid", "collapsed"]
     cost = board[board.index("Cost of each row"):]
-    assert cells(cost, "#")[0] == ["#", "method", "param/task", "peak memory", "saved activations", "time/run"]
+    assert cells(cost, "#")[0] == ["#", "method", "param/task", "peak memory", "saved activations", "time/run",
+                                   "time in all"]
     assert cells(cost, "1 ")[0][:3] == ["1", "pt", "640"]  # 10 prompt positions x 64 dimensions
+    assert cells(cost, "1 ")[0][-2:] == ["75.0 s", "2.5 min"]  # (30 + 120) / 2; 150 s
     assert "stability over runs" not in board
 
 

@@ -363,7 +363,8 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
         costs.append([str(number), method, human_count(row[0]["params"]["param_per_task"]),
                       human_bytes(max(r["memory"]["peak_device_bytes"] or r["memory"]["peak_rss_bytes"] for r in row)),
                       human_bytes(max(r["memory"]["autograd_saved_bytes_first_step"] for r in row)),
-                      human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row]))])
+                      human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row])),
+                      human_seconds(sum(r["timing"]["wall_seconds"] for r in row))])
     table += floor_rows(results, present, columns)
     table += paper_rows(rows, suite, present, complete_suite, columns)
     metrics = ", ".join(f"{t}: {report_metric(t)}" for t in present)
@@ -382,8 +383,11 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
                 + tabulate(table, headers, tablefmt="github", disable_numparse=True)
                 + "".join(f"\n\n{note}" for note in weak_notes)
                 + f"\n\nCost of each row (#): trainable parameters per task, peak memory (device on CUDA, resident on "
-                  f"CPU), the bytes autograd saves for backward in one training step, mean wall time per run.\n\n"
-                + tabulate(costs, ["#", "method", "param/task", "peak memory", "saved activations", "time/run"],
+                  f"CPU), the bytes autograd saves for backward in one training step, mean wall time per run and "
+                  f"the row's wall time in all (its runs' sum: a library stage, such as a source mixture, counts in the "
+                  f"run that trained it, and in no run where it came from an earlier one).\n\n"
+                + tabulate(costs, ["#", "method", "param/task", "peak memory", "saved activations", "time/run",
+                                   "time in all"],
                            tablefmt="github", disable_numparse=True))
     return markdown + ("\n\n" + detail_table(suite, rows, present) if detail else "")
 
