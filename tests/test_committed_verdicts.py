@@ -114,3 +114,34 @@ def test_the_library_table_names_the_shipped_minilm_backbone_without_its_owner(t
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()
             if line.startswith("| shipped:minilm-cpu-v2/mnli")]
     assert [row[1:3] for row in rows] == [["all-MiniLM-L6-v2", "mnli"]]
+
+
+V2 = FEWSHOT.parent / "minilm-fewshot-v2"
+
+
+def v2_transfer(method: str, task: str, k: int) -> dict[int, dict]:
+    """Draw -> result of the v2 study's transfer configuration of `method` on `task` at `k` (not the
+    oracle, whose sources are the target itself)."""
+    found = {}
+    for path in (V2 / method / task).glob(f"*/k{k}-draw*-seed0.json"):
+        result = json.loads(path.read_text())
+        if result["identity"]["method_config"].get("sources") != task:
+            found[result["run"]["draw"]] = result
+    return found
+
+
+@pytest.mark.parametrize("task", ["rte", "mrpc"])
+def test_the_v2_study_pairs_spot_t_and_pt_by_draw_on_the_whole_dev_set(task, shared_data_cpu, capsys):
+    """leaderboards/minilm-fewshot-v2 at k = 16: 12 draws a side, each tested on the whole official
+    dev set (RTE 277, MRPC 408 rows). `bench compare` pairs the two methods by draw: its paired p
+    is scipy's ttest_rel on the committed scores, its difference their mean difference."""
+    spot, pt = v2_transfer("spot-t", task, 16), v2_transfer("pt", task, 16)
+    assert sorted(spot) == sorted(pt) == list(range(12))
+    a, b = (np.array([runs[d]["test"][task]["metrics"]["accuracy"] for d in range(12)]) for runs in (spot, pt))
+    assert len(spot[0]["predictions"][task]) == {"rte": 277, "mrpc": 408}[task]
+    folders = [runs[0]["run"]["configuration"] for runs in (spot, pt)]
+    assert main(["compare", *folders, "--results", str(V2), "--resamples", "2000", "--json"]) == 0
+    [cell] = [t for t in json.loads(capsys.readouterr().out)["tasks"] if t["task"] == task]
+    assert cell["test"]["design"] == "paired" and cell["test"]["n"] == 12
+    assert cell["test"]["units_p"] == pytest.approx(sps.ttest_rel(a, b).pvalue, rel=1e-9)
+    assert cell["test"]["difference"] == pytest.approx((a - b).mean())
