@@ -80,8 +80,8 @@ def result(task: str, **options) -> dict:
 
 
 def test_a_row_whose_sources_include_its_target_is_an_oracle():
-    assert oracle_label([result("mrpc", sources="mrpc")]) == ["oracle (own task as source)"]
-    assert oracle_label([result("rte", source_tasks="mnli,rte")]) == ["oracle (own task as source)"]
+    assert oracle_label([result("mrpc", sources="mrpc")]) == ["oracle: own task as source"]
+    assert oracle_label([result("rte", source_tasks="mnli,rte")]) == ["oracle: own task as source"]
     assert oracle_label([result("rte", sources="mnli,qnli"), result("mrpc", sources="qqp,mrpc")]) != []
     assert oracle_label([result("mrpc", sources="qqp,mnli,qnli,sst2")]) == []
     assert oracle_label([result("mrpc", init_source="mrpc")]) == []  # an init, not a source prompt read
@@ -95,4 +95,4 @@ def test_the_oracle_is_labelled_on_the_board(leave_one_out, tmp_path, capsys):
                  "--output", str(output), "--library", str(tmp_path / "library")]) == 0
     rows = table_rows(board(capsys, str(output)), "spot-g")
     assert sorted(row["differs in"] for row in rows) == [
-        "sources=cb, oracle (own task as source)", "sources=mnli", "sources=qnli"]
+        "sources=cb, oracle: own task as source", "sources=mnli", "sources=qnli"]

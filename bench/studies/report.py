@@ -209,7 +209,7 @@ def is_oracle(result: dict) -> bool:
 
 def oracle_label(row: list[dict]) -> list[str]:
     """`oracle` on a row of oracle runs (`configuration_rows` keeps them apart from the others)."""
-    return ["oracle (own task as source)"] if any(is_oracle(result) for result in row) else []
+    return ["oracle: own task as source"] if any(is_oracle(result) for result in row) else []
 
 
 def differing_settings(rows: list[list[dict]], per_task: tuple[str, ...] = ()) -> list[str]:
