@@ -79,6 +79,7 @@ for part in $PARTS; do
       for board in "$OUT" "$OUT-stsb"; do
         $BENCH leaderboard "$board" --per-task sources,source_tasks --compare-to pt --out "$board.md" > /dev/null
       done
-      $BENCH picks "$OUT" --per-task sources,source_tasks > "$OUT-picks.md" ;;
+      { $BENCH picks "$OUT" --per-task sources,source_tasks; echo; $BENCH picks "$OUT-stsb" --per-task sources,source_tasks; } \
+        > "$OUT-picks.md" ;;
   esac
 done
