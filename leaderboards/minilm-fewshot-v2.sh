@@ -76,10 +76,11 @@ for part in $PARTS; do
       run 16 --output "$OUT-joint" --method pt --tasks rte --train pair_encoding=joint ;;
     stsb) target_runs stsb 16 "$OUT-stsb" ;;
     boards)
+      per_task() { if [ -d "$1/mpt" ]; then echo sources,source_tasks; else echo sources; fi; }  # MPT's: source_tasks
       for board in "$OUT" "$OUT-stsb"; do
-        $BENCH leaderboard "$board" --per-task sources,source_tasks --compare-to pt --out "$board.md" > /dev/null
+        $BENCH leaderboard "$board" --per-task "$(per_task "$board")" --compare-to pt --out "$board.md" > /dev/null
       done
-      { $BENCH picks "$OUT" --per-task sources,source_tasks; echo; $BENCH picks "$OUT-stsb" --per-task sources,source_tasks; } \
+      { $BENCH picks "$OUT" --per-task "$(per_task "$OUT")"; echo; $BENCH picks "$OUT-stsb" --per-task "$(per_task "$OUT-stsb")"; } \
         > "$OUT-picks.md" ;;
   esac
 done
