@@ -96,3 +96,7 @@ def test_the_oracle_is_labelled_on_the_board(leave_one_out, tmp_path, capsys):
     rows = table_rows(board(capsys, str(output)), "spot-g")
     assert sorted(row["differs in"] for row in rows) == [
         "sources=cb, oracle: own task as source", "sources=mnli", "sources=qnli"]
+    # --per-task sources merges the leave-one-out runs into one row, never the oracle with them
+    rows = table_rows(board(capsys, str(output), "--per-task", "sources"), "spot-g")
+    assert sorted((row["differs in"], row["cb"] != "–", row["wic"] != "–") for row in rows) == [
+        ("sources per task", True, True), ("sources=cb, oracle: own task as source", True, False)]

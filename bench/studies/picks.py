@@ -111,7 +111,7 @@ def lead_line(kept: list[Pick]) -> str:
     tally = f"{leader} leads in {counts[leader]} of {len(kept)} kept draws (p = {p:.3g}, 1 of {sources} sources by chance)"
     if p < LEAD_ALPHA:
         return f"{tally}: beyond the draw spread"
-    return f"{tally}: within the draw spread, no lead (" + ", ".join(p.leader() for p in kept) + ")"
+    return f"{tally}: within the draw spread, no lead (" + ", ".join(pick.leader() for pick in kept) + ")"
 
 
 def summary(picks: list[Pick]) -> list[str]:
