@@ -76,7 +76,8 @@ for part in $PARTS; do
       run 16 --output "$OUT-joint" --method pt --tasks rte --train pair_encoding=joint ;;
     stsb) target_runs stsb 16 "$OUT-stsb" ;;
     boards)
-      per_task() { if [ -d "$1/mpt" ]; then echo sources,source_tasks; else echo sources; fi; }  # MPT's: source_tasks
+      per_task() {  # MPT's option is source_tasks, once MPT has results
+        if compgen -G "$1/mpt/*/*/*.json" > /dev/null; then echo sources,source_tasks; else echo sources; fi; }
       for board in "$OUT" "$OUT-stsb"; do
         $BENCH leaderboard "$board" --per-task "$(per_task "$board")" --compare-to pt --out "$board.md" > /dev/null
       done
