@@ -73,6 +73,10 @@ def field_docs(cls) -> dict[str, str]:
     return docs
 
 
+SOURCE_OPTIONS = ("sources", "source_tasks")
+"""The options that name the source tasks a transfer method reads the prompts of (SPoT, ATTEMPT:
+`sources`; MPT: `source_tasks`), as a config's `option_tasks` resolves them."""
+
 OPTION_RANGES = {
     "prompt_length": Range(1), "bottleneck": Range(1), "prompt_epochs": Range(1),
     "prompt_patience": Range(0, note="0: never stop early"), "key_dim": Range(0, note="0: d"),

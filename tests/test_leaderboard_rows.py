@@ -75,17 +75,21 @@ def test_a_task_whose_data_changed_gets_a_data_variant_row(tmp_path, shared_data
     assert sorted(row["differs in"] for row in rows) == ["", "data variant 2"]
 
 
-def result(task: str, **options) -> dict:
-    return {"run": {"tasks": [task]}, "identity": {"method_config": options}}
+def result(task: str, method: str = "spot-t", **options) -> dict:
+    return {"run": {"tasks": [task], "method": method}, "identity": {"method_config": options}}
 
 
 def test_a_row_whose_sources_include_its_target_is_an_oracle():
     assert oracle_label([result("mrpc", sources="mrpc")]) == ["oracle: own task as source"]
-    assert oracle_label([result("rte", source_tasks="mnli,rte")]) == ["oracle: own task as source"]
+    assert oracle_label([result("rte", "mpt", source_tasks="mnli,rte")]) == ["oracle: own task as source"]
     assert oracle_label([result("rte", sources="mnli,qnli"), result("mrpc", sources="qqp,mrpc")]) != []
     assert oracle_label([result("mrpc", sources="qqp,mnli,qnli,sst2")]) == []
-    assert oracle_label([result("mrpc", init_source="mrpc")]) == []  # an init, not a source prompt read
-    assert oracle_label([result("mrpc")]) == []
+    # an init, not a source prompt read
+    assert oracle_label([result("mrpc", "attempt", sources="qqp,mnli", init_source="mrpc")]) == []
+    assert oracle_label([result("mrpc", "pt")]) == []
+    # the sources as the method resolves them: a suite's tasks, names written with spaces
+    assert oracle_label([result("rte", "mpt", source_tasks="glue")]) == ["oracle: own task as source"]
+    assert oracle_label([result("mrpc", sources="qqp, mrpc")]) == ["oracle: own task as source"]
 
 
 def test_the_oracle_is_labelled_on_the_board(leave_one_out, tmp_path, capsys):

@@ -228,6 +228,7 @@ def check_option_tasks(name: str, method: str, named: dict[str, list[str]], give
     naming one task), or the tasks of the shipped set for this backbone (`shipped`: its name and
     tasks) other than the run's own `targets`. Without it ATTEMPT's default
     sources (SQuAD and ReCoRD among them) trained four source prompts and then failed."""
+    from methods.registry import SOURCE_OPTIONS
     from tasks.registry import SUITES, TASKS
 
     if backbone_family(name) != "encoder":
@@ -244,7 +245,7 @@ def check_option_tasks(name: str, method: str, named: dict[str, list[str]], give
             keep = [task for task in tasks if runs(task)] or [task for task in SUITES.get("source") if runs(task)]
             instead = f"--option {option}={','.join(keep[:1] if len(tasks) == 1 else keep)}"
             others = [task for task in (shipped or ("", []))[1] if runs(task) and task not in targets]
-            if others and option in ("sources", "source_tasks"):
+            if others and option in SOURCE_OPTIONS:
                 instead += (f", or the shipped set's tasks: --sources shipped --option {option}={','.join(others)} "
                             f"({shipped[0]})")
         raise UsageError(f"{method}'s option {shown} names {', '.join(refused)}, which {name} cannot run (an encoder "

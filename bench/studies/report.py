@@ -195,16 +195,16 @@ def requested_pair_encoding(result: dict) -> str:
     return result["config"]["train"].get("pair_encoding", "joint")
 
 
-SOURCE_OPTIONS = ("sources", "source_tasks")
-"""The method options that name the source tasks a transfer method reads prompts of."""
-
-
 def is_oracle(result: dict) -> bool:
     """Whether a run's sources include its own target: the target's full-data prompt is then
-    among the sources, a positive control on purpose, never a transfer result."""
-    config = result["identity"]["method_config"]
-    named = {task for option in SOURCE_OPTIONS for task in str(config.get(option) or "").split(",") if task}
-    return bool(named & set(result["run"]["tasks"]))
+    among the sources, a positive control on purpose, never a transfer result. The sources are
+    the tasks the method's own `option_tasks` resolves (suite names, aliases), as the run read them."""
+    from methods.registry import METHODS, SOURCE_OPTIONS
+
+    tasks = result["run"]["tasks"]
+    config = METHODS.get(result["run"]["method"]).make_config(result["identity"]["method_config"])
+    named = config.option_tasks(tasks) if hasattr(config, "option_tasks") else {}
+    return bool({task for option in SOURCE_OPTIONS for task in named.get(option, ())} & set(tasks))
 
 
 def oracle_label(row: list[dict]) -> list[str]:
