@@ -201,8 +201,10 @@ def is_oracle(result: dict) -> bool:
     the tasks the method's own `option_tasks` resolves (suite names, aliases), as the run read them."""
     from methods.registry import METHODS, SOURCE_OPTIONS
 
-    tasks = result["run"]["tasks"]
-    config = METHODS.get(result["run"]["method"]).make_config(result["identity"]["method_config"])
+    options, tasks = result["identity"]["method_config"], result["run"]["tasks"]
+    if not any(options.get(option) for option in SOURCE_OPTIONS):  # no sources to read (PT, head-only, ...)
+        return False
+    config = METHODS.get(result["run"]["method"]).make_config(options)
     named = config.option_tasks(tasks) if hasattr(config, "option_tasks") else {}
     return bool({task for option in SOURCE_OPTIONS for task in named.get(option, ())} & set(tasks))
 
