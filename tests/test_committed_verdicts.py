@@ -130,12 +130,13 @@ def v2_transfer(method: str, task: str, k: int) -> dict[int, dict]:
     return found
 
 
+@pytest.mark.parametrize("method", ["spot-t", "mpt"])
 @pytest.mark.parametrize("task", ["rte", "mrpc"])
-def test_the_v2_study_pairs_spot_t_and_pt_by_draw_on_the_whole_dev_set(task, shared_data_cpu, capsys):
+def test_the_v2_study_pairs_transfer_and_pt_by_draw_on_the_whole_dev_set(task, method, shared_data_cpu, capsys):
     """leaderboards/minilm-fewshot-v2 at k = 16: 12 draws a side, each tested on the whole official
     dev set (RTE 277, MRPC 408 rows). `bench compare` pairs the two methods by draw: its paired p
     is scipy's ttest_rel on the committed scores, its difference their mean difference."""
-    spot, pt = v2_transfer("spot-t", task, 16), v2_transfer("pt", task, 16)
+    spot, pt = v2_transfer(method, task, 16), v2_transfer("pt", task, 16)
     assert sorted(spot) == sorted(pt) == list(range(12))
     a, b = (np.array([runs[d]["test"][task]["metrics"]["accuracy"] for d in range(12)]) for runs in (spot, pt))
     assert len(spot[0]["predictions"][task]) == {"rte": 277, "mrpc": 408}[task]

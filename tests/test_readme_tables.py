@@ -45,7 +45,7 @@ def test_the_fewshot_v2_table_is_the_boards():
                for row in board_rows(board[board.index("## Against pt"):])}
     methods = {"head-only": "head-only", "SPoT-g": "spot-g", "SPoT-t": "spot-t (sources per task)",
                "ATTEMPT (fresh target, T = 50)": "attempt (sources per task)",
-               "MPT": "mpt (source_tasks per task)",
+               "MPT": "mpt",
                "*oracle*: SPoT-t from MRPC's own prompt": "spot-t (sources=mrpc, oracle: own task as source)"}
     shown = readme_table("#### The study with the power to answer (v2)")
     cells = 0
