@@ -195,3 +195,8 @@ def test_concurrent_shards_train_a_shared_stage_once_and_read_the_same_tensors(t
         assert sorted(read) == sorted(stored) and all(torch.equal(read[k], stored[k]) for k in stored)
     waited = [" ".join(error.split()) for error in errors]
     assert sum("pt on mnli: waiting for another process training this library stage" in e for e in waited) == 1
+    # the waiting run records its wait in its stage record (the cost table leaves it out); the
+    # trainer's run waited for nothing and records none
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs").rglob("seed*.json")]
+    waits = [stage["waited_seconds"] for r in records for stage in r["stages"] if "waited_seconds" in stage]
+    assert len(records) == 2 and len(waits) == 1 and waits[0] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import math
 import sys
 
@@ -119,6 +120,22 @@ def test_leaderboard_counts_runs_and_collapsed_runs(smoke, capsys):
     assert cells(cost, "1 ")[0][:3] == ["1", "pt", "640"]  # 10 prompt positions x 64 dimensions
     assert cells(cost, "1 ")[0][-2:] == ["75.0 s", "2.5 min"]  # (30 + 120) / 2; 150 s
     assert "stability over runs" not in board
+
+
+def test_the_cost_leaves_out_a_wait_for_a_stage_another_process_trained(smoke, tmp_path, capsys):
+    """Seed 1's 120 s held 100 s of waiting on the lock of a library stage that another process was
+    training (its stage record's `waited_seconds`): idle time, no cost of PT. Its row then costs
+    (30 + 20) / 2 = 25 s a run and 50 s in all, not 75 s and 150 s."""
+    shutil.copytree(smoke, tmp_path / "runs")
+    path = result_file(tmp_path / "runs", "pt", "cb", "seed1.json")
+    edited = json.loads(path.read_text())
+    edited["stages"] = [{"method": "pt", "tasks": ["mnli"], "origin": "library:0123456789abcdef", "waited_seconds": 100.0}]
+    path.write_text(json.dumps(edited))
+    assert main(["leaderboard", str(tmp_path / "runs")]) == 0
+    cost = capsys.readouterr().out
+    cost = cost[cost.index("Cost of each row"):]
+    assert "a run's wait for a stage that another process was training is left out" in cost
+    assert cells(cost, "1 ")[0][-2:] == ["25.0 s", "50.0 s"]
 
 
 def test_detail_adds_the_full_statistics(smoke, tmp_path, capsys):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -154,7 +155,7 @@ def library_stage(library: PromptLibrary, config, request: StageRequest, draw: i
     stage_draw = draw if request.on_target else 0
     uses_sources = METHODS.get(request.method).cls.accepts_imported_sources
     spec = stage_spec(stage, backbone, data_of(stage, stage_draw), uses_sources)
-    with stage_lock(library, spec, f"{request.method} on {'+'.join(request.tasks)}", progress):
+    with stage_lock(library, spec, f"{request.method} on {'+'.join(request.tasks)}", progress) as waited:
         tensors = library.get(spec)
         if tensors is None:
             stage.output = str(library.folder(spec))
@@ -165,7 +166,8 @@ def library_stage(library: PromptLibrary, config, request: StageRequest, draw: i
             tensors = library.get(spec)  # as every later hit gets them: on the CPU, from the stored file
     entry = library.entry(spec)
     scores = entry_scores(entry) if Path(entry.get("results", "")).is_file() else {}
-    return tensors, {"origin": f"library:{entry['key']}", **own_scores(scores)}
+    wait = {"waited_seconds": waited} if waited else {}  # idle: the report's cost leaves it out
+    return tensors, {"origin": f"library:{entry['key']}", **own_scores(scores), **wait}
 
 
 @contextmanager
@@ -174,21 +176,26 @@ def stage_lock(library: PromptLibrary, spec: dict, label: str, progress):
     another process holds it). The processes of one distributed run train a stage together:
     the first takes the lock and the others wait for it at a barrier, so that all see the same
     library. That wait is bounded by the process group's timeout (30 minutes by default): a
-    distributed run that waits longer for another run training the same stage fails."""
+    distributed run that waits longer for another run training the same stage fails.
+    Yields the seconds the lock kept this process waiting for another one."""
     from accelerate import PartialState
 
     processes = PartialState(cpu=not torch.cuda.is_available())
-    with acquired(library, spec, label, progress) if processes.is_main_process else nullcontext():
+    held, waited = acquired(library, spec, label, progress) if processes.is_main_process else (nullcontext(), 0.0)
+    with held:
         processes.wait_for_everyone()
-        yield
+        yield waited
         processes.wait_for_everyone()
 
 
 def acquired(library: PromptLibrary, spec: dict, label: str, progress):
-    """The stage's lock, acquired (released on leaving the `with`), waiting as long as it takes."""
+    """The stage's lock, acquired (released on leaving the `with`), waiting as long as it takes,
+    and the seconds it waited (0 where the lock was free)."""
     lock = library.lock(spec)
     try:
-        return lock.acquire(timeout=0)
+        return lock.acquire(timeout=0), 0.0
     except Timeout:
         progress.note(f"{label}: waiting for another process training this library stage")
-        return lock.acquire()
+        started = time.monotonic()
+        held = lock.acquire()
+        return held, time.monotonic() - started

@@ -365,8 +365,8 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
         costs.append([str(number), method, human_count(row[0]["params"]["param_per_task"]),
                       human_bytes(max(r["memory"]["peak_device_bytes"] or r["memory"]["peak_rss_bytes"] for r in row)),
                       human_bytes(max(r["memory"]["autograd_saved_bytes_first_step"] for r in row)),
-                      human_seconds(np.mean([r["timing"]["wall_seconds"] for r in row])),
-                      human_seconds(sum(r["timing"]["wall_seconds"] for r in row))])
+                      human_seconds(np.mean([busy_seconds(r) for r in row])),
+                      human_seconds(sum(busy_seconds(r) for r in row))])
     table += floor_rows(results, present, columns)
     table += paper_rows(rows, suite, present, complete_suite, columns)
     metrics = ", ".join(f"{t}: {report_metric(t)}" for t in present)
@@ -387,7 +387,8 @@ def suite_table(suite: str, results: list[dict], detail: bool = False, per_task:
                 + f"\n\nCost of each row (#): trainable parameters per task, peak memory (device on CUDA, resident on "
                   f"CPU), the bytes autograd saves for backward in one training step, mean wall time per run and "
                   f"the row's wall time in all (its runs' sum: a library stage, such as a source mixture, counts in the "
-                  f"run that trained it, and in no run where it came from an earlier one).\n\n"
+                  f"run that trained it, and in no run where it came from an earlier one; a run's wait for a stage that "
+                  f"another process was training is left out).\n\n"
                 + tabulate(costs, ["#", "method", "param/task", "peak memory", "saved activations", "time/run",
                                    "time in all"],
                            tablefmt="github", disable_numparse=True))
@@ -422,6 +423,12 @@ def backbone_label(row: list[dict]) -> str:
     if row[0]["params"].get("head") and any(TASKS.get(t).pair_fields for r in row for t in r["run"]["tasks"]):
         notes.append(row[0]["identity"]["train"].get("pair_encoding", "joint").replace("_", "-"))
     return f"{run['backbone']} ({', '.join(notes)})" if notes else run["backbone"]
+
+
+def busy_seconds(result: dict) -> float:
+    """A run's wall time less its waits for library stages that another process was training
+    (`waited_seconds` of its stage records): idle time, no cost of its method."""
+    return result["timing"]["wall_seconds"] - sum(stage.get("waited_seconds", 0.0) for stage in result.get("stages", []))
 
 
 def weak_stages(row: list[dict]) -> list[str]:
