@@ -136,11 +136,11 @@ def test_the_v2_study_pairs_transfer_and_pt_by_draw_on_the_whole_dev_set(task, m
     """leaderboards/minilm-fewshot-v2 at k = 16: 12 draws a side, each tested on the whole official
     dev set (RTE 277, MRPC 408 rows). `bench compare` pairs the two methods by draw: its paired p
     is scipy's ttest_rel on the committed scores, its difference their mean difference."""
-    spot, pt = v2_transfer(method, task, 16), v2_transfer("pt", task, 16)
-    assert sorted(spot) == sorted(pt) == list(range(12))
-    a, b = (np.array([runs[d]["test"][task]["metrics"]["accuracy"] for d in range(12)]) for runs in (spot, pt))
-    assert len(spot[0]["predictions"][task]) == {"rte": 277, "mrpc": 408}[task]
-    folders = [runs[0]["run"]["configuration"] for runs in (spot, pt)]
+    transfer, pt = v2_transfer(method, task, 16), v2_transfer("pt", task, 16)
+    assert sorted(transfer) == sorted(pt) == list(range(12))
+    a, b = (np.array([runs[d]["test"][task]["metrics"]["accuracy"] for d in range(12)]) for runs in (transfer, pt))
+    assert len(transfer[0]["predictions"][task]) == {"rte": 277, "mrpc": 408}[task]
+    folders = [runs[0]["run"]["configuration"] for runs in (transfer, pt)]
     assert main(["compare", *folders, "--results", str(V2), "--resamples", "2000", "--json"]) == 0
     [cell] = [t for t in json.loads(capsys.readouterr().out)["tasks"] if t["task"] == task]
     assert cell["test"]["design"] == "paired" and cell["test"]["n"] == 12
