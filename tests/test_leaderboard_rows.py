@@ -87,6 +87,9 @@ def test_a_row_whose_sources_include_its_target_is_an_oracle():
     # an init, not a source prompt read
     assert oracle_label([result("mrpc", "attempt", sources="qqp,mnli", init_source="mrpc")]) == []
     assert oracle_label([result("mrpc", "pt")]) == []
+    # a run without source options is read without its method's config: an option the config has
+    # since dropped does not make the results unreadable
+    assert oracle_label([result("mrpc", "pt", retired_option=3)]) == []
     # the sources as the method resolves them: a suite's tasks, names written with spaces
     assert oracle_label([result("rte", "mpt", source_tasks="glue")]) == ["oracle: own task as source"]
     assert oracle_label([result("mrpc", sources="qqp, mrpc")]) == ["oracle: own task as source"]
